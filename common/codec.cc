@@ -1,0 +1,165 @@
+#include "common/codec.h"
+
+#include <msgpack.hpp>
+
+namespace fanout {
+namespace {
+
+void Pack(msgpack::packer<msgpack::sbuffer>& pk, const Value& v) {
+  std::visit(
+      [&](const auto& x) {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          pk.pack_nil();
+        } else if constexpr (std::is_same_v<T, bool>) {
+          x ? pk.pack_true() : pk.pack_false();
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          pk.pack_int64(x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          pk.pack_double(x);
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          pk.pack_str(static_cast<uint32_t>(x.size()));
+          pk.pack_str_body(x.data(), static_cast<uint32_t>(x.size()));
+        } else if constexpr (std::is_same_v<T, Bytes>) {
+          pk.pack_bin(static_cast<uint32_t>(x.data.size()));
+          pk.pack_bin_body(x.data.data(), static_cast<uint32_t>(x.data.size()));
+        } else if constexpr (std::is_same_v<T, List>) {
+          pk.pack_array(static_cast<uint32_t>(x.size()));
+          for (const Value& e : x) Pack(pk, e);
+        } else {
+          pk.pack_map(static_cast<uint32_t>(x.size()));
+          for (const auto& [k, e] : x) {
+            pk.pack_str(static_cast<uint32_t>(k.size()));
+            pk.pack_str_body(k.data(), static_cast<uint32_t>(k.size()));
+            Pack(pk, e);
+          }
+        }
+      },
+      v.storage());
+}
+
+msgpack::unpack_limit ToUnpackLimit(const DecodeLimits& l) {
+  return msgpack::unpack_limit(l.max_array, l.max_map, l.max_str, l.max_bin, 0, l.max_depth);
+}
+
+}  // namespace
+
+void EncodeMsgpackTo(const Value& v, std::string* out) {
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  Pack(pk, v);
+  out->append(buf.data(), buf.size());
+}
+
+std::string EncodeMsgpack(const Value& v) {
+  std::string out;
+  EncodeMsgpackTo(v, &out);
+  return out;
+}
+
+Result<Value> ValueFromObject(const msgpack::object& o, size_t depth_left) {
+  if (depth_left == 0) return Err(InvalidArgument("msgpack nesting too deep"));
+  switch (o.type) {
+    case msgpack::type::NIL: return Value();
+    case msgpack::type::BOOLEAN: return Value(o.via.boolean);
+    case msgpack::type::POSITIVE_INTEGER:
+      if (o.via.u64 > static_cast<uint64_t>(INT64_MAX))
+        return Err(InvalidArgument("integer out of int64 range"));
+      return Value(static_cast<int64_t>(o.via.u64));
+    case msgpack::type::NEGATIVE_INTEGER: return Value(o.via.i64);
+    case msgpack::type::FLOAT32:
+    case msgpack::type::FLOAT64: return Value(o.via.f64);
+    case msgpack::type::STR: return Value(std::string(o.via.str.ptr, o.via.str.size));
+    case msgpack::type::BIN: return Value(Bytes{std::string(o.via.bin.ptr, o.via.bin.size)});
+    case msgpack::type::ARRAY: {
+      List l;
+      l.reserve(o.via.array.size);
+      for (uint32_t i = 0; i < o.via.array.size; ++i) {
+        ASSIGN_OR_RETURN(Value e, ValueFromObject(o.via.array.ptr[i], depth_left - 1));
+        l.push_back(std::move(e));
+      }
+      return Value(std::move(l));
+    }
+    case msgpack::type::MAP: {
+      Map m;
+      for (uint32_t i = 0; i < o.via.map.size; ++i) {
+        const auto& kv = o.via.map.ptr[i];
+        if (kv.key.type != msgpack::type::STR) return Err(InvalidArgument("map key is not a string"));
+        ASSIGN_OR_RETURN(Value e, ValueFromObject(kv.val, depth_left - 1));
+        m.insert_or_assign(std::string(kv.key.via.str.ptr, kv.key.via.str.size), std::move(e));
+      }
+      return Value(std::move(m));
+    }
+    case msgpack::type::EXT: return Err(InvalidArgument("msgpack ext types are not supported"));
+  }
+  return Err(InvalidArgument("unknown msgpack type"));
+}
+
+Result<Value> DecodeMsgpack(std::string_view bytes, const DecodeLimits& limits) {
+  if (bytes.size() > limits.max_bytes)
+    return Err(InvalidArgument("msgpack document of " + std::to_string(bytes.size()) +
+                               " bytes exceeds the limit of " + std::to_string(limits.max_bytes)));
+  if (bytes.empty()) return Err(InvalidArgument("empty msgpack document"));
+  try {
+    size_t off = 0;
+    msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr,
+                                                nullptr, ToUnpackLimit(limits));
+    if (off != bytes.size()) return Err(InvalidArgument("trailing bytes after msgpack document"));
+    return ValueFromObject(oh.get(), limits.max_depth + 1);
+  } catch (const std::exception& e) {
+    return Err(InvalidArgument(std::string("malformed msgpack: ") + e.what()));
+  }
+}
+
+Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
+                                                       const DecodeLimits& limits) {
+  if (bytes.empty()) return Err(InvalidArgument("empty msgpack document"));
+  if (bytes.size() > limits.max_bytes) return Err(InvalidArgument("msgpack document too large"));
+  auto b = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
+  size_t n = 0, off = 0;
+  uint8_t h = b(0);
+  if ((h & 0xf0) == 0x90) {
+    n = h & 0x0f;
+    off = 1;
+  } else if (h == 0xdc && bytes.size() >= 3) {
+    n = (size_t{b(1)} << 8) | b(2);
+    off = 3;
+  } else if (h == 0xdd && bytes.size() >= 5) {
+    n = (size_t{b(1)} << 24) | (size_t{b(2)} << 16) | (size_t{b(3)} << 8) | b(4);
+    off = 5;
+  } else {
+    return Err(InvalidArgument("expected a msgpack array"));
+  }
+  if (n > limits.max_array || n > bytes.size() - off)
+    return Err(InvalidArgument("msgpack array length exceeds the document"));
+  std::vector<std::string_view> out;
+  out.reserve(n);
+  try {
+    for (size_t i = 0; i < n; ++i) {
+      size_t start = off;
+      msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr,
+                                                  nullptr, ToUnpackLimit(limits));
+      out.push_back(bytes.substr(start, off - start));
+    }
+  } catch (const std::exception& e) {
+    return Err(InvalidArgument(std::string("malformed msgpack array: ") + e.what()));
+  }
+  if (off != bytes.size()) return Err(InvalidArgument("trailing bytes after msgpack array"));
+  return out;
+}
+
+std::string MsgpackArrayHeader(size_t n) {
+  std::string h;
+  if (n < 16) {
+    h.push_back(static_cast<char>(0x90 | n));
+  } else if (n <= 0xffff) {
+    h = {static_cast<char>(0xdc), static_cast<char>(n >> 8), static_cast<char>(n & 0xff)};
+  } else {
+    h = {static_cast<char>(0xdd), static_cast<char>((n >> 24) & 0xff),
+         static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 8) & 0xff),
+         static_cast<char>(n & 0xff)};
+  }
+  return h;
+}
+
+}  // namespace fanout

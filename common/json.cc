@@ -1,0 +1,131 @@
+#include "common/json.h"
+
+namespace fanout {
+
+nlohmann::json ToJson(const Value& v) {
+  return std::visit(
+      [](const auto& x) -> nlohmann::json {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate>) {
+          return nullptr;
+        } else if constexpr (std::is_same_v<T, Bytes>) {
+          return nlohmann::json{{"$bytes", Base64Encode(x.data)}};
+        } else if constexpr (std::is_same_v<T, List>) {
+          nlohmann::json a = nlohmann::json::array();
+          for (const Value& e : x) a.push_back(ToJson(e));
+          return a;
+        } else if constexpr (std::is_same_v<T, Map>) {
+          nlohmann::json o = nlohmann::json::object();
+          for (const auto& [k, e] : x) o[k] = ToJson(e);
+          return o;
+        } else {
+          return x;
+        }
+      },
+      v.storage());
+}
+
+Result<Value> FromJson(const nlohmann::json& j) {
+  switch (j.type()) {
+    case nlohmann::json::value_t::null: return Value();
+    case nlohmann::json::value_t::boolean: return Value(j.get<bool>());
+    case nlohmann::json::value_t::number_integer: return Value(j.get<int64_t>());
+    case nlohmann::json::value_t::number_unsigned: {
+      uint64_t u = j.get<uint64_t>();
+      if (u > static_cast<uint64_t>(INT64_MAX)) return Err(InvalidArgument("integer out of int64 range"));
+      return Value(static_cast<int64_t>(u));
+    }
+    case nlohmann::json::value_t::number_float: return Value(j.get<double>());
+    case nlohmann::json::value_t::string: return Value(j.get<std::string>());
+    case nlohmann::json::value_t::array: {
+      List l;
+      l.reserve(j.size());
+      for (const auto& e : j) {
+        ASSIGN_OR_RETURN(Value v, FromJson(e));
+        l.push_back(std::move(v));
+      }
+      return Value(std::move(l));
+    }
+    case nlohmann::json::value_t::object: {
+      if (j.size() == 1 && j.contains("$bytes") && j["$bytes"].is_string()) {
+        ASSIGN_OR_RETURN(std::string raw, Base64Decode(j["$bytes"].get<std::string>()));
+        return Value(Bytes{std::move(raw)});
+      }
+      Map m;
+      for (const auto& [k, e] : j.items()) {
+        ASSIGN_OR_RETURN(Value v, FromJson(e));
+        m.emplace(k, std::move(v));
+      }
+      return Value(std::move(m));
+    }
+    case nlohmann::json::value_t::binary: {
+      const auto& b = j.get_binary();
+      return Value(Bytes{std::string(b.begin(), b.end())});
+    }
+    case nlohmann::json::value_t::discarded: break;
+  }
+  return Err(InvalidArgument("unsupported JSON value"));
+}
+
+Result<Value> ParseJson(std::string_view text, size_t max_bytes) {
+  if (text.size() > max_bytes) return Err(InvalidArgument("JSON document too large"));
+  try {
+    return FromJson(nlohmann::json::parse(text));
+  } catch (const nlohmann::json::exception& e) {
+    return Err(InvalidArgument(std::string("invalid JSON: ") + e.what()));
+  }
+}
+
+static constexpr char kB64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+std::string Base64Encode(std::string_view in) {
+  std::string out;
+  out.reserve((in.size() + 2) / 3 * 4);
+  size_t i = 0;
+  for (; i + 2 < in.size(); i += 3) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8) | uint8_t(in[i + 2]);
+    out += {kB64[n >> 18], kB64[(n >> 12) & 63], kB64[(n >> 6) & 63], kB64[n & 63]};
+  }
+  if (i + 1 == in.size()) {
+    uint32_t n = uint8_t(in[i]) << 16;
+    out += {kB64[n >> 18], kB64[(n >> 12) & 63], '=', '='};
+  } else if (i + 2 == in.size()) {
+    uint32_t n = (uint8_t(in[i]) << 16) | (uint8_t(in[i + 1]) << 8);
+    out += {kB64[n >> 18], kB64[(n >> 12) & 63], kB64[(n >> 6) & 63], '='};
+  }
+  return out;
+}
+
+Result<std::string> Base64Decode(std::string_view in) {
+  auto val = [](char c) -> int {
+    if (c >= 'A' && c <= 'Z') return c - 'A';
+    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
+    if (c >= '0' && c <= '9') return c - '0' + 52;
+    if (c == '+') return 62;
+    if (c == '/') return 63;
+    return -1;
+  };
+  if (in.size() % 4 != 0) return Err(InvalidArgument("base64 length is not a multiple of 4"));
+  std::string out;
+  for (size_t i = 0; i < in.size(); i += 4) {
+    int v[4];
+    int pad = 0;
+    for (int k = 0; k < 4; ++k) {
+      char c = in[i + k];
+      if (c == '=' && i + 4 == in.size() && k >= 2) {
+        v[k] = 0;
+        ++pad;
+      } else {
+        v[k] = val(c);
+        if (v[k] < 0 || pad) return Err(InvalidArgument("invalid base64"));
+      }
+    }
+    uint32_t n = (v[0] << 18) | (v[1] << 12) | (v[2] << 6) | v[3];
+    out.push_back(static_cast<char>(n >> 16));
+    if (pad < 2) out.push_back(static_cast<char>((n >> 8) & 0xff));
+    if (pad < 1) out.push_back(static_cast<char>(n & 0xff));
+  }
+  return out;
+}
+
+}  // namespace fanout

@@ -1,0 +1,77 @@
+// The Redis key schema (DESIGN §6). Every key string is formatted here and nowhere else.
+// All keys of one execution share the hash tag {EXEC}, so the layout works on Redis Cluster.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+namespace fanout::keys {
+
+// INCR'd by every coordinator at start: the fencing epoch.
+inline std::string Epoch() { return "fo:epoch"; }
+// Sorted set: every execution, scored by creation wall time (ms).
+inline std::string Execs() { return "fo:execs"; }
+// Set: executions not yet terminal; a restarted coordinator resumes these.
+inline std::string Active() { return "fo:active"; }
+
+// Hash of one execution. Fields are the k* constants below.
+inline std::string Exec(std::string_view e) { return "fo:{" + std::string(e) + "}:spec"; }
+inline constexpr const char* kFieldSpecText = "spec";        // YAML text as submitted
+inline constexpr const char* kFieldSpecName = "spec_name";   // file name, for messages
+inline constexpr const char* kFieldWorkflow = "workflow";
+inline constexpr const char* kFieldInputs = "inputs";        // msgpack map of resolved inputs
+inline constexpr const char* kFieldPhase = "phase";          // ExecPhase name
+inline constexpr const char* kFieldCreated = "created_ms";
+inline constexpr const char* kFieldEnded = "ended_ms";
+inline constexpr const char* kFieldError = "error";
+inline constexpr const char* kFieldOutputs = "outputs";      // msgpack map of workflow outputs
+// Per node: "node:ID:phase", "node:ID:size", "node:ID:error".
+inline std::string NodeField(std::string_view node, std::string_view what) {
+  return "node:" + std::string(node) + ":" + std::string(what);
+}
+
+// Subtask records of a node: a bitfield of u16 per index (see PackRecord).
+inline std::string Phases(std::string_view e, std::string_view node) {
+  return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":ph";
+}
+// Hash index → msgpack array of the subtask's outputs (written once, HSETNX).
+inline std::string Outputs(std::string_view e, std::string_view node) {
+  return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":out";
+}
+// Hash index → last error message of the subtask.
+inline std::string Errors(std::string_view e, std::string_view node) {
+  return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":err";
+}
+inline std::string Checkpoint(std::string_view e, std::string_view node, uint32_t index) {
+  return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":ckpt:" + std::to_string(index);
+}
+inline std::string Log(std::string_view e, std::string_view node, uint32_t index, uint32_t attempt) {
+  return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":log:" + std::to_string(index) +
+         ":" + std::to_string(attempt);
+}
+inline std::string Events(std::string_view e) { return "fo:{" + std::string(e) + "}:events"; }
+inline std::string Cache(std::string_view key) { return "fo:cache:" + std::string(key); }
+inline std::string CacheReservation(std::string_view key) {
+  return "fo:cache:" + std::string(key) + ":res";
+}
+
+// The persisted record of one subtask, one u16 of the Phases bitfield:
+//   bits 0-3 phase (SubtaskPhase), 4-9 attempt, 10-13 system failures, 14 cache hit.
+inline constexpr int kRecordBits = 16;
+struct SubtaskRecord {
+  uint8_t phase = 0;
+  uint8_t attempt = 0;
+  uint8_t system_failures = 0;
+  bool cached = false;
+};
+inline uint16_t PackRecord(const SubtaskRecord& r) {
+  return static_cast<uint16_t>((r.phase & 0xf) | ((r.attempt & 0x3f) << 4) |
+                               ((r.system_failures & 0xf) << 10) | ((r.cached ? 1 : 0) << 14));
+}
+inline SubtaskRecord UnpackRecord(uint16_t v) {
+  return SubtaskRecord{static_cast<uint8_t>(v & 0xf), static_cast<uint8_t>((v >> 4) & 0x3f),
+                       static_cast<uint8_t>((v >> 10) & 0xf), ((v >> 14) & 1) != 0};
+}
+
+}  // namespace fanout::keys

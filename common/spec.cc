@@ -1,0 +1,725 @@
+#include "common/spec.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+
+namespace fanout {
+namespace {
+
+constexpr size_t kMaxSpecBytes = 16u << 20;
+
+// Errors carry "FILE: FIELD: what" (and the YAML line when known).
+class Ctx {
+ public:
+  Ctx(std::string_view file) : file_(file) {}
+  Status Error(const std::string& field, const std::string& what) const {
+    return InvalidArgument(file_ + ": " + field + ": " + what);
+  }
+  // With the node, the message also gives its line: "wf.yaml:12: field: what".
+  Status Error(const std::string& field, const std::string& what, const YAML::Node& n) const {
+    std::string where = file_;
+    if (n.Mark().line >= 0) where += ":" + std::to_string(n.Mark().line + 1);
+    return InvalidArgument(where + ": " + field + ": " + what);
+  }
+
+ private:
+  std::string file_;
+};
+
+bool IsIdentifier(std::string_view s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-';
+  });
+}
+
+// A YAML scalar as a Value: quoted → str; plain: null, bool, int, float, else str.
+Value ScalarValue(const YAML::Node& n) {
+  const std::string& s = n.Scalar();
+  if (n.Tag() == "!") return Value(s);  // quoted
+  if (s == "~" || s == "null" || s == "Null" || s == "NULL" || s.empty()) return Value();
+  if (s == "true" || s == "True" || s == "TRUE") return Value(true);
+  if (s == "false" || s == "False" || s == "FALSE") return Value(false);
+  {
+    errno = 0;
+    char* end = nullptr;
+    long long v = std::strtoll(s.c_str(), &end, 10);
+    if (end != s.c_str() && *end == '\0' && errno == 0) return Value(static_cast<int64_t>(v));
+  }
+  {
+    char* end = nullptr;
+    double d = std::strtod(s.c_str(), &end);
+    bool numeric = !s.empty() && (std::isdigit(static_cast<unsigned char>(s[0])) || s[0] == '-' ||
+                                  s[0] == '+' || s[0] == '.');
+    if (numeric && end != s.c_str() && *end == '\0') return Value(d);
+    if (s == ".inf" || s == "+.inf") return Value(HUGE_VAL);
+    if (s == "-.inf") return Value(-HUGE_VAL);
+    if (s == ".nan") return Value(std::nan(""));
+  }
+  return Value(s);
+}
+
+Result<Value> YamlToValue(const YAML::Node& n, int depth = 0) {
+  if (depth > 64) return Err(InvalidArgument("nesting too deep"));
+  switch (n.Type()) {
+    case YAML::NodeType::Null:
+    case YAML::NodeType::Undefined: return Value();
+    case YAML::NodeType::Scalar: return ScalarValue(n);
+    case YAML::NodeType::Sequence: {
+      List l;
+      l.reserve(n.size());
+      for (const auto& e : n) {
+        ASSIGN_OR_RETURN(Value v, YamlToValue(e, depth + 1));
+        l.push_back(std::move(v));
+      }
+      return Value(std::move(l));
+    }
+    case YAML::NodeType::Map: {
+      Map m;
+      for (const auto& kv : n) {
+        ASSIGN_OR_RETURN(Value v, YamlToValue(kv.second, depth + 1));
+        m.insert_or_assign(kv.first.Scalar(), std::move(v));
+      }
+      return Value(std::move(m));
+    }
+  }
+  return Value();
+}
+
+// Field readers: each returns an error naming the field when the type is wrong.
+struct Reader {
+  const Ctx& ctx;
+
+  Status Keys(const YAML::Node& n, const std::string& field,
+              std::initializer_list<std::string_view> allowed) const {
+    if (!n.IsMap()) return ctx.Error(field, "expected a mapping", n);
+    for (const auto& kv : n) {
+      const std::string& k = kv.first.Scalar();
+      if (std::find(allowed.begin(), allowed.end(), k) == allowed.end()) {
+        std::string list;
+        for (auto a : allowed) list += (list.empty() ? "" : ", ") + std::string(a);
+        return ctx.Error(field + "." + k, "unknown field (expected one of: " + list + ")", kv.first);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Result<std::string> Str(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) return Err(ctx.Error(field, "expected a string", n));
+    return n.Scalar();
+  }
+
+  Result<int64_t> Int(const YAML::Node& n, const std::string& field, int64_t min) const {
+    Value v = n.IsScalar() ? ScalarValue(n) : Value();
+    if (!v.is_int()) return Err(ctx.Error(field, "expected an integer", n));
+    if (v.as_int() < min)
+      return Err(ctx.Error(field, "expected an integer >= " + std::to_string(min) + ", got " +
+                                      std::to_string(v.as_int()), n));
+    return v.as_int();
+  }
+
+  Result<double> Number(const YAML::Node& n, const std::string& field) const {
+    Value v = n.IsScalar() ? ScalarValue(n) : Value();
+    if (v.is_int()) return static_cast<double>(v.as_int());
+    if (v.is_float()) return v.as_float();
+    return Err(ctx.Error(field, "expected a number", n));
+  }
+
+  Result<bool> Bool(const YAML::Node& n, const std::string& field) const {
+    Value v = n.IsScalar() ? ScalarValue(n) : Value();
+    if (!v.is_bool()) return Err(ctx.Error(field, "expected true or false", n));
+    return v.as_bool();
+  }
+
+  Result<int64_t> Duration(const YAML::Node& n, const std::string& field) const {
+    if (!n.IsScalar()) return Err(ctx.Error(field, "expected a duration like 30s", n));
+    auto d = ParseDurationMs(n.Scalar());
+    if (!d) return Err(ctx.Error(field, d.error().message(), n));
+    return *d;
+  }
+
+  Result<std::vector<TypedName>> Params(const YAML::Node& n, const std::string& field) const {
+    std::vector<TypedName> out;
+    if (!n) return out;
+    if (!n.IsMap()) return Err(ctx.Error(field, "expected a mapping of name: type", n));
+    for (const auto& kv : n) {
+      std::string name = kv.first.Scalar();
+      if (!IsIdentifier(name)) return Err(ctx.Error(field + "." + name, "not a valid name", kv.first));
+      if (!kv.second.IsScalar())
+        return Err(ctx.Error(field + "." + name, "expected a type such as int or list<float>", kv.second));
+      auto t = Type::Parse(kv.second.Scalar());
+      if (!t) return Err(ctx.Error(field + "." + name, t.error().message(), kv.second));
+      out.push_back({name, *t});
+    }
+    return out;
+  }
+
+  Result<Resources> Requests(const YAML::Node& n, const std::string& field, Resources base) const {
+    RETURN_IF_ERROR(Keys(n, field, {"cpu", "mem", "memory"}));
+    if (n["cpu"]) {
+      ASSIGN_OR_RETURN(base.cpu, Number(n["cpu"], field + ".cpu"));
+      if (base.cpu < 0) return Err(ctx.Error(field + ".cpu", "expected a number >= 0", n));
+    }
+    for (const char* k : {"mem", "memory"}) {
+      if (!n[k]) continue;
+      if (!n[k].IsScalar()) return Err(ctx.Error(field + "." + k, "expected a size like 256Mi", n[k]));
+      auto b = ParseBytes(n[k].Scalar());
+      if (!b) return Err(ctx.Error(field + "." + k, b.error().message(), n[k]));
+      base.mem_bytes = *b;
+    }
+    return base;
+  }
+
+  Result<CacheConfig> Cache(const YAML::Node& n, const std::string& field, CacheConfig c) const {
+    if (n.IsScalar()) {
+      ASSIGN_OR_RETURN(c.enabled, Bool(n, field));
+      return c;
+    }
+    RETURN_IF_ERROR(Keys(n, field, {"enabled", "version", "serialize"}));
+    c.enabled = true;
+    if (n["enabled"]) { ASSIGN_OR_RETURN(c.enabled, Bool(n["enabled"], field + ".enabled")); }
+    if (n["version"]) { ASSIGN_OR_RETURN(c.version, Str(n["version"], field + ".version")); }
+    if (n["serialize"]) { ASSIGN_OR_RETURN(c.serialize, Bool(n["serialize"], field + ".serialize")); }
+    return c;
+  }
+};
+
+Result<Binding> ParseBinding(const YAML::Node& n) {
+  Binding b;
+  // Quoted or not (JSON specs quote everything), "$..." is a reference and "$$..." a literal.
+  if (n.IsScalar() && !n.Scalar().empty() && n.Scalar()[0] == '$') {
+    const std::string& s = n.Scalar();
+    if (s.size() > 1 && s[1] == '$') {
+      b.literal = Value(s.substr(1));
+      return b;
+    }
+    auto dot = s.find('.');
+    if (dot == std::string::npos || dot == 1 || dot + 1 == s.size())
+      return Err(InvalidArgument("expected a reference $inputs.NAME or $NODE.OUTPUT, got '" + s +
+                                 "' (write $$ for a literal $)"));
+    Reference r;
+    std::string head = s.substr(1, dot - 1);
+    r.workflow_input = head == "inputs";
+    if (!r.workflow_input) r.node = head;
+    r.name = s.substr(dot + 1);
+    b.ref = r;
+    return b;
+  }
+  ASSIGN_OR_RETURN(b.literal, YamlToValue(n));
+  return b;
+}
+
+// Is a value of type `from` acceptable where `to` is expected?
+bool Assignable(const Type& from, const Type& to) {
+  using K = Type::Kind;
+  if (to.kind() == K::kJson || from.kind() == K::kJson) return true;
+  if (from == to) return true;
+  if (from.kind() == K::kInt && to.kind() == K::kFloat) return true;
+  if (to.kind() == K::kOptional) {
+    if (from.kind() == K::kNone) return true;
+    if (from.kind() == K::kOptional) return Assignable(from.elem(), to.elem());
+    return Assignable(from, to.elem());
+  }
+  if (from.kind() == K::kList && to.kind() == K::kList) return Assignable(from.elem(), to.elem());
+  if (from.kind() == K::kMap && to.kind() == K::kMap) return Assignable(from.elem(), to.elem());
+  return false;
+}
+
+// The decimal digits of r as num/den, so that ceil(r × n) is exact (r = 0.8 → 8/10).
+std::pair<int64_t, int64_t> DecimalFraction(double r) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.15g", r);
+  std::string s(buf);
+  if (s.find('e') != std::string::npos) {  // tiny ratios: fall back to 1e-15 resolution
+    return {static_cast<int64_t>(std::llround(r * 1e15)), 1000000000000000LL};
+  }
+  int64_t num = 0, den = 1;
+  bool frac = false;
+  for (char c : s) {
+    if (c == '.') {
+      frac = true;
+      continue;
+    }
+    num = num * 10 + (c - '0');
+    if (frac) den *= 10;
+  }
+  return {num, den};
+}
+
+}  // namespace
+
+std::string Reference::ToString() const {
+  return "$" + (workflow_input ? std::string("inputs") : node) + "." + name;
+}
+
+const TypedName* TaskDef::FindInput(std::string_view n) const {
+  for (const auto& p : inputs)
+    if (p.name == n) return &p;
+  return nullptr;
+}
+const TypedName* TaskDef::FindOutput(std::string_view n) const {
+  for (const auto& p : outputs)
+    if (p.name == n) return &p;
+  return nullptr;
+}
+
+bool NodeDef::ToleratesFailures() const {
+  if (!is_map) return false;
+  if (min_successes) return true;  // min_successes < N is only known at run time; treat as tolerant
+  return min_success_ratio && *min_success_ratio < 1.0;
+}
+
+std::vector<std::string> NodeDef::Dependencies() const {
+  std::vector<std::string> deps;
+  for (const auto* list : {&inputs, &bind})
+    for (const auto& [name, b] : *list)
+      if (b.ref && !b.ref->workflow_input &&
+          std::find(deps.begin(), deps.end(), b.ref->node) == deps.end())
+        deps.push_back(b.ref->node);
+  return deps;
+}
+
+const NodeDef* WorkflowDef::FindNode(std::string_view id) const {
+  for (const auto& n : nodes)
+    if (n.id == id) return &n;
+  return nullptr;
+}
+
+int Spec::RetriesOf(const NodeDef& n) const { return n.retries.value_or(TaskOf(n).retries); }
+int64_t Spec::TimeoutOf(const NodeDef& n) const { return n.timeout_ms.value_or(TaskOf(n).timeout_ms); }
+
+Result<Type> Spec::OutputType(const WorkflowDef& wf, const Reference& ref) const {
+  if (ref.workflow_input) {
+    for (const auto& in : wf.inputs)
+      if (in.name == ref.name) return in.type;
+    return Err(InvalidArgument("no workflow input '" + ref.name + "'"));
+  }
+  const NodeDef* node = wf.FindNode(ref.node);
+  if (node == nullptr) return Err(InvalidArgument("no node '" + ref.node + "'"));
+  const TypedName* out = TaskOf(*node).FindOutput(ref.name);
+  if (out == nullptr) {
+    std::string names;
+    for (const auto& o : TaskOf(*node).outputs) names += (names.empty() ? "" : ", ") + o.name;
+    return Err(InvalidArgument("node '" + ref.node + "' has no output '" + ref.name +
+                               "' (outputs: " + names + ")"));
+  }
+  if (!node->is_map) return out->type;
+  return Type::ListOf(node->ToleratesFailures() ? Type::OptionalOf(out->type) : out->type);
+}
+
+Result<const WorkflowDef*> Spec::FindWorkflow(std::string_view name) const {
+  if (name.empty()) {
+    if (workflows.size() == 1) return &workflows.begin()->second;
+    std::string names;
+    for (const auto& [n, w] : workflows) names += (names.empty() ? "" : ", ") + n;
+    return Err(InvalidArgument("the spec has several workflows; name one of: " + names));
+  }
+  auto it = workflows.find(std::string(name));
+  if (it == workflows.end()) {
+    std::string names;
+    for (const auto& [n, w] : workflows) names += (names.empty() ? "" : ", ") + n;
+    return Err(InvalidArgument("no workflow '" + std::string(name) + "' (workflows: " + names + ")"));
+  }
+  return &it->second;
+}
+
+Result<int64_t> ParseDurationMs(std::string_view text) {
+  std::string s(text);
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v < 0)
+    return Err(InvalidArgument("expected a duration like 30s, 250ms, 2m or 1h, got '" + s + "'"));
+  std::string unit(end);
+  double mult;
+  if (unit.empty() || unit == "s") mult = 1000;
+  else if (unit == "ms") mult = 1;
+  else if (unit == "m") mult = 60000;
+  else if (unit == "h") mult = 3600000;
+  else return Err(InvalidArgument("expected a duration like 30s, 250ms, 2m or 1h, got '" + s + "'"));
+  return static_cast<int64_t>(std::llround(v * mult));
+}
+
+Result<int64_t> ParseBytes(std::string_view text) {
+  std::string s(text);
+  char* end = nullptr;
+  double v = std::strtod(s.c_str(), &end);
+  if (end == s.c_str() || v < 0)
+    return Err(InvalidArgument("expected a size like 256Mi or 2Gi, got '" + s + "'"));
+  std::string unit(end);
+  static const std::pair<const char*, double> kUnits[] = {
+      {"", 1},          {"k", 1e3},       {"K", 1e3},       {"M", 1e6},
+      {"G", 1e9},       {"T", 1e12},      {"Ki", 1024.0},   {"Mi", 1048576.0},
+      {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}};
+  for (const auto& [u, m] : kUnits)
+    if (unit == u) return static_cast<int64_t>(std::llround(v * m));
+  return Err(InvalidArgument("expected a size like 256Mi or 2Gi, got '" + s + "'"));
+}
+
+int64_t MinSuccesses(const NodeDef& node, int64_t n) {
+  if (node.min_successes) return std::min(*node.min_successes, n);
+  double r = node.min_success_ratio.value_or(1.0);
+  auto [num, den] = DecimalFraction(r);
+  __int128 prod = static_cast<__int128>(num) * n;
+  return static_cast<int64_t>((prod + den - 1) / den);
+}
+
+Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
+  Ctx ctx(file);
+  Reader rd{ctx};
+  if (text.size() > kMaxSpecBytes) return Err(ctx.Error("(file)", "spec larger than 16 MiB"));
+  YAML::Node root;
+  try {
+    root = YAML::Load(std::string(text));
+  } catch (const YAML::Exception& e) {
+    return Err(InvalidArgument(std::string(file) + ":" + std::to_string(e.mark.line + 1) + ":" +
+                               std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg));
+  }
+  Spec spec;
+  try {
+    if (!root.IsMap()) return Err(ctx.Error("(top level)", "expected a mapping with version, tasks, workflows"));
+    RETURN_IF_ERROR(rd.Keys(root, "(top level)", {"version", "tasks", "workflows"}));
+    if (!root["version"]) return Err(ctx.Error("version", "missing (expected version: 1)"));
+    ASSIGN_OR_RETURN(int64_t version, rd.Int(root["version"], "version", 1));
+    if (version != 1) return Err(ctx.Error("version", "expected 1, got " + std::to_string(version), root["version"]));
+    spec.version = 1;
+
+    // Tasks.
+    YAML::Node tasks = root["tasks"];
+    if (!tasks || !tasks.IsMap() || tasks.size() == 0)
+      return Err(ctx.Error("tasks", "expected a mapping of at least one task"));
+    for (const auto& kv : tasks) {
+      TaskDef t;
+      t.name = kv.first.Scalar();
+      std::string f = "tasks." + t.name;
+      if (!IsIdentifier(t.name)) return Err(ctx.Error(f, "not a valid task name", kv.first));
+      const YAML::Node& n = kv.second;
+      RETURN_IF_ERROR(rd.Keys(n, f, {"function", "command", "inputs", "outputs", "retries",
+                                     "timeout", "interruptible", "cache", "requests"}));
+      if (n["function"] && n["command"])
+        return Err(ctx.Error(f, "give either function or command, not both", n));
+      if (n["function"]) {
+        ASSIGN_OR_RETURN(t.function, rd.Str(n["function"], f + ".function"));
+        if (t.function.empty()) return Err(ctx.Error(f + ".function", "expected a function name", n));
+      } else if (n["command"]) {
+        const YAML::Node& c = n["command"];
+        if (c.IsScalar()) {
+          // A string command runs through the shell, like a Dockerfile's shell form.
+          t.command = {"/bin/sh", "-c", c.Scalar()};
+        } else if (c.IsSequence() && c.size() > 0) {
+          for (size_t i = 0; i < c.size(); ++i) {
+            ASSIGN_OR_RETURN(std::string a, rd.Str(c[i], f + ".command[" + std::to_string(i) + "]"));
+            t.command.push_back(a);
+          }
+        } else {
+          return Err(ctx.Error(f + ".command", "expected a non-empty list of arguments", c));
+        }
+      } else {
+        return Err(ctx.Error(f, "expected a function or a command", n));
+      }
+      ASSIGN_OR_RETURN(t.inputs, rd.Params(n["inputs"], f + ".inputs"));
+      ASSIGN_OR_RETURN(t.outputs, rd.Params(n["outputs"], f + ".outputs"));
+      if (n["retries"]) {
+        ASSIGN_OR_RETURN(int64_t r, rd.Int(n["retries"], f + ".retries", 0));
+        if (r > 10) return Err(ctx.Error(f + ".retries", "expected at most 10", n["retries"]));
+        t.retries = static_cast<int>(r);
+      }
+      if (n["timeout"]) { ASSIGN_OR_RETURN(t.timeout_ms, rd.Duration(n["timeout"], f + ".timeout")); }
+      if (n["interruptible"]) { ASSIGN_OR_RETURN(t.interruptible, rd.Bool(n["interruptible"], f + ".interruptible")); }
+      if (n["cache"]) { ASSIGN_OR_RETURN(t.cache, rd.Cache(n["cache"], f + ".cache", {})); }
+      if (n["requests"]) { ASSIGN_OR_RETURN(t.requests, rd.Requests(n["requests"], f + ".requests", {})); }
+      spec.tasks.emplace(t.name, std::move(t));
+    }
+
+    // Workflows.
+    YAML::Node wfs = root["workflows"];
+    if (!wfs || !wfs.IsMap() || wfs.size() == 0)
+      return Err(ctx.Error("workflows", "expected a mapping of at least one workflow"));
+    for (const auto& wkv : wfs) {
+      WorkflowDef wf;
+      wf.name = wkv.first.Scalar();
+      std::string wfield = "workflows." + wf.name;
+      if (!IsIdentifier(wf.name)) return Err(ctx.Error(wfield, "not a valid workflow name", wkv.first));
+      const YAML::Node& w = wkv.second;
+      RETURN_IF_ERROR(rd.Keys(w, wfield, {"inputs", "nodes", "outputs"}));
+      if (w["inputs"]) {
+        if (!w["inputs"].IsMap()) return Err(ctx.Error(wfield + ".inputs", "expected a mapping", w["inputs"]));
+        for (const auto& ikv : w["inputs"]) {
+          WorkflowInput in;
+          in.name = ikv.first.Scalar();
+          std::string f = wfield + ".inputs." + in.name;
+          if (!IsIdentifier(in.name)) return Err(ctx.Error(f, "not a valid input name", ikv.first));
+          const YAML::Node& d = ikv.second;
+          std::string type_text;
+          if (d.IsScalar()) {
+            type_text = d.Scalar();
+          } else {
+            RETURN_IF_ERROR(rd.Keys(d, f, {"type", "default"}));
+            if (!d["type"]) return Err(ctx.Error(f + ".type", "missing (expected a type such as list<int>)", d));
+            ASSIGN_OR_RETURN(type_text, rd.Str(d["type"], f + ".type"));
+          }
+          auto t = Type::Parse(type_text);
+          if (!t) return Err(ctx.Error(f + ".type", t.error().message(), d));
+          in.type = *t;
+          if (d.IsMap() && d["default"]) {
+            auto v = YamlToValue(d["default"]);
+            if (!v) return Err(ctx.Error(f + ".default", v.error().message(), d["default"]));
+            Status st = in.type.Check(*v);
+            if (!st.ok()) return Err(ctx.Error(f + ".default", st.message(), d["default"]));
+            in.default_value = in.type.Coerce(std::move(*v));
+          }
+          wf.inputs.push_back(std::move(in));
+        }
+      }
+      const YAML::Node& nodes = w["nodes"];
+      if (!nodes || !nodes.IsSequence() || nodes.size() == 0)
+        return Err(ctx.Error(wfield + ".nodes", "expected a list of at least one node", w));
+      std::vector<NodeDef> parsed;
+      std::set<std::string> ids;
+      for (size_t i = 0; i < nodes.size(); ++i) {
+        const YAML::Node& n = nodes[i];
+        std::string f = wfield + ".nodes[" + std::to_string(i) + "]";
+        RETURN_IF_ERROR(rd.Keys(n, f, {"id", "task", "map", "inputs", "bind", "concurrency",
+                                       "min_success_ratio", "min_successes", "retries", "timeout",
+                                       "interruptible", "cache", "overrides"}));
+        NodeDef node;
+        if (!n["id"]) return Err(ctx.Error(f + ".id", "missing (every node needs an id)", n));
+        ASSIGN_OR_RETURN(node.id, rd.Str(n["id"], f + ".id"));
+        if (!IsIdentifier(node.id) || node.id == "inputs")
+          return Err(ctx.Error(f + ".id", "not a valid node id: '" + node.id + "'", n["id"]));
+        if (!ids.insert(node.id).second)
+          return Err(ctx.Error(f + ".id", "duplicate node id '" + node.id + "'", n["id"]));
+        f = wfield + ".nodes[" + node.id + "]";
+        if (n["task"] && n["map"]) return Err(ctx.Error(f, "give either task or map, not both", n));
+        if (!n["task"] && !n["map"]) return Err(ctx.Error(f, "expected task: NAME or map: NAME", n));
+        node.is_map = static_cast<bool>(n["map"]);
+        std::string tf = f + (node.is_map ? ".map" : ".task");
+        ASSIGN_OR_RETURN(node.task, rd.Str(node.is_map ? n["map"] : n["task"], tf));
+        auto tit = spec.tasks.find(node.task);
+        if (tit == spec.tasks.end()) {
+          std::string names;
+          for (const auto& [tn, td] : spec.tasks) names += (names.empty() ? "" : ", ") + tn;
+          return Err(ctx.Error(tf, "unknown task '" + node.task + "' (tasks: " + names + ")", n));
+        }
+        const TaskDef& task = tit->second;
+        for (const char* section : {"inputs", "bind"}) {
+          const YAML::Node& b = n[section];
+          if (!b) continue;
+          std::string sf = f + "." + section;
+          if (!b.IsMap()) return Err(ctx.Error(sf, "expected a mapping of input: value", b));
+          if (std::string_view(section) == "bind" && !node.is_map)
+            return Err(ctx.Error(sf, "bind is for map nodes; a task node takes all its values in inputs", b));
+          for (const auto& bkv : b) {
+            std::string name = bkv.first.Scalar();
+            if (task.FindInput(name) == nullptr) {
+              std::string names;
+              for (const auto& p : task.inputs) names += (names.empty() ? "" : ", ") + p.name;
+              return Err(ctx.Error(sf + "." + name, "task '" + task.name + "' has no input '" + name +
+                                                        "' (inputs: " + names + ")", bkv.first));
+            }
+            auto bind = ParseBinding(bkv.second);
+            if (!bind) return Err(ctx.Error(sf + "." + name, bind.error().message(), bkv.second));
+            auto& dest = std::string_view(section) == "inputs" ? node.inputs : node.bind;
+            for (const auto& [other, ob] : node.inputs)
+              if (other == name) return Err(ctx.Error(sf + "." + name, "given twice (in inputs and bind)", bkv.first));
+            dest.emplace_back(name, std::move(*bind));
+          }
+        }
+        for (const auto& p : task.inputs) {
+          bool given = false;
+          for (const auto* l : {&node.inputs, &node.bind})
+            for (const auto& [name, b] : *l) given |= name == p.name;
+          if (!given)
+            return Err(ctx.Error(f + ".inputs." + p.name,
+                                 "missing: task '" + task.name + "' needs input '" + p.name +
+                                     "' (" + p.type.ToString() + ")" +
+                                     (node.is_map ? " in inputs (mapped) or bind" : ""), n));
+        }
+        if (n["concurrency"]) {
+          ASSIGN_OR_RETURN(int64_t c, rd.Int(n["concurrency"], f + ".concurrency", 0));
+          node.concurrency = static_cast<uint32_t>(std::min<int64_t>(c, UINT32_MAX));
+        }
+        if (n["min_success_ratio"] && n["min_successes"])
+          return Err(ctx.Error(f, "give either min_success_ratio or min_successes, not both", n));
+        if (n["min_success_ratio"]) {
+          ASSIGN_OR_RETURN(double r, rd.Number(n["min_success_ratio"], f + ".min_success_ratio"));
+          if (!(r >= 0.0 && r <= 1.0))
+            return Err(ctx.Error(f + ".min_success_ratio", "expected a number in [0, 1]", n["min_success_ratio"]));
+          node.min_success_ratio = r;
+        }
+        if (n["min_successes"]) {
+          ASSIGN_OR_RETURN(node.min_successes, rd.Int(n["min_successes"], f + ".min_successes", 0));
+        }
+        if ((node.min_success_ratio || node.min_successes || node.concurrency) && !node.is_map)
+          return Err(ctx.Error(f, "concurrency and min_success_* apply to map nodes only", n));
+        if (n["retries"]) {
+          ASSIGN_OR_RETURN(int64_t r, rd.Int(n["retries"], f + ".retries", 0));
+          if (r > 10) return Err(ctx.Error(f + ".retries", "expected at most 10", n["retries"]));
+          node.retries = static_cast<int>(r);
+        }
+        if (n["timeout"]) { ASSIGN_OR_RETURN(node.timeout_ms, rd.Duration(n["timeout"], f + ".timeout")); }
+        if (n["interruptible"]) { ASSIGN_OR_RETURN(node.interruptible, rd.Bool(n["interruptible"], f + ".interruptible")); }
+        if (n["cache"]) { ASSIGN_OR_RETURN(node.cache, rd.Cache(n["cache"], f + ".cache", task.cache)); }
+        node.requests = task.requests;
+        if (n["overrides"]) {
+          const YAML::Node& o = n["overrides"];
+          RETURN_IF_ERROR(rd.Keys(o, f + ".overrides", {"requests", "limits"}));
+          if (o["requests"]) {
+            ASSIGN_OR_RETURN(node.requests, rd.Requests(o["requests"], f + ".overrides.requests", node.requests));
+          }
+        }
+        parsed.push_back(std::move(node));
+      }
+
+      // Outputs.
+      if (w["outputs"]) {
+        if (!w["outputs"].IsMap()) return Err(ctx.Error(wfield + ".outputs", "expected a mapping", w["outputs"]));
+        for (const auto& okv : w["outputs"]) {
+          auto b = ParseBinding(okv.second);
+          if (!b) return Err(ctx.Error(wfield + ".outputs." + okv.first.Scalar(), b.error().message(), okv.second));
+          wf.outputs.emplace_back(okv.first.Scalar(), std::move(*b));
+        }
+      }
+
+      // Order the nodes topologically (stable), refusing unknown references and cycles.
+      std::vector<NodeDef> ordered;
+      std::set<std::string> placed;
+      while (ordered.size() < parsed.size()) {
+        bool progress = false;
+        for (auto& node : parsed) {
+          if (node.id.empty() || placed.count(node.id)) continue;
+          bool ready = true;
+          for (const auto& dep : node.Dependencies()) {
+            if (!ids.count(dep))
+              return Err(ctx.Error(wfield + ".nodes[" + node.id + "]",
+                                   "references unknown node '" + dep + "'"));
+            if (dep == node.id)
+              return Err(ctx.Error(wfield + ".nodes[" + node.id + "]", "references itself"));
+            ready &= placed.count(dep) > 0;
+          }
+          if (!ready) continue;
+          placed.insert(node.id);
+          ordered.push_back(node);
+          progress = true;
+        }
+        if (!progress) return Err(ctx.Error(wfield + ".nodes", "the node references form a cycle"));
+      }
+      wf.nodes = std::move(ordered);
+      spec.workflows.emplace(wf.name, std::move(wf));
+    }
+
+    // Type-check every binding now that all node outputs are known.
+    for (const auto& [wname, wf] : spec.workflows) {
+      std::string wfield = "workflows." + wname;
+      for (const auto& node : wf.nodes) {
+        const TaskDef& task = spec.TaskOf(node);
+        std::string f = wfield + ".nodes[" + node.id + "]";
+        for (const char* section : {"inputs", "bind"}) {
+          bool mapped = node.is_map && std::string_view(section) == "inputs";
+          const auto& list = std::string_view(section) == "inputs" ? node.inputs : node.bind;
+          for (const auto& [name, b] : list) {
+            std::string bf = f + "." + section + "." + name;
+            Type want = task.FindInput(name)->type;
+            if (mapped) want = Type::ListOf(want);
+            if (b.ref) {
+              auto have = spec.OutputType(wf, *b.ref);
+              if (!have) return Err(ctx.Error(bf, have.error().message()));
+              if (!Assignable(*have, want))
+                return Err(ctx.Error(bf, b.ref->ToString() + " is " + have->ToString() +
+                                             ", expected " + want.ToString() +
+                                             (mapped ? " (mapped inputs are lists)" : "")));
+            } else {
+              Status st = want.Check(b.literal);
+              if (!st.ok()) return Err(ctx.Error(bf, st.message() + (mapped ? " (mapped inputs are lists)" : "")));
+            }
+          }
+        }
+      }
+      for (const auto& [name, b] : wf.outputs) {
+        if (b.ref) {
+          auto have = spec.OutputType(wf, *b.ref);
+          if (!have) return Err(ctx.Error(wfield + ".outputs." + name, have.error().message()));
+        }
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return Err(InvalidArgument(std::string(file) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg));
+  }
+  return spec;
+}
+
+Result<Spec> LoadSpecFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Err(InvalidArgument(path + ": cannot read the spec file"));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ParseSpec(ss.str(), path);
+}
+
+Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given) {
+  Map out;
+  for (const auto& [name, v] : given) {
+    bool known = false;
+    for (const auto& in : wf.inputs) known |= in.name == name;
+    if (!known) {
+      std::string names;
+      for (const auto& in : wf.inputs) names += (names.empty() ? "" : ", ") + in.name;
+      return Err(InvalidArgument("input '" + name + "': workflow '" + wf.name +
+                                 "' has no such input (inputs: " + names + ")"));
+    }
+  }
+  for (const auto& in : wf.inputs) {
+    auto it = given.find(in.name);
+    if (it != given.end()) {
+      Status st = in.type.Check(it->second);
+      if (!st.ok()) return Err(InvalidArgument("input '" + in.name + "': " + st.message()));
+      out.emplace(in.name, in.type.Coerce(it->second));
+    } else if (in.default_value) {
+      out.emplace(in.name, *in.default_value);
+    } else if (in.type.kind() == Type::Kind::kOptional) {
+      out.emplace(in.name, Value());
+    } else {
+      return Err(InvalidArgument("input '" + in.name + "' (" + in.type.ToString() +
+                                 "): missing, and it has no default (give it with -i " + in.name +
+                                 "=JSON)"));
+    }
+  }
+  return out;
+}
+
+Status CheckKnownMapLengths(const WorkflowDef& wf, const Map& inputs) {
+  for (const auto& node : wf.nodes) {
+    if (!node.is_map) continue;
+    std::string first_name;
+    size_t first_len = 0;
+    bool have = false;
+    for (const auto& [name, b] : node.inputs) {
+      const Value* v = nullptr;
+      if (!b.ref) v = &b.literal;
+      else if (b.ref->workflow_input) {
+        auto it = inputs.find(b.ref->name);
+        if (it != inputs.end()) v = &it->second;
+      }
+      if (v == nullptr || !v->is_list()) continue;
+      if (!have) {
+        first_name = name;
+        first_len = v->as_list().size();
+        have = true;
+      } else if (v->as_list().size() != first_len) {
+        return InvalidArgument("node '" + node.id + "': mapped inputs have different lengths: '" +
+                               first_name + "' has " + std::to_string(first_len) + " elements, '" +
+                               name + "' has " + std::to_string(v->as_list().size()));
+      }
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace fanout

@@ -1,0 +1,214 @@
+// The wire protocol (DESIGN §5): every message kind and body is defined here and nowhere else.
+//
+// A message is two ZeroMQ frames after the ROUTER's identity frame:
+//   frame 0: two bytes, [kind, kWireVersion]
+//   frame 1: msgpack body, an array of the struct's fields in declaration order
+// Workers and clients talk to the coordinator's single ROUTER socket with DEALER sockets; the
+// kind tells a worker message from a client request. Bodies are decoded with size and depth
+// limits; a malformed message yields a Status (the receiver logs, counts and drops it).
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include <msgpack.hpp>
+
+#include "common/status.h"
+
+namespace fanout::wire {
+
+inline constexpr uint8_t kWireVersion = 1;
+inline constexpr size_t kMaxBodyBytes = 256u << 20;
+
+enum class Kind : uint8_t {
+  // worker → coordinator
+  kHello = 1,       // Hello: first message, and again after every reconnect
+  kResult = 2,      // ResultBatch
+  kHeartbeat = 3,   // Heartbeat (both directions)
+  kBye = 4,         // Heartbeat body; the worker is leaving after a drain
+  // coordinator → worker
+  kWork = 10,       // WorkBatch: subtasks of one node; consumes one credit (slot) each
+  kAck = 11,        // AckBatch: these results are durable; the worker may forget them
+  kAbort = 12,      // AckBatch: stop these attempts
+  kWelcome = 13,    // Welcome: reply to Hello
+  kReconnect = 14,  // Heartbeat body: "I do not know you": the worker must send Hello again
+  // client → coordinator (each answered by one kReply)
+  kSubmit = 20,     // SubmitRequest
+  kStatus = 21,     // QueryRequest{exec}
+  kOutputs = 22,    // QueryRequest{exec}
+  kList = 23,       // QueryRequest{}
+  kWorkers = 24,    // QueryRequest{}
+  kHealth = 25,     // QueryRequest{}
+  kAbortExec = 26,  // QueryRequest{exec}
+  // coordinator → client
+  kReply = 30,      // Reply
+};
+
+const char* KindName(Kind k);
+bool IsWorkerKind(Kind k);
+bool IsClientKind(Kind k);
+
+// Identifies one attempt of one subtask.
+struct SubtaskKey {
+  std::string exec;
+  std::string node;
+  uint32_t index = 0;
+  uint32_t attempt = 0;
+  bool operator==(const SubtaskKey&) const = default;
+  MSGPACK_DEFINE(exec, node, index, attempt);
+};
+
+// A typed parameter of a task: name and type text ("list<int>").
+struct Param {
+  std::string name;
+  std::string type;
+  MSGPACK_DEFINE(name, type);
+};
+
+enum class TaskKind : uint8_t { kFunction = 0, kCommand = 1 };
+
+// What a worker needs to run a task; sent once per WorkBatch.
+struct TaskDesc {
+  std::string name;                  // spec task name (logs) ...
+  uint8_t kind = 0;                  // TaskKind
+  std::string function;              // kFunction: registered function name
+  std::vector<std::string> command;  // kCommand: argv, with {{inputs.NAME}} placeholders
+  std::vector<Param> inputs;         // declared order; WorkItem::args follows it
+  std::vector<Param> outputs;        // declared order; ResultItem::outputs follows it
+  int64_t timeout_ms = 0;            // per attempt; 0 = none
+  MSGPACK_DEFINE(name, kind, function, command, inputs, outputs, timeout_ms);
+};
+
+struct WorkItem {
+  uint32_t index = 0;
+  uint32_t attempt = 0;
+  std::string args;  // msgpack array of the inputs, in TaskDesc::inputs order
+  MSGPACK_DEFINE(index, attempt, args);
+};
+
+struct WorkBatch {
+  std::string exec;
+  std::string node;
+  TaskDesc task;
+  std::vector<WorkItem> items;
+  MSGPACK_DEFINE(exec, node, task, items);
+};
+
+enum class Outcome : uint8_t {
+  kSucceeded = 0,
+  kUserError = 1,     // retryable within the task's retries
+  kNonRetryable = 2,  // exit 42 / fanout::NonRetryable: fail at once
+  kSystemError = 3,   // the worker could not run it (shutdown, spawn failure): system budget
+  kAborted = 4,       // stopped on the coordinator's ABORT
+};
+
+struct ResultItem {
+  SubtaskKey key;
+  uint8_t outcome = 0;   // Outcome
+  std::string outputs;   // kSucceeded: msgpack array in TaskDesc::outputs order
+  std::string error;     // otherwise: a one-line message
+  int64_t started_ms = 0;
+  int64_t ended_ms = 0;
+  MSGPACK_DEFINE(key, outcome, outputs, error, started_ms, ended_ms);
+};
+
+struct ResultBatch {
+  std::vector<ResultItem> results;
+  MSGPACK_DEFINE(results);
+};
+
+struct AckBatch {
+  std::vector<SubtaskKey> keys;
+  MSGPACK_DEFINE(keys);
+};
+
+struct Hello {
+  std::string worker_id;  // stable for the process: hostname-pid-random
+  uint32_t slots = 1;     // subtasks it runs at once; credit
+  std::vector<std::string> functions;
+  std::vector<std::string> labels;
+  double cpu = 0;
+  int64_t mem_bytes = 0;
+  bool interruptible = false;
+  std::vector<SubtaskKey> running;  // attempts still running (after a reconnect)
+  int64_t pid = 0;
+  std::string host;
+  MSGPACK_DEFINE(worker_id, slots, functions, labels, cpu, mem_bytes, interruptible, running, pid,
+                 host);
+};
+
+struct Welcome {
+  int64_t epoch = 0;
+  int64_t heartbeat_ms = 0;  // the interval the worker must heartbeat at
+  MSGPACK_DEFINE(epoch, heartbeat_ms);
+};
+
+struct Heartbeat {
+  std::string worker_id;
+  uint32_t running = 0;
+  uint32_t held = 0;  // results waiting for an ACK
+  bool draining = false;  // SIGTERM received: send no more work to this worker
+  MSGPACK_DEFINE(worker_id, running, held, draining);
+};
+
+struct SubmitRequest {
+  uint64_t rid = 0;
+  std::string spec_name;  // file name, for error messages
+  std::string spec_text;  // YAML
+  std::string workflow;   // may be empty when the spec has one
+  std::string inputs_json;  // JSON object of input values given by the user
+  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json);
+};
+
+struct QueryRequest {
+  uint64_t rid = 0;
+  std::string exec;
+  MSGPACK_DEFINE(rid, exec);
+};
+
+struct Reply {
+  uint64_t rid = 0;
+  uint8_t code = 0;   // fanout::Code
+  std::string error;  // when code != 0
+  std::string json;   // the answer document
+  MSGPACK_DEFINE(rid, code, error, json);
+};
+
+// Encodes a body.
+template <typename T>
+std::string EncodeBody(const T& body) {
+  msgpack::sbuffer buf;
+  msgpack::pack(buf, body);
+  return std::string(buf.data(), buf.size());
+}
+
+// Decodes a body with limits; never throws.
+template <typename T>
+Result<T> DecodeBody(std::string_view bytes) {
+  if (bytes.size() > kMaxBodyBytes) return Err(InvalidArgument("message body too large"));
+  try {
+    size_t off = 0;
+    msgpack::unpack_limit limit(1u << 24, 1u << 16, kMaxBodyBytes, kMaxBodyBytes, 0, 16);
+    msgpack::object_handle oh =
+        msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
+    if (off != bytes.size()) return Err(InvalidArgument("trailing bytes in message body"));
+    T out;
+    oh.get().convert(out);
+    return out;
+  } catch (const std::exception& e) {
+    return Err(InvalidArgument(std::string("malformed message body: ") + e.what()));
+  }
+}
+
+// Frame 0 for a kind.
+inline std::string Header(Kind k) {
+  return std::string{static_cast<char>(k), static_cast<char>(kWireVersion)};
+}
+
+// Parses frame 0; rejects unknown kinds and versions.
+Result<Kind> ParseHeader(std::string_view frame);
+
+}  // namespace fanout::wire

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian packages fanout builds and runs with (DESIGN.md §9).
+# Does nothing when every package is already present. Needs root (or sudo) only to install.
+set -euo pipefail
+
+PACKAGES=(
+  g++ make cmake pkg-config ninja-build python3
+  libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libuv1-dev
+  libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libspdlog-dev libfmt-dev
+  libcpp-httplib-dev libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
+  redis-server redis-tools
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+echo "install-deps: installing ${missing[*]}" >&2
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+# --no-install-recommends keeps libmsgpack-cxx-dev from pulling Boost's docs and friends;
+# never install libmsgpack-dev (the C library) beside it: its CMake config shadows ours.
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+# The package enables a system redis-server; fanout starts its own on a free port.
+if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+  $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+fi

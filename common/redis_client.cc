@@ -1,0 +1,162 @@
+#include "common/redis_client.h"
+
+#include <hiredis/adapters/libuv.h>
+#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
+#include <spdlog/spdlog.h>
+
+namespace fanout {
+
+struct RedisClient::Pending {
+  RedisClient* client;
+  Callback cb;
+};
+
+RedisReply RedisReply::From(const redisReply* r) {
+  RedisReply out;
+  if (r == nullptr) return out;
+  switch (r->type) {
+    case REDIS_REPLY_STRING: out.type = Type::kString; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_STATUS: out.type = Type::kStatus; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_ERROR: out.type = Type::kError; out.str.assign(r->str, r->len); break;
+    case REDIS_REPLY_INTEGER: out.type = Type::kInteger; out.integer = r->integer; break;
+    case REDIS_REPLY_ARRAY:
+      out.type = Type::kArray;
+      out.elements.reserve(r->elements);
+      for (size_t i = 0; i < r->elements; ++i) out.elements.push_back(From(r->element[i]));
+      break;
+    default: out.type = Type::kNil; break;
+  }
+  return out;
+}
+
+RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::string password)
+    : loop_(loop), host_(std::move(host)), port_(port), password_(std::move(password)) {
+  address_ = host_ + ":" + std::to_string(port_);
+  uv_timer_init(loop_, reconnect_timer_.get());
+  reconnect_timer_->data = this;
+}
+
+RedisClient::~RedisClient() {
+  stopping_ = true;
+  *alive_ = false;
+  uv_timer_stop(reconnect_timer_.get());
+  if (ctx_ != nullptr) {
+    ctx_->data = nullptr;
+    redisAsyncFree(ctx_);  // runs pending callbacks with a null reply
+    ctx_ = nullptr;
+  }
+}
+
+void RedisClient::Start(OnState on_state) {
+  on_state_ = std::move(on_state);
+  Connect();
+}
+
+void RedisClient::Connect() {
+  if (stopping_) return;
+  ctx_ = redisAsyncConnect(host_.c_str(), port_);
+  if (ctx_ == nullptr || ctx_->err) {
+    spdlog::warn("redis {}: connect failed: {}", address_, ctx_ ? ctx_->errstr : "out of memory");
+    if (ctx_ != nullptr) redisAsyncFree(ctx_);
+    ctx_ = nullptr;
+    ScheduleReconnect();
+    return;
+  }
+  ctx_->data = this;
+  redisLibuvAttach(ctx_, loop_);
+  redisAsyncSetConnectCallback(ctx_, &RedisClient::OnConnect);
+  redisAsyncSetDisconnectCallback(ctx_, &RedisClient::OnDisconnect);
+}
+
+void RedisClient::ScheduleReconnect() {
+  if (stopping_) return;
+  uv_timer_start(
+      reconnect_timer_.get(),
+      [](uv_timer_t* t) { static_cast<RedisClient*>(t->data)->Connect(); },
+      static_cast<uint64_t>(backoff_ms_), 0);
+  backoff_ms_ = std::min<int64_t>(backoff_ms_ * 2, 2000);
+}
+
+void RedisClient::OnConnect(const redisAsyncContext* c, int status) {
+  auto* self = static_cast<RedisClient*>(c->data);
+  if (self == nullptr) return;
+  if (status != REDIS_OK) {
+    spdlog::warn("redis {}: cannot connect: {}", self->address_, c->errstr);
+    self->ctx_ = nullptr;  // hiredis frees the context after this callback
+    self->ScheduleReconnect();
+    return;
+  }
+  auto finish = [self] {
+    self->connected_ = true;
+    self->backoff_ms_ = 100;
+    spdlog::info("redis {}: connected", self->address_);
+    if (self->on_state_) self->on_state_(true);
+  };
+  if (!self->password_.empty()) {
+    std::weak_ptr<bool> alive = self->alive_;
+    self->connected_ = true;  // let the AUTH through
+    self->Command({"AUTH", self->password_}, [self, alive, finish](Result<RedisReply> r) {
+      if (alive.expired() || !*alive.lock()) return;
+      if (!r) {
+        spdlog::error("redis {}: AUTH failed: {}", self->address_, r.error().message());
+        return;
+      }
+      finish();
+    });
+    self->connected_ = false;
+    return;
+  }
+  finish();
+}
+
+void RedisClient::OnDisconnect(const redisAsyncContext* c, int status) {
+  auto* self = static_cast<RedisClient*>(c->data);
+  if (self == nullptr) return;
+  self->ctx_ = nullptr;
+  bool was = self->connected_;
+  self->connected_ = false;
+  if (status != REDIS_OK) spdlog::warn("redis {}: disconnected: {}", self->address_, c->errstr);
+  if (was && self->on_state_) self->on_state_(false);
+  self->ScheduleReconnect();
+}
+
+void RedisClient::OnReply(redisAsyncContext*, void* reply, void* privdata) {
+  std::unique_ptr<Pending> p(static_cast<Pending*>(privdata));
+  auto* r = static_cast<redisReply*>(reply);
+  if (p->client != nullptr) p->client->pending_--;
+  if (r == nullptr) {
+    p->cb(Err(Unavailable("redis connection lost before the reply")));
+    return;
+  }
+  if (r->type == REDIS_REPLY_ERROR) {
+    p->cb(Err(Internal(std::string("redis: ") + std::string(r->str, r->len))));
+    return;
+  }
+  p->cb(RedisReply::From(r));
+}
+
+void RedisClient::Command(const std::vector<std::string>& argv, Callback cb) {
+  if (!connected_ || ctx_ == nullptr) {
+    cb(Err(Unavailable("redis " + address_ + " is not connected")));
+    return;
+  }
+  std::vector<const char*> args;
+  std::vector<size_t> lens;
+  args.reserve(argv.size());
+  lens.reserve(argv.size());
+  for (const auto& a : argv) {
+    args.push_back(a.data());
+    lens.push_back(a.size());
+  }
+  auto* p = new Pending{this, std::move(cb)};
+  if (redisAsyncCommandArgv(ctx_, &RedisClient::OnReply, p, static_cast<int>(args.size()),
+                            args.data(), lens.data()) != REDIS_OK) {
+    std::unique_ptr<Pending> owned(p);
+    owned->cb(Err(Unavailable("redis " + address_ + ": command not sent")));
+    return;
+  }
+  ++pending_;
+}
+
+}  // namespace fanout

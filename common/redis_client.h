@@ -1,0 +1,80 @@
+// RedisClient: hiredis' async API driven by the libuv loop, with owned replies and
+// reconnection. Commands are built from argv (never by formatting user data into text).
+//
+// Contract: callbacks run on the loop thread, exactly once per command. While the client is
+// disconnected, Command fails at once with kUnavailable; the client reconnects by itself with
+// exponential backoff and reports state changes through on_state.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/status.h"
+#include "common/uv_handle.h"
+
+struct redisAsyncContext;
+struct redisReply;
+
+namespace fanout {
+
+// An owned copy of a redisReply.
+struct RedisReply {
+  enum class Type { kString, kArray, kInteger, kNil, kStatus, kError };
+  Type type = Type::kNil;
+  std::string str;  // kString, kStatus, kError
+  long long integer = 0;
+  std::vector<RedisReply> elements;
+
+  bool is_nil() const { return type == Type::kNil; }
+  bool is_error() const { return type == Type::kError; }
+  static RedisReply From(const redisReply* r);
+};
+
+class RedisClient {
+ public:
+  using Callback = std::function<void(Result<RedisReply>)>;
+  using OnState = std::function<void(bool connected)>;
+
+  RedisClient(uv_loop_t* loop, std::string host, int port, std::string password = "");
+  ~RedisClient();
+  RedisClient(const RedisClient&) = delete;
+  RedisClient& operator=(const RedisClient&) = delete;
+
+  void Start(OnState on_state);
+  bool connected() const { return connected_; }
+  const std::string& address() const { return address_; }
+
+  // Sends one command. A Redis error reply arrives as Result with kInternal and its text.
+  void Command(const std::vector<std::string>& argv, Callback cb);
+  // Commands still waiting for their reply.
+  size_t pending() const { return pending_; }
+
+ private:
+  struct Pending;
+  void Connect();
+  void ScheduleReconnect();
+  static void OnConnect(const redisAsyncContext* c, int status);
+  static void OnDisconnect(const redisAsyncContext* c, int status);
+  static void OnReply(redisAsyncContext* c, void* reply, void* privdata);
+
+  uv_loop_t* loop_;
+  std::string host_;
+  int port_;
+  std::string password_;
+  std::string address_;
+  redisAsyncContext* ctx_ = nullptr;
+  bool connected_ = false;
+  bool stopping_ = false;
+  int64_t backoff_ms_ = 100;
+  size_t pending_ = 0;
+  OnState on_state_;
+  UvHandle<uv_timer_t> reconnect_timer_;
+  std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
+};
+
+}  // namespace fanout

@@ -1,0 +1,111 @@
+// ArrayNode: the pure state machine of one map node (DESIGN §4, Flyte's ArrayNode).
+//
+// Events in (start requests, results), decisions out (which subtasks to start, which to
+// abort, the node's phase). No sockets, no Redis, no clock: the reactor executes decisions
+// and persists Record(i) for every index it touched.
+//
+// Per subtask it keeps one packed record (phase, attempt, system failures, cache hit) in a
+// CompactArray: a few bits, no heap object per subtask. Error messages are kept only for
+// subtasks that failed for good, grouped by message.
+#pragma once
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/compact_array.h"
+#include "common/keys.h"
+#include "coordinator/phases.h"
+
+namespace fanout {
+
+struct ArrayNodePolicy {
+  uint32_t concurrency = 0;     // 0: unbounded
+  int64_t min_successes = -1;   // -1: all (n)
+  int retries = 0;              // user-error retries: retries + 1 attempts in all
+  int system_retries = 3;       // separate budget for system errors
+};
+
+enum class FailureKind { kUser, kNonRetryable, kSystem };
+
+class ArrayNode {
+ public:
+  struct Start {
+    uint32_t index;
+    uint32_t attempt;
+  };
+  struct Abort {
+    uint32_t index;
+    uint32_t attempt;
+  };
+
+  ArrayNode(uint32_t n, const ArrayNodePolicy& policy);
+
+  // Restores a subtask from its persisted record (coordinator restart). Terminal records are
+  // kept; a subtask that was running or waiting to retry is re-queued as a system retry with
+  // the next attempt number, so a late result of the old attempt is refused.
+  void Restore(uint32_t index, const keys::SubtaskRecord& rec);
+
+  // Appends to `out` up to `max` subtasks to start now, honouring the concurrency limit,
+  // retries first, then fresh indices in ascending order. They become RUNNING.
+  void Next(size_t max, std::vector<Start>* out);
+  // True when Next would return something given unlimited workers.
+  bool HasStartable() const;
+
+  // A result for (index, attempt). Results for another attempt, or for a terminal subtask,
+  // are stale: they change nothing and return false.
+  bool OnSucceeded(uint32_t index, uint32_t attempt, bool cached = false);
+  bool OnFailed(uint32_t index, uint32_t attempt, FailureKind kind, std::string_view message);
+  // Is (index, attempt) the live attempt of a non-terminal subtask?
+  bool IsCurrent(uint32_t index, uint32_t attempt) const;
+
+  // Stops the node (user abort): running and retrying subtasks become ABORTED.
+  void AbortAll();
+  // Subtasks aborted by fail-fast or AbortAll since the last call, to stop on their workers.
+  std::vector<Abort> TakeAborts();
+
+  NodePhase phase() const { return phase_; }
+  bool done() const { return phase_ != NodePhase::kRunning; }
+  uint32_t size() const { return n_; }
+  int64_t min_successes() const { return min_successes_; }
+  uint64_t count(SubtaskPhase p) const { return counts_[static_cast<int>(p)]; }
+  uint64_t cached() const { return cached_; }
+  uint64_t active() const { return active_; }
+  keys::SubtaskRecord Record(uint32_t index) const;
+
+  // Failed indices grouped by message, as ranges: "[0-1][3]: exit code 1; [5]: timed out".
+  // Capped at max_bytes.
+  std::string ErrorSummary(size_t max_bytes = 100 * 1024) const;
+  const std::map<std::string, std::vector<uint32_t>, std::less<>>& failures() const {
+    return failures_;
+  }
+  // Bytes of per-subtask state held (the bench reports it).
+  size_t StateBytes() const;
+
+ private:
+  void SetPhase(uint32_t index, keys::SubtaskRecord rec, SubtaskPhase to);
+  void Fail(uint32_t index, keys::SubtaskRecord rec, std::string_view message);
+  void Retry(uint32_t index, keys::SubtaskRecord rec);
+  void Evaluate();
+
+  uint32_t n_;
+  ArrayNodePolicy policy_;
+  int64_t min_successes_;
+  CompactArray records_;
+  uint32_t cursor_ = 0;             // indices below it were all started at least once
+  std::deque<uint32_t> retry_queue_;
+  uint64_t counts_[kSubtaskPhaseCount] = {};
+  uint64_t cached_ = 0;
+  uint64_t active_ = 0;  // started and not terminal (running or waiting to retry)
+  NodePhase phase_ = NodePhase::kRunning;
+  std::vector<Abort> aborts_;
+  std::map<std::string, std::vector<uint32_t>, std::less<>> failures_;
+};
+
+// "[0-1][3]" for sorted indices.
+std::string FormatIndexRanges(const std::vector<uint32_t>& sorted, size_t max_bytes = 4096);
+
+}  // namespace fanout

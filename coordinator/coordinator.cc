@@ -1,0 +1,929 @@
+#include "coordinator/coordinator.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <random>
+
+#include "common/codec.h"
+#include "common/json.h"
+#include "common/keys.h"
+
+namespace fanout {
+namespace {
+
+keys::SubtaskRecord WithPhase(keys::SubtaskRecord r, SubtaskPhase p) {
+  r.phase = static_cast<uint8_t>(p);
+  return r;
+}
+
+FailureKind KindOf(wire::Outcome o) {
+  switch (o) {
+    case wire::Outcome::kNonRetryable: return FailureKind::kNonRetryable;
+    case wire::Outcome::kUserError: return FailureKind::kUser;
+    default: return FailureKind::kSystem;
+  }
+}
+
+}  // namespace
+
+Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock& clock)
+    : loop_(loop),
+      config_(std::move(config)),
+      clock_(clock),
+      zctx_(1),
+      router_(zctx_, zmq::socket_type::router),
+      redis_(loop, config_.redis_host, config_.redis_port, config_.redis_password),
+      store_(redis_) {
+  router_.set(zmq::sockopt::linger, 0);
+  router_.set(zmq::sockopt::router_mandatory, 1);
+  router_.set(zmq::sockopt::sndhwm, 100000);
+  router_.set(zmq::sockopt::rcvhwm, 100000);
+  uv_check_init(loop_, flush_check_.get());
+  flush_check_->data = this;
+  uv_idle_init(loop_, pump_idle_.get());
+  pump_idle_->data = this;
+  uv_timer_init(loop_, tick_timer_.get());
+  tick_timer_->data = this;
+  uv_signal_init(loop_, sigterm_.get());
+  sigterm_->data = this;
+  uv_signal_init(loop_, sigint_.get());
+  sigint_->data = this;
+}
+
+Coordinator::~Coordinator() = default;
+
+void Coordinator::Start() {
+  auto on_signal = [](uv_signal_t* s, int signum) {
+    spdlog::info("signal {}: flushing and stopping", signum);
+    static_cast<Coordinator*>(s->data)->Stop();
+  };
+  uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
+  uv_signal_start(sigint_.get(), on_signal, SIGINT);
+  uv_check_start(flush_check_.get(), [](uv_check_t* c) {
+    static_cast<Coordinator*>(c->data)->FlushOps();
+  });
+  redis_.Start([this](bool connected) { OnRedisState(connected); });
+}
+
+void Coordinator::Stop() {
+  FlushOps();
+  uv_stop(loop_);
+}
+
+void Coordinator::OnRedisState(bool connected) {
+  if (!connected) {
+    spdlog::warn("redis lost: dispatch is on hold until it is back");
+    return;
+  }
+  if (ready_ || loading_) {
+    SchedulePump();
+    return;
+  }
+  loading_ = true;
+  store_.TakeEpoch([this](Result<int64_t> epoch) {
+    if (!epoch) {
+      spdlog::error("cannot take an epoch: {}", epoch.error().message());
+      loading_ = false;
+      return;
+    }
+    spdlog::info("epoch {}", *epoch);
+    LoadActive();
+  });
+}
+
+void Coordinator::LoadActive() {
+  store_.ActiveExecutions([this](Result<std::vector<std::string>> ids) {
+    if (!ids) {
+      spdlog::error("cannot list active executions: {}", ids.error().message());
+      loading_ = false;
+      return;
+    }
+    auto remaining = std::make_shared<size_t>(ids->size());
+    auto finish = [this] {
+      loading_ = false;
+      Bind();
+      for (auto& [id, e] : execs_) Advance(id);
+    };
+    if (ids->empty()) return finish();
+    spdlog::info("resuming {} active execution(s)", ids->size());
+    for (const std::string& id : *ids) {
+      store_.GetAllFields(id, [this, id, remaining, finish](Result<std::map<std::string, std::string>> f) {
+        auto done = [remaining, finish] {
+          if (--*remaining == 0) finish();
+        };
+        if (!f) {
+          spdlog::error("exec={}: cannot load: {}", id, f.error().message());
+          return done();
+        }
+        RestoreExecution(id, std::move(*f), done);
+      });
+    }
+  });
+}
+
+void Coordinator::RestoreExecution(const std::string& id, std::map<std::string, std::string> fields,
+                                   std::function<void()> done) {
+  auto e = std::make_unique<Execution>();
+  e->id = id;
+  e->spec_name = fields[keys::kFieldSpecName];
+  e->spec_text = fields[keys::kFieldSpecText];
+  e->created_ms = std::atoll(fields[keys::kFieldCreated].c_str());
+  auto spec = ParseSpec(e->spec_text, e->spec_name);
+  auto fail = [&](const std::string& why) {
+    spdlog::error("exec={}: cannot resume: {}", id, why);
+    store_.FinishExecution(id, {{keys::kFieldPhase, "FAILED"},
+                                {keys::kFieldError, "cannot resume after a restart: " + why}});
+    done();
+  };
+  if (!spec) return fail(spec.error().message());
+  e->spec = std::make_unique<Spec>(std::move(*spec));
+  auto wf = e->spec->FindWorkflow(fields[keys::kFieldWorkflow]);
+  if (!wf) return fail(wf.error().message());
+  e->wf = *wf;
+  auto inputs = DecodeMsgpack(fields[keys::kFieldInputs]);
+  if (!inputs || !inputs->is_map()) return fail("stored inputs are unreadable");
+  for (const auto& [name, v] : inputs->as_map()) e->values["inputs." + name] = EncodeMsgpack(v);
+  for (const NodeDef& n : e->wf->nodes) {
+    NodeRun run;
+    run.def = &n;
+    run.task = &e->spec->TaskOf(n);
+    NodePhase p;
+    auto it = fields.find(keys::NodeField(n.id, "phase"));
+    if (it != fields.end() && ParseNodePhase(it->second, &p) && p == NodePhase::kSucceeded) {
+      // Its outputs are re-read from Redis when the node is started again below.
+      run.phase = NodePhase::kPending;
+    }
+    e->nodes.push_back(std::move(run));
+  }
+  e->phase = ExecPhase::kRunning;
+  execs_.emplace(id, std::move(e));
+  done();
+}
+
+void Coordinator::Bind() {
+  try {
+    router_.bind(config_.bind);
+  } catch (const zmq::error_t& err) {
+    spdlog::error("cannot bind {}: {}", config_.bind, err.what());
+    exit_code_ = 2;
+    uv_stop(loop_);
+    return;
+  }
+  endpoint_ = router_.get(zmq::sockopt::last_endpoint);
+  watcher_ = std::make_unique<ZmqWatcher>(loop_, router_, [this](std::vector<zmq::message_t>& f) {
+    OnMessage(f);
+  });
+  uv_timer_start(
+      tick_timer_.get(), [](uv_timer_t* t) { static_cast<Coordinator*>(t->data)->OnTick(); },
+      static_cast<uint64_t>(config_.heartbeat_ms), static_cast<uint64_t>(config_.heartbeat_ms));
+  ready_ = true;
+  spdlog::info("listening on {} (epoch {})", endpoint_, store_.epoch());
+  // Announce readiness to whoever started us (fanout local, tests).
+  std::printf("FANOUT_COORDINATOR_LISTENING=%s\n", endpoint_.c_str());
+  std::fflush(stdout);
+  if (!config_.endpoint_file.empty()) {
+    std::ofstream(config_.endpoint_file) << endpoint_ << "\n";
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Socket
+
+void Coordinator::Send(const std::string& identity, wire::Kind kind, const std::string& body) {
+  if (!SendFrames(router_, {identity, wire::Header(kind), body})) {
+    spdlog::debug("cannot send {} to {}: peer gone or queue full", wire::KindName(kind), identity);
+  }
+  if (watcher_) watcher_->Poke();
+}
+
+void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
+  if (frames.size() != 3) {
+    ++dropped_messages_;
+    spdlog::warn("dropped a message of {} frames", frames.size());
+    return;
+  }
+  std::string identity = frames[0].to_string();
+  auto kind = wire::ParseHeader(frames[1].to_string_view());
+  if (!kind) {
+    ++dropped_messages_;
+    spdlog::warn("dropped a message: {}", kind.error().message());
+    return;
+  }
+  std::string_view body = frames[2].to_string_view();
+  if (wire::IsClientKind(*kind)) return OnClient(identity, *kind, body);
+
+  auto wit = workers_.find(identity);
+  if (wit != workers_.end()) wit->second.last_seen_ms = clock_.NowMs();
+  switch (*kind) {
+    case wire::Kind::kHello: {
+      auto hello = wire::DecodeBody<wire::Hello>(body);
+      if (!hello) break;
+      return OnHello(identity, *hello);
+    }
+    case wire::Kind::kHeartbeat:
+    case wire::Kind::kBye: {
+      auto hb = wire::DecodeBody<wire::Heartbeat>(body);
+      if (!hb) break;
+      if (wit == workers_.end()) {
+        Send(identity, wire::Kind::kReconnect, wire::EncodeBody(wire::Heartbeat{}));
+        return;
+      }
+      if (*kind == wire::Kind::kBye) {
+        LoseWorker(identity, "worker left");
+        return;
+      }
+      if (hb->draining && !wit->second.draining) {
+        spdlog::info("worker {} is draining", wit->second.hello.worker_id);
+      }
+      wit->second.draining = hb->draining;
+      return;
+    }
+    case wire::Kind::kResult: {
+      auto batch = wire::DecodeBody<wire::ResultBatch>(body);
+      if (!batch) {
+        spdlog::warn("dropped a RESULT: {}", batch.error().message());
+        break;
+      }
+      if (wit == workers_.end()) {
+        // Results from before our start: the worker holds them and re-sends after HELLO.
+        Send(identity, wire::Kind::kReconnect, wire::EncodeBody(wire::Heartbeat{}));
+        return;
+      }
+      return OnResults(identity, *batch);
+    }
+    default:
+      break;
+  }
+  ++dropped_messages_;
+  spdlog::warn("dropped an unexpected or malformed {} message", wire::KindName(*kind));
+}
+
+void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello) {
+  // A worker reconnecting under a new identity: attempts it still runs stay with it; the rest
+  // of what its old incarnation held are system failures.
+  std::vector<std::string> old;
+  for (auto& [id, w] : workers_)
+    if (w.hello.worker_id == hello.worker_id && id != identity) old.push_back(id);
+  std::unordered_map<std::string, uint32_t> claimed;
+  for (const auto& k : hello.running) claimed[InflightKey(k.exec, k.node, k.index)] = k.attempt;
+  uint32_t kept = 0;
+  for (const std::string& id : old) {
+    for (auto& [key, inf] : inflight_) {
+      auto c = claimed.find(key);
+      if (inf.worker == id && c != claimed.end() && c->second == inf.attempt) {
+        inf.worker = identity;
+        ++kept;
+      }
+    }
+    LoseWorker(id, "reconnected");
+  }
+  auto existing = workers_.find(identity);
+  if (existing != workers_.end() && existing->second.inflight > 0) {
+    LoseWorker(identity, "said HELLO again");
+  }
+  Worker w;
+  w.identity = identity;
+  w.hello = hello;
+  w.inflight = kept;
+  w.free = hello.slots > kept ? hello.slots - kept : 0;
+  w.last_seen_ms = clock_.NowMs();
+  workers_[identity] = std::move(w);
+  spdlog::info("worker {} ({} slots, {} functions) joined", hello.worker_id, hello.slots,
+               hello.functions.size());
+  Send(identity, wire::Kind::kWelcome,
+       wire::EncodeBody(wire::Welcome{store_.epoch(), config_.heartbeat_ms}));
+  SchedulePump();
+}
+
+void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batch) {
+  auto wit = workers_.find(identity);
+  std::vector<wire::SubtaskKey> acks;
+  for (wire::ResultItem& r : batch.results) {
+    const wire::SubtaskKey& k = r.key;
+    std::string ikey = InflightKey(k.exec, k.node, k.index);
+    auto inf = inflight_.find(ikey);
+    if (inf != inflight_.end() && inf->second.attempt == k.attempt && inf->second.worker == identity) {
+      inflight_.erase(inf);
+      if (wit != workers_.end()) {
+        wit->second.free++;
+        wit->second.inflight--;
+      }
+    }
+    Execution* e = FindExec(k.exec);
+    NodeRun* node = e ? e->FindNode(k.node) : nullptr;
+    if (node == nullptr || !node->array || !node->array->IsCurrent(k.index, k.attempt)) {
+      acks.push_back(k);  // stale or unknown: nothing to commit, let the worker forget it
+      continue;
+    }
+    auto outcome = static_cast<wire::Outcome>(r.outcome);
+    std::string exec_id = k.exec, node_id = k.node;
+    if (outcome == wire::Outcome::kSucceeded) {
+      keys::SubtaskRecord rec = WithPhase(node->array->Record(k.index), SubtaskPhase::kSucceeded);
+      QueueOp(exec_id, node_id,
+              {Store::Op::kOutput, k.index, k.attempt, keys::PackRecord(rec), std::move(r.outputs)},
+              [this, identity, k](int applied) {
+                if (applied < 0) return;  // not durable: the worker keeps it and re-sends
+                Execution* e = FindExec(k.exec);
+                NodeRun* node = e ? e->FindNode(k.node) : nullptr;
+                if (applied == 1 && node && node->array) {
+                  if (!node->array->OnSucceeded(k.index, k.attempt))
+                    spdlog::warn("exec={} node={} index={} attempt={}: committed but no longer current",
+                                 k.exec, k.node, k.index, k.attempt);
+                  AfterNodeChange(*e, *node);
+                  SchedulePump();
+                }
+                Send(identity, wire::Kind::kAck, wire::EncodeBody(wire::AckBatch{{k}}));
+              });
+      continue;
+    }
+    if (outcome == wire::Outcome::kAborted) r.error = r.error.empty() ? "aborted on the worker" : r.error;
+    spdlog::info("exec={} node={} index={} attempt={}: {}", k.exec, k.node, k.index, k.attempt,
+                 r.error);
+    node->array->OnFailed(k.index, k.attempt, KindOf(outcome), r.error);
+    keys::SubtaskRecord rec = node->array->Record(k.index);
+    QueueOp(exec_id, node_id, {Store::Op::kError, k.index, k.attempt, keys::PackRecord(rec), r.error},
+            [this, identity, k](int applied) {
+              if (applied < 0) return;
+              Send(identity, wire::Kind::kAck, wire::EncodeBody(wire::AckBatch{{k}}));
+            });
+    AfterNodeChange(*e, *node);
+  }
+  if (!acks.empty()) Send(identity, wire::Kind::kAck, wire::EncodeBody(wire::AckBatch{std::move(acks)}));
+  SchedulePump();
+}
+
+void Coordinator::Reply(const std::string& identity, uint64_t rid, Status st, const std::string& json) {
+  wire::Reply r;
+  r.rid = rid;
+  r.code = static_cast<uint8_t>(st.code());
+  r.error = st.message();
+  r.json = json;
+  Send(identity, wire::Kind::kReply, wire::EncodeBody(r));
+}
+
+void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::string_view body) {
+  if (kind == wire::Kind::kSubmit) {
+    auto req = wire::DecodeBody<wire::SubmitRequest>(body);
+    if (!req) return Reply(identity, 0, req.error(), "");
+    std::string id;
+    std::unique_ptr<Execution> e;
+    Status st = Submit(*req, &id, &e);
+    if (!st.ok()) return Reply(identity, req->rid, st, "");
+    Execution& ref = *e;
+    execs_.emplace(id, std::move(e));
+    // Persist spec and inputs before answering: the execution survives a crash from here on.
+    Map stored;
+    for (const auto& [k, v] : ref.values) {
+      auto dv = DecodeMsgpack(v);
+      if (dv) stored.emplace(k.substr(7), std::move(*dv));  // strip "inputs."
+    }
+    store_.CreateExecution(
+        id, ref.created_ms,
+        {{keys::kFieldSpecText, ref.spec_text},
+         {keys::kFieldSpecName, ref.spec_name},
+         {keys::kFieldWorkflow, ref.wf->name},
+         {keys::kFieldInputs, EncodeMsgpack(Value(std::move(stored)))},
+         {keys::kFieldPhase, std::string(ExecPhaseName(ExecPhase::kRunning))},
+         {keys::kFieldCreated, std::to_string(ref.created_ms)}},
+        [this, identity, rid = req->rid, id](Status s) {
+          if (!s.ok()) {
+            execs_.erase(id);
+            return Reply(identity, rid, Unavailable("cannot store the execution: " + s.message()), "");
+          }
+          spdlog::info("exec={} submitted", id);
+          Reply(identity, rid, Status::Ok(), nlohmann::json{{"execution", id}}.dump());
+          Advance(id);
+        });
+    return;
+  }
+  auto req = wire::DecodeBody<wire::QueryRequest>(body);
+  if (!req) return Reply(identity, 0, req.error(), "");
+  uint64_t rid = req->rid;
+  std::string exec = req->exec;
+  switch (kind) {
+    case wire::Kind::kHealth: {
+      nlohmann::json j{{"ok", ready_ && redis_.connected()},
+                       {"redis", redis_.connected()},
+                       {"epoch", store_.epoch()},
+                       {"workers", workers_.size()},
+                       {"executions", execs_.size()},
+                       {"dropped_messages", dropped_messages_}};
+      return Reply(identity, rid, Status::Ok(), j.dump());
+    }
+    case wire::Kind::kWorkers: {
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& [id, w] : workers_) {
+        arr.push_back({{"id", w.hello.worker_id},
+                       {"host", w.hello.host},
+                       {"pid", w.hello.pid},
+                       {"slots", w.hello.slots},
+                       {"running", w.inflight},
+                       {"functions", w.hello.functions},
+                       {"labels", w.hello.labels},
+                       {"interruptible", w.hello.interruptible},
+                       {"draining", w.draining},
+                       {"heartbeat_age_ms", clock_.NowMs() - w.last_seen_ms}});
+      }
+      return Reply(identity, rid, Status::Ok(), nlohmann::json{{"workers", arr}}.dump());
+    }
+    case wire::Kind::kStatus: {
+      if (Execution* e = FindExec(exec)) return Reply(identity, rid, Status::Ok(), StatusJson(*e).dump());
+      store_.GetFields(exec, {"status"}, [this, identity, rid, exec](auto r) {
+        if (!r) return Reply(identity, rid, r.error(), "");
+        if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
+        Reply(identity, rid, Status::Ok(), *(*r)[0]);
+      });
+      return;
+    }
+    case wire::Kind::kOutputs: {
+      if (Execution* e = FindExec(exec)) {
+        nlohmann::json j{{"execution", exec}, {"phase", ExecPhaseName(e->phase)}, {"error", e->error}};
+        return Reply(identity, rid, Status::Ok(), j.dump());
+      }
+      store_.GetFields(exec, {keys::kFieldPhase, keys::kFieldOutputs, keys::kFieldError},
+                       [this, identity, rid, exec](auto r) {
+                         if (!r) return Reply(identity, rid, r.error(), "");
+                         if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
+                         nlohmann::json j{{"execution", exec}, {"phase", *(*r)[0]},
+                                          {"error", (*r)[2].value_or("")}};
+                         if ((*r)[1]) {
+                           auto v = DecodeMsgpack(*(*r)[1]);
+                           if (v) j["outputs"] = ToJson(*v);
+                         }
+                         Reply(identity, rid, Status::Ok(), j.dump());
+                       });
+      return;
+    }
+    case wire::Kind::kList: {
+      store_.RecentExecutions(50, [this, identity, rid](Result<std::vector<std::string>> ids) {
+        if (!ids) return Reply(identity, rid, ids.error(), "");
+        auto arr = std::make_shared<nlohmann::json>(nlohmann::json::array());
+        auto remaining = std::make_shared<size_t>(ids->size());
+        if (ids->empty()) return Reply(identity, rid, Status::Ok(), R"({"executions":[]})");
+        for (size_t i = 0; i < ids->size(); ++i) arr->push_back(nullptr);
+        for (size_t i = 0; i < ids->size(); ++i) {
+          std::string id = (*ids)[i];
+          store_.GetFields(id, {keys::kFieldWorkflow, keys::kFieldPhase, keys::kFieldCreated, keys::kFieldEnded},
+                           [this, identity, rid, arr, remaining, i, id](auto r) {
+                             if (r) {
+                               auto num = [](const std::optional<std::string>& s) {
+                                 return s ? std::atoll(s->c_str()) : 0LL;
+                               };
+                               (*arr)[i] = {{"execution", id},
+                                            {"workflow", (*r)[0].value_or("")},
+                                            {"phase", (*r)[1].value_or("")},
+                                            {"created_ms", num((*r)[2])},
+                                            {"ended_ms", num((*r)[3])}};
+                             }
+                             if (--*remaining == 0)
+                               Reply(identity, rid, Status::Ok(), nlohmann::json{{"executions", *arr}}.dump());
+                           });
+        }
+      });
+      return;
+    }
+    case wire::Kind::kAbortExec: {
+      Execution* e = FindExec(exec);
+      if (e == nullptr) {
+        store_.GetFields(exec, {keys::kFieldPhase}, [this, identity, rid, exec](auto r) {
+          if (!r) return Reply(identity, rid, r.error(), "");
+          if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
+          Reply(identity, rid, Status::Ok(), nlohmann::json{{"execution", exec}, {"phase", *(*r)[0]}}.dump());
+        });
+        return;
+      }
+      AbortExecution(*e, "aborted by the user");
+      return Reply(identity, rid, Status::Ok(),
+                   nlohmann::json{{"execution", exec}, {"phase", "ABORTED"}}.dump());
+    }
+    default:
+      return Reply(identity, rid, InvalidArgument("unsupported request"), "");
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Workflow
+
+std::string Coordinator::NewExecutionId() {
+  static std::mt19937_64 rng(std::random_device{}());
+  static constexpr char kAlphabet[] = "0123456789abcdefghijklmnopqrstuv";
+  uint64_t t = static_cast<uint64_t>(clock_.WallMs());
+  std::string id = "f";
+  // 8 chars of time (sortable, ~1 year period at ms) + 4 random chars.
+  for (int i = 7; i >= 0; --i) id.push_back(kAlphabet[(t >> (5 * i)) & 31]);
+  uint64_t r = rng();
+  for (int i = 0; i < 4; ++i) id.push_back(kAlphabet[(r >> (5 * i)) & 31]);
+  return id;
+}
+
+Status Coordinator::Submit(const wire::SubmitRequest& req, std::string* exec_id,
+                           std::unique_ptr<Execution>* out) {
+  if (!ready_ || !redis_.connected()) return Unavailable("the coordinator is not connected to Redis");
+  auto spec = ParseSpec(req.spec_text, req.spec_name.empty() ? "spec" : req.spec_name);
+  if (!spec) return spec.error();
+  auto e = std::make_unique<Execution>();
+  e->spec = std::make_unique<Spec>(std::move(*spec));
+  auto wf = e->spec->FindWorkflow(req.workflow);
+  if (!wf) return wf.error();
+  e->wf = *wf;
+  Map given;
+  if (!req.inputs_json.empty()) {
+    auto v = ParseJson(req.inputs_json);
+    if (!v) return v.error();
+    if (!v->is_map()) return InvalidArgument("inputs must be a JSON object");
+    given = v->as_map();
+  }
+  auto inputs = ResolveWorkflowInputs(**wf, given);
+  if (!inputs) return inputs.error();
+  Status st = CheckKnownMapLengths(**wf, *inputs);
+  if (!st.ok()) return st;
+  for (const auto& [name, v] : *inputs) e->values["inputs." + name] = EncodeMsgpack(v);
+  e->id = NewExecutionId();
+  e->spec_name = req.spec_name;
+  e->spec_text = req.spec_text;
+  e->created_ms = clock_.WallMs();
+  for (const NodeDef& n : e->wf->nodes) {
+    NodeRun run;
+    run.def = &n;
+    run.task = &e->spec->TaskOf(n);
+    e->nodes.push_back(std::move(run));
+  }
+  *exec_id = e->id;
+  *out = std::move(e);
+  return Status::Ok();
+}
+
+void Coordinator::Advance(const std::string& exec) {
+  Execution* e = FindExec(exec);
+  if (e == nullptr || IsTerminal(e->phase)) return;
+  bool all_done = true;
+  for (NodeRun& node : e->nodes) {
+    if (node.phase != NodePhase::kSucceeded) all_done = false;
+    if (node.phase != NodePhase::kPending || node.busy) continue;
+    bool ready = true;
+    for (const auto* list : {&node.def->inputs, &node.def->bind})
+      for (const auto& [name, b] : *list)
+        if (b.ref && !e->values.count(ValueKey(*b.ref))) ready = false;
+    if (ready) StartNode(*e, node);
+    if (IsTerminal(e->phase)) return;
+  }
+  if (!all_done) return;
+  auto outputs = WorkflowOutputs(*e);
+  if (!outputs) return FinishExecution(*e, ExecPhase::kFailed, outputs.error().message());
+  e->values["$outputs"] = std::move(*outputs);
+  FinishExecution(*e, ExecPhase::kSucceeded, "");
+}
+
+void Coordinator::StartNode(Execution& e, NodeRun& node) {
+  auto inputs = ResolveNodeInputs(*e.spec, *node.def, e.values);
+  if (!inputs) {
+    node.phase = NodePhase::kFailed;
+    node.error = inputs.error().message();
+    PersistNodePhase(e, node);
+    return FinishExecution(e, ExecPhase::kFailed, "node '" + node.def->id + "' failed: " + node.error);
+  }
+  node.inputs = std::move(*inputs);
+  uint32_t n = node.inputs.size;
+  if (node.def->min_successes && *node.def->min_successes > static_cast<int64_t>(n)) {
+    node.phase = NodePhase::kFailed;
+    node.error = "min_successes " + std::to_string(*node.def->min_successes) + " is more than the " +
+                 std::to_string(n) + " subtasks";
+    PersistNodePhase(e, node);
+    return FinishExecution(e, ExecPhase::kFailed, "node '" + node.def->id + "' failed: " + node.error);
+  }
+  ArrayNodePolicy policy;
+  policy.concurrency = node.def->concurrency;
+  policy.min_successes = MinSuccesses(*node.def, n);
+  policy.retries = e.spec->RetriesOf(*node.def);
+  policy.system_retries = config_.system_retries;
+  node.array = std::make_unique<ArrayNode>(n, policy);
+  node.desc = MakeTaskDesc(*e.spec, *node.def);
+  node.phase = NodePhase::kRunning;
+  node.busy = true;
+  std::string exec_id = e.id, node_id = node.def->id;
+  store_.LoadRecords(exec_id, node_id, [this, exec_id, node_id](Result<std::string> recs) {
+    Execution* e = FindExec(exec_id);
+    NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+    if (node == nullptr) return;
+    node->busy = false;
+    if (!recs) {
+      spdlog::error("exec={} node={}: cannot load subtask records: {}", exec_id, node_id,
+                    recs.error().message());
+      return AbortExecution(*e, "cannot load subtask records: " + recs.error().message());
+    }
+    size_t restored = 0;
+    for (uint32_t i = 0; i < node->array->size() && (i + 1) * 2 <= recs->size(); ++i) {
+      // BITFIELD u16 is big-endian in the string.
+      uint16_t v = static_cast<uint16_t>((static_cast<uint8_t>((*recs)[2 * i]) << 8) |
+                                         static_cast<uint8_t>((*recs)[2 * i + 1]));
+      if (v == 0) continue;
+      node->array->Restore(i, keys::UnpackRecord(v));
+      ++restored;
+    }
+    if (restored > 0)
+      spdlog::info("exec={} node={}: restored {} subtask records ({} succeeded)", exec_id, node_id,
+                   restored, node->array->count(SubtaskPhase::kSucceeded));
+    PersistNodePhase(*e, *node);
+    AfterNodeChange(*e, *node);
+    SchedulePump();
+  });
+}
+
+void Coordinator::PersistNodePhase(const Execution& e, const NodeRun& node) {
+  std::vector<std::pair<std::string, std::string>> f = {
+      {keys::NodeField(node.def->id, "phase"), std::string(NodePhaseName(node.phase))}};
+  if (node.array) f.emplace_back(keys::NodeField(node.def->id, "size"), std::to_string(node.array->size()));
+  if (!node.error.empty()) f.emplace_back(keys::NodeField(node.def->id, "error"), node.error);
+  store_.SetFields(e.id, f);
+}
+
+void Coordinator::SendAborts(Execution& e, NodeRun& node) {
+  auto aborts = node.array->TakeAborts();
+  if (aborts.empty()) return;
+  std::map<std::string, std::vector<wire::SubtaskKey>> by_worker;
+  for (const auto& a : aborts) {
+    auto it = inflight_.find(InflightKey(e.id, node.def->id, a.index));
+    if (it != inflight_.end()) {
+      by_worker[it->second.worker].push_back({e.id, node.def->id, a.index, it->second.attempt});
+    }
+    keys::SubtaskRecord rec = node.array->Record(a.index);
+    QueueOp(e.id, node.def->id, {Store::Op::kRecord, a.index, a.attempt, keys::PackRecord(rec), ""});
+  }
+  for (auto& [worker, ks] : by_worker) Send(worker, wire::Kind::kAbort, wire::EncodeBody(wire::AckBatch{ks}));
+}
+
+void Coordinator::AfterNodeChange(Execution& e, NodeRun& node) {
+  if (!node.array) return;
+  SendAborts(e, node);
+  if (node.array->done() && node.phase == NodePhase::kRunning && !node.busy) CompleteNode(e, node);
+}
+
+void Coordinator::CompleteNode(Execution& e, NodeRun& node) {
+  NodePhase result = node.array->phase();
+  if (result != NodePhase::kSucceeded) {
+    node.phase = result;
+    uint64_t failed = node.array->count(SubtaskPhase::kFailed);
+    node.error = std::to_string(failed) + " of " + std::to_string(node.array->size()) +
+                 " subtasks failed (" + std::to_string(node.array->min_successes()) +
+                 " successes needed): " + node.array->ErrorSummary();
+    PersistNodePhase(e, node);
+    return FinishExecution(e, ExecPhase::kFailed, "node '" + node.def->id + "' failed: " + node.error);
+  }
+  node.busy = true;
+  auto assembler = std::make_shared<OutputAssembler>(*node.def, *node.task, node.array->size());
+  auto status = std::make_shared<Status>();
+  std::string exec_id = e.id, node_id = node.def->id;
+  store_.LoadOutputs(
+      exec_id, node_id, node.array->size(),
+      [assembler, status](uint32_t i, std::optional<std::string_view> out) {
+        if (status->ok()) *status = assembler->Add(i, out);
+      },
+      [this, assembler, status, exec_id, node_id](Status st) {
+        Execution* e = FindExec(exec_id);
+        NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+        if (node == nullptr) return;
+        node->busy = false;
+        if (!st.ok() || !status->ok()) {
+          std::string why = !st.ok() ? st.message() : status->message();
+          node->phase = NodePhase::kFailed;
+          node->error = "cannot assemble outputs: " + why;
+          PersistNodePhase(*e, *node);
+          return FinishExecution(*e, ExecPhase::kFailed, "node '" + node_id + "' failed: " + node->error);
+        }
+        for (auto& [k, v] : assembler->Finish()) e->values[k] = std::move(v);
+        node->phase = NodePhase::kSucceeded;
+        node->inputs = NodeInputs{};  // inputs are not held for finished subtasks
+        PersistNodePhase(*e, *node);
+        spdlog::info("exec={} node={} succeeded ({} subtasks)", exec_id, node_id, node->array->size());
+        Advance(exec_id);
+      });
+}
+
+void Coordinator::AbortExecution(Execution& e, const std::string& why) {
+  for (NodeRun& node : e.nodes) {
+    if (node.array && node.phase == NodePhase::kRunning) {
+      node.array->AbortAll();
+      SendAborts(e, node);
+      node.phase = NodePhase::kAborted;
+      PersistNodePhase(e, node);
+    }
+  }
+  FinishExecution(e, ExecPhase::kAborted, why);
+}
+
+void Coordinator::FinishExecution(Execution& e, ExecPhase phase, std::string error) {
+  if (IsTerminal(e.phase)) return;
+  // Stop every other node still running (a failed node fails the workflow).
+  for (NodeRun& node : e.nodes) {
+    if (node.array && node.phase == NodePhase::kRunning) {
+      node.array->AbortAll();
+      SendAborts(e, node);
+      node.phase = NodePhase::kAborted;
+      PersistNodePhase(e, node);
+    }
+  }
+  e.phase = phase;
+  e.error = std::move(error);
+  e.ended_ms = clock_.WallMs();
+  std::vector<std::pair<std::string, std::string>> f = {
+      {keys::kFieldPhase, std::string(ExecPhaseName(phase))},
+      {keys::kFieldEnded, std::to_string(e.ended_ms)},
+      {keys::kFieldError, e.error},
+      {"status", StatusJson(e).dump()}};
+  auto out = e.values.find("$outputs");
+  if (out != e.values.end()) f.emplace_back(keys::kFieldOutputs, out->second);
+  if (phase == ExecPhase::kSucceeded)
+    spdlog::info("exec={} SUCCEEDED in {} ms", e.id, e.ended_ms - e.created_ms);
+  else
+    spdlog::warn("exec={} {}: {}", e.id, ExecPhaseName(phase), e.error);
+  // Flush queued subtask writes first, so the execution is never terminal before its results.
+  FlushOps();
+  std::string id = e.id;
+  store_.FinishExecution(id, f, [this, id](Status st) {
+    if (!st.ok()) spdlog::error("exec={}: cannot store its end: {}", id, st.message());
+    execs_.erase(id);
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Scheduling
+
+void Coordinator::SchedulePump() {
+  if (pump_scheduled_) return;
+  pump_scheduled_ = true;
+  uv_idle_start(pump_idle_.get(), [](uv_idle_t* i) {
+    uv_idle_stop(i);
+    auto* self = static_cast<Coordinator*>(i->data);
+    self->pump_scheduled_ = false;
+    self->Pump();
+  });
+}
+
+void Coordinator::Pump() {
+  if (!ready_ || !redis_.connected()) return;  // hold dispatch while Redis is away
+  std::vector<std::pair<Execution*, NodeRun*>> runnable;
+  for (auto& [id, e] : execs_) {
+    if (IsTerminal(e->phase)) continue;
+    for (NodeRun& node : e->nodes)
+      if (node.phase == NodePhase::kRunning && !node.busy && node.array && node.array->HasStartable())
+        runnable.emplace_back(e.get(), &node);
+  }
+  if (runnable.empty()) return;
+  size_t live_workers = 0;
+  for (auto& [id, w] : workers_)
+    if (!w.draining && w.free > 0) ++live_workers;
+  if (live_workers == 0) return;
+
+  std::vector<ArrayNode::Start> starts;
+  bool progress = true;
+  while (progress) {
+    progress = false;
+    for (auto& [identity, w] : workers_) {
+      if (w.draining || w.free == 0) continue;
+      for (size_t k = 0; k < runnable.size() && w.free > 0; ++k) {
+        auto [e, node] = runnable[(rr_node_ + k) % runnable.size()];
+        if (!node->array->HasStartable()) continue;
+        if (!node->task->is_command()) {
+          const auto& fns = w.hello.functions;
+          if (std::find(fns.begin(), fns.end(), node->task->function) == fns.end()) continue;
+        }
+        // Share a concurrency-limited node's slots among workers instead of filling the first.
+        size_t share = config_.max_batch;
+        if (node->def->concurrency > 0)
+          share = std::max<size_t>(1, (node->def->concurrency + live_workers - 1) / live_workers);
+        size_t take = std::min<size_t>({w.free, config_.max_batch, share});
+        starts.clear();
+        node->array->Next(take, &starts);
+        if (starts.empty()) continue;
+        wire::WorkBatch batch;
+        batch.exec = e->id;
+        batch.node = node->def->id;
+        batch.task = node->desc;
+        batch.items.reserve(starts.size());
+        for (const auto& s : starts) {
+          batch.items.push_back({s.index, s.attempt, node->inputs.ArgsFor(s.index)});
+          inflight_[InflightKey(e->id, node->def->id, s.index)] = Inflight{identity, s.attempt};
+          QueueOp(e->id, node->def->id,
+                  {Store::Op::kRecord, s.index, s.attempt,
+                   keys::PackRecord(node->array->Record(s.index)), ""});
+        }
+        w.free -= static_cast<uint32_t>(starts.size());
+        w.inflight += static_cast<uint32_t>(starts.size());
+        Send(identity, wire::Kind::kWork, wire::EncodeBody(batch));
+        progress = true;
+        break;  // next worker: spread batches round-robin
+      }
+    }
+    rr_node_++;
+  }
+}
+
+void Coordinator::LoseWorker(const std::string& identity, const std::string& why) {
+  auto wit = workers_.find(identity);
+  if (wit == workers_.end()) return;
+  std::string worker_id = wit->second.hello.worker_id;
+  std::vector<std::pair<std::string, Inflight>> lost;
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    if (it->second.worker == identity) {
+      lost.emplace_back(it->first, it->second);
+      it = inflight_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  workers_.erase(wit);
+  if (!lost.empty() || why != "reconnected")
+    spdlog::warn("worker {} lost ({}): {} subtask(s) re-queued as system errors", worker_id, why,
+                 lost.size());
+  for (const auto& [key, inf] : lost) {
+    // key = exec \0 node \0 index
+    size_t a = key.find('\0'), b = key.find('\0', a + 1);
+    std::string exec = key.substr(0, a), node_id = key.substr(a + 1, b - a - 1);
+    uint32_t index = static_cast<uint32_t>(std::stoul(key.substr(b + 1)));
+    Execution* e = FindExec(exec);
+    NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+    if (node == nullptr || !node->array) continue;
+    std::string msg = "worker " + worker_id + " lost (" + why + ")";
+    if (node->array->OnFailed(index, inf.attempt, FailureKind::kSystem, msg)) {
+      QueueOp(exec, node_id, {Store::Op::kError, index, inf.attempt,
+                              keys::PackRecord(node->array->Record(index)), msg});
+      AfterNodeChange(*e, *node);
+    }
+  }
+  SchedulePump();
+}
+
+void Coordinator::OnTick() {
+  int64_t now = clock_.NowMs();
+  std::vector<std::string> lost;
+  for (auto& [identity, w] : workers_) {
+    if (now - w.last_seen_ms > config_.heartbeat_ms * config_.liveness) {
+      lost.push_back(identity);
+      continue;
+    }
+    Send(identity, wire::Kind::kHeartbeat, wire::EncodeBody(wire::Heartbeat{}));
+  }
+  for (const auto& id : lost) LoseWorker(id, "missed heartbeats");
+  SchedulePump();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis writes
+
+void Coordinator::QueueOp(const std::string& exec, const std::string& node, Store::Op op,
+                          std::function<void(int)> done) {
+  pending_ops_[{exec, node}].push_back(PendingOp{std::move(op), std::move(done)});
+}
+
+void Coordinator::FlushOps() {
+  if (pending_ops_.empty()) return;
+  auto batches = std::move(pending_ops_);
+  pending_ops_.clear();
+  for (auto& [key, pending] : batches) {
+    std::vector<Store::Op> ops;
+    ops.reserve(pending.size());
+    std::vector<std::function<void(int)>> dones;
+    dones.reserve(pending.size());
+    for (auto& p : pending) {
+      ops.push_back(std::move(p.op));
+      dones.push_back(std::move(p.done));
+    }
+    store_.Apply(key.first, key.second, ops, [this, dones = std::move(dones), key](Result<std::vector<int>> r) {
+      if (!r) {
+        if (r.error().code() == Code::kFailedPrecondition) return Fenced();
+        spdlog::error("exec={} node={}: write failed: {}", key.first, key.second, r.error().message());
+        for (const auto& d : dones)
+          if (d) d(-1);
+        return;
+      }
+      for (size_t i = 0; i < dones.size(); ++i)
+        if (dones[i]) dones[i]((*r)[i]);
+    });
+  }
+}
+
+void Coordinator::Fenced() {
+  spdlog::critical("a newer coordinator has taken over (epoch {} is stale): exiting", store_.epoch());
+  exit_code_ = 3;
+  ready_ = false;
+  uv_stop(loop_);
+}
+
+std::string Coordinator::InflightKey(std::string_view exec, std::string_view node, uint32_t index) {
+  std::string k;
+  k.reserve(exec.size() + node.size() + 12);
+  k.append(exec);
+  k.push_back('\0');
+  k.append(node);
+  k.push_back('\0');
+  k.append(std::to_string(index));
+  return k;
+}
+
+Execution* Coordinator::FindExec(const std::string& id) {
+  auto it = execs_.find(id);
+  return it == execs_.end() ? nullptr : it->second.get();
+}
+
+}  // namespace fanout

@@ -1,0 +1,142 @@
+// Coordinator: the reactor (DESIGN §1). One libuv loop drives the ROUTER socket that workers
+// and clients talk to, the Redis connection and the timers; it feeds events to the pure core
+// (ArrayNode per map node, the workflow logic in Execution) and executes what it decides:
+// WORK batches against worker credit, Redis writes batched per loop turn, ACKs after the
+// writes are durable, ABORTs on fail-fast.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/clock.h"
+#include "common/redis_client.h"
+#include "common/uv_handle.h"
+#include "common/wire.h"
+#include "common/zmq_uv.h"
+#include "coordinator/execution.h"
+#include "coordinator/store.h"
+
+namespace fanout {
+
+struct CoordinatorConfig {
+  std::string bind = "tcp://*:7800";  // the ROUTER workers and clients connect to
+  std::string redis_host = "127.0.0.1";
+  int redis_port = 6379;
+  std::string redis_password;
+  int64_t heartbeat_ms = 1000;  // heartbeat interval, both ways
+  int liveness = 3;             // missed intervals before a worker is declared lost
+  int system_retries = 3;       // per-subtask budget for system errors
+  uint32_t max_batch = 256;     // subtasks per WORK message
+  std::string endpoint_file;    // if set, the bound endpoint is written there once ready
+};
+
+class Coordinator {
+ public:
+  Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock& clock);
+  ~Coordinator();
+
+  // Connects to Redis, takes an epoch, loads active executions, then binds. Returns at once;
+  // failures are logged and make Run's loop exit with a non-zero code.
+  void Start();
+  void Stop();
+  int exit_code() const { return exit_code_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+ private:
+  struct Worker {
+    std::string identity;
+    wire::Hello hello;
+    uint32_t free = 0;
+    bool draining = false;
+    int64_t last_seen_ms = 0;
+    uint32_t inflight = 0;
+  };
+  struct Inflight {
+    std::string worker;  // identity
+    uint32_t attempt = 0;
+  };
+  struct PendingOp {
+    Store::Op op;
+    std::function<void(int)> done;  // 1 applied, 0 refused, -1 failed
+  };
+
+  // Start-up.
+  void OnRedisState(bool connected);
+  void LoadActive();
+  void RestoreExecution(const std::string& id, std::map<std::string, std::string> fields,
+                        std::function<void()> done);
+  void Bind();
+
+  // Socket.
+  void OnMessage(std::vector<zmq::message_t>& frames);
+  void Send(const std::string& identity, wire::Kind kind, const std::string& body);
+  void OnHello(const std::string& identity, const wire::Hello& hello);
+  void OnResults(const std::string& identity, wire::ResultBatch& batch);
+  void OnClient(const std::string& identity, wire::Kind kind, std::string_view body);
+  void Reply(const std::string& identity, uint64_t rid, Status st, const std::string& json);
+
+  // Workflow.
+  Status Submit(const wire::SubmitRequest& req, std::string* exec_id,
+                std::unique_ptr<Execution>* out);
+  void Advance(const std::string& exec);
+  void StartNode(Execution& e, NodeRun& node);
+  void AfterNodeChange(Execution& e, NodeRun& node);
+  void CompleteNode(Execution& e, NodeRun& node);
+  void FinishExecution(Execution& e, ExecPhase phase, std::string error);
+  void AbortExecution(Execution& e, const std::string& why);
+  void SendAborts(Execution& e, NodeRun& node);
+  void PersistNodePhase(const Execution& e, const NodeRun& node);
+
+  // Scheduling.
+  void SchedulePump();
+  void Pump();
+  void LoseWorker(const std::string& identity, const std::string& why);
+  void OnTick();
+
+  // Redis writes, batched per node per loop turn.
+  void QueueOp(const std::string& exec, const std::string& node, Store::Op op,
+               std::function<void(int)> done = nullptr);
+  void FlushOps();
+  void Fenced();
+
+  static std::string InflightKey(std::string_view exec, std::string_view node, uint32_t index);
+  Execution* FindExec(const std::string& id);
+  std::string NewExecutionId();
+
+  uv_loop_t* loop_;
+  CoordinatorConfig config_;
+  const Clock& clock_;
+  zmq::context_t zctx_;
+  zmq::socket_t router_;
+  std::unique_ptr<ZmqWatcher> watcher_;
+  RedisClient redis_;
+  Store store_;
+  bool ready_ = false;  // executions loaded, socket bound
+  bool loading_ = false;
+  int exit_code_ = 0;
+  std::string endpoint_;
+
+  std::map<std::string, std::unique_ptr<Execution>> execs_;  // non-terminal, by id
+  std::map<std::string, Worker> workers_;                    // by ROUTER identity
+  std::unordered_map<std::string, Inflight> inflight_;       // InflightKey → where it runs
+  std::map<std::pair<std::string, std::string>, std::vector<PendingOp>> pending_ops_;
+  size_t rr_node_ = 0;  // round-robin cursor over runnable nodes
+
+  UvHandle<uv_check_t> flush_check_;
+  UvHandle<uv_idle_t> pump_idle_;
+  UvHandle<uv_timer_t> tick_timer_;
+  UvHandle<uv_signal_t> sigterm_;
+  UvHandle<uv_signal_t> sigint_;
+  bool pump_scheduled_ = false;
+  uint64_t dropped_messages_ = 0;
+};
+
+}  // namespace fanout

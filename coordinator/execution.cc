@@ -1,0 +1,198 @@
+#include "coordinator/execution.h"
+
+#include "common/codec.h"
+
+namespace fanout {
+
+std::string ValueKey(const Reference& ref) {
+  return (ref.workflow_input ? std::string("inputs") : ref.node) + "." + ref.name;
+}
+
+std::string NodeInputs::ArgsFor(uint32_t index) const {
+  std::string out = MsgpackArrayHeader(args.size());
+  for (const ArgSource& a : args) {
+    if (a.mapped) {
+      out.append(a.bytes, a.offsets[index], a.offsets[index + 1] - a.offsets[index]);
+    } else {
+      out += a.bytes;
+    }
+  }
+  return out;
+}
+
+size_t NodeInputs::Bytes() const {
+  size_t b = 0;
+  for (const ArgSource& a : args) b += a.bytes.capacity() + a.offsets.capacity() * sizeof(uint32_t);
+  return b;
+}
+
+Result<NodeInputs> ResolveNodeInputs(const Spec& spec, const NodeDef& node,
+                                     const std::map<std::string, std::string>& values) {
+  const TaskDef& task = spec.TaskOf(node);
+  NodeInputs out;
+  bool have_mapped = false;
+  std::string first_mapped;
+  for (const TypedName& param : task.inputs) {
+    const Binding* b = nullptr;
+    bool mapped = false;
+    for (const auto& [name, bind] : node.inputs)
+      if (name == param.name) {
+        b = &bind;
+        mapped = node.is_map;
+      }
+    for (const auto& [name, bind] : node.bind)
+      if (name == param.name) b = &bind;
+    if (b == nullptr) return Err(InvalidArgument("input '" + param.name + "' is not bound"));
+    ArgSource src;
+    src.mapped = mapped;
+    if (b->ref) {
+      auto it = values.find(ValueKey(*b->ref));
+      if (it == values.end())
+        return Err(Internal("value " + b->ref->ToString() + " is not available yet"));
+      src.bytes = it->second;
+    } else {
+      // Coerce literals to the parameter's type (int → float) before encoding.
+      Type want = mapped ? Type::ListOf(param.type) : param.type;
+      src.bytes = EncodeMsgpack(want.Coerce(b->literal));
+    }
+    if (mapped) {
+      ASSIGN_OR_RETURN(auto elems, SplitMsgpackArray(src.bytes));
+      uint32_t n = static_cast<uint32_t>(elems.size());
+      if (have_mapped && n != out.size) {
+        return Err(InvalidArgument("mapped inputs have different lengths: '" + first_mapped +
+                                   "' has " + std::to_string(out.size) + " elements, '" +
+                                   param.name + "' has " + std::to_string(n)));
+      }
+      if (!have_mapped) first_mapped = param.name;
+      have_mapped = true;
+      out.size = n;
+      src.offsets.reserve(n + 1);
+      for (const auto& e : elems) src.offsets.push_back(static_cast<uint32_t>(e.data() - src.bytes.data()));
+      src.offsets.push_back(static_cast<uint32_t>(src.bytes.size()));
+    }
+    out.args.push_back(std::move(src));
+  }
+  if (!have_mapped) out.size = 1;  // every input bound: one subtask
+  return out;
+}
+
+OutputAssembler::OutputAssembler(const NodeDef& node, const TaskDef& task, uint32_t n)
+    : node_(node), task_(task), n_(n), lists_(task.outputs.size()) {
+  if (node_.is_map)
+    for (auto& l : lists_) l = MsgpackArrayHeader(n_);
+}
+
+Status OutputAssembler::Add(uint32_t index, std::optional<std::string_view> outputs) {
+  (void)index;
+  if (!outputs) {
+    for (auto& l : lists_) l.push_back(static_cast<char>(0xc0));  // nil
+    return Status::Ok();
+  }
+  auto elems = SplitMsgpackArray(*outputs);
+  if (!elems) return elems.error();
+  if (elems->size() != lists_.size())
+    return Internal("subtask " + std::to_string(index) + " has " + std::to_string(elems->size()) +
+                    " outputs, expected " + std::to_string(lists_.size()));
+  for (size_t k = 0; k < lists_.size(); ++k) lists_[k].append((*elems)[k]);
+  return Status::Ok();
+}
+
+std::map<std::string, std::string> OutputAssembler::Finish() {
+  std::map<std::string, std::string> out;
+  for (size_t k = 0; k < lists_.size(); ++k) {
+    std::string v = std::move(lists_[k]);
+    if (!node_.is_map && v.empty()) v = std::string(1, static_cast<char>(0xc0));
+    out.emplace(node_.id + "." + task_.outputs[k].name, std::move(v));
+  }
+  return out;
+}
+
+NodeRun* Execution::FindNode(std::string_view id) {
+  for (auto& n : nodes)
+    if (n.def->id == id) return &n;
+  return nullptr;
+}
+
+wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node) {
+  const TaskDef& task = spec.TaskOf(node);
+  wire::TaskDesc d;
+  d.name = task.name;
+  d.kind = static_cast<uint8_t>(task.is_command() ? wire::TaskKind::kCommand : wire::TaskKind::kFunction);
+  d.function = task.function;
+  d.command = task.command;
+  for (const auto& p : task.inputs) d.inputs.push_back({p.name, p.type.ToString()});
+  for (const auto& p : task.outputs) d.outputs.push_back({p.name, p.type.ToString()});
+  d.timeout_ms = spec.TimeoutOf(node);
+  return d;
+}
+
+nlohmann::json StatusJson(const Execution& e) {
+  nlohmann::json j;
+  j["execution"] = e.id;
+  j["workflow"] = e.wf ? e.wf->name : "";
+  j["phase"] = ExecPhaseName(e.phase);
+  j["created_ms"] = e.created_ms;
+  j["ended_ms"] = e.ended_ms;
+  j["error"] = e.error;
+  nlohmann::json nodes = nlohmann::json::array();
+  for (const NodeRun& n : e.nodes) {
+    nlohmann::json nj;
+    nj["id"] = n.def->id;
+    nj["kind"] = n.def->is_map ? "map" : "task";
+    nj["task"] = n.def->task;
+    nj["phase"] = NodePhaseName(n.phase);
+    nj["error"] = n.error;
+    nlohmann::json counts = nlohmann::json::object();
+    for (int p = 0; p < kSubtaskPhaseCount; ++p)
+      counts[std::string(SubtaskPhaseName(static_cast<SubtaskPhase>(p)))] =
+          n.array ? n.array->count(static_cast<SubtaskPhase>(p)) : 0;
+    counts["cached"] = n.array ? n.array->cached() : 0;
+    nj["counts"] = counts;
+    nj["size"] = n.array ? n.array->size() : (n.phase == NodePhase::kPending ? 0 : n.inputs.size);
+    nj["min_successes"] = n.array ? n.array->min_successes() : 0;
+    nlohmann::json failed = nlohmann::json::array();
+    if (n.array) {
+      size_t shown = 0;
+      for (const auto& [msg, indices] : n.array->failures()) {
+        for (uint32_t i : indices) {
+          if (shown++ >= 100) break;
+          keys::SubtaskRecord rec = n.array->Record(i);
+          failed.push_back({{"index", i},
+                            {"attempts", rec.attempt + 1},
+                            {"phase", SubtaskPhaseName(static_cast<SubtaskPhase>(rec.phase))},
+                            {"error", msg}});
+        }
+      }
+    }
+    nj["failed"] = failed;
+    nodes.push_back(nj);
+  }
+  j["nodes"] = nodes;
+  return j;
+}
+
+Result<std::string> WorkflowOutputs(const Execution& e) {
+  std::string out;
+  size_t n = e.wf->outputs.size();
+  // msgpack map header
+  if (n < 16) {
+    out.push_back(static_cast<char>(0x80 | n));
+  } else {
+    out.push_back(static_cast<char>(0xde));
+    out.push_back(static_cast<char>((n >> 8) & 0xff));
+    out.push_back(static_cast<char>(n & 0xff));
+  }
+  for (const auto& [name, b] : e.wf->outputs) {
+    out += EncodeMsgpack(Value(name));
+    if (b.ref) {
+      auto it = e.values.find(ValueKey(*b.ref));
+      if (it == e.values.end()) return Err(Internal("output " + b.ref->ToString() + " has no value"));
+      out += it->second;
+    } else {
+      out += EncodeMsgpack(b.literal);
+    }
+  }
+  return out;
+}
+
+}  // namespace fanout

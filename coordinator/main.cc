@@ -1,0 +1,71 @@
+// fanout-coordinator: the coordinator daemon. Flags > FANOUT_* environment > defaults.
+#include <CLI/CLI.hpp>
+#include <uv.h>
+
+#include "common/log.h"
+#include "coordinator/coordinator.h"
+
+int main(int argc, char** argv) {
+  fanout::CoordinatorConfig cfg;
+  std::string redis = "127.0.0.1:6379";
+  std::string log_level = "info";
+  CLI::App app{
+      "fanout-coordinator: shards map tasks into work for fanout workers and keeps every piece\n"
+      "of state that must survive a crash in Redis. Workers and clients connect to --bind."};
+  app.add_option("--bind", cfg.bind, "ZeroMQ endpoint for workers and clients (tcp://HOST:PORT; port * picks one)")
+      ->envname("FANOUT_BIND")
+      ->capture_default_str();
+  app.add_option("--redis", redis, "Redis address HOST:PORT")->envname("FANOUT_REDIS")->capture_default_str();
+  app.add_option("--redis-password", cfg.redis_password, "Redis AUTH password")->envname("FANOUT_REDIS_PASSWORD");
+  app.add_option("--heartbeat-ms", cfg.heartbeat_ms, "heartbeat interval with workers")
+      ->envname("FANOUT_HEARTBEAT_MS")
+      ->check(CLI::Range(50, 600000))
+      ->capture_default_str();
+  app.add_option("--liveness", cfg.liveness, "missed heartbeats before a worker is declared lost")
+      ->envname("FANOUT_LIVENESS")
+      ->check(CLI::Range(1, 100))
+      ->capture_default_str();
+  app.add_option("--system-retries", cfg.system_retries, "per-subtask retries of system errors (worker lost)")
+      ->envname("FANOUT_SYSTEM_RETRIES")
+      ->check(CLI::Range(0, 15))
+      ->capture_default_str();
+  app.add_option("--max-batch", cfg.max_batch, "subtasks per WORK message")
+      ->envname("FANOUT_MAX_BATCH")
+      ->check(CLI::Range(1, 65536))
+      ->capture_default_str();
+  app.add_option("--endpoint-file", cfg.endpoint_file, "write the bound endpoint to this file when ready")
+      ->envname("FANOUT_ENDPOINT_FILE");
+  app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
+      ->envname("FANOUT_LOG_LEVEL")
+      ->capture_default_str();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? 0 : 2;
+  }
+  auto colon = redis.rfind(':');
+  if (colon == std::string::npos) {
+    std::fprintf(stderr, "fanout-coordinator: --redis: expected HOST:PORT, got '%s'\n", redis.c_str());
+    return 2;
+  }
+  cfg.redis_host = redis.substr(0, colon);
+  cfg.redis_port = std::atoi(redis.c_str() + colon + 1);
+  if (cfg.redis_port <= 0 || cfg.redis_port > 65535) {
+    std::fprintf(stderr, "fanout-coordinator: --redis: bad port in '%s'\n", redis.c_str());
+    return 2;
+  }
+  fanout::InitLogging("coordinator", log_level);
+  uv_loop_t* loop = uv_default_loop();
+  fanout::SystemClock clock;
+  int rc;
+  {
+    fanout::Coordinator coordinator(loop, cfg, clock);
+    coordinator.Start();
+    uv_run(loop, UV_RUN_DEFAULT);
+    rc = coordinator.exit_code();
+  }
+  // Let the handles' close callbacks run.
+  uv_run(loop, UV_RUN_NOWAIT);
+  return rc;
+}

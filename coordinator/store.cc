@@ -1,0 +1,225 @@
+#include "coordinator/store.h"
+
+#include "common/keys.h"
+#include "coordinator/phases.h"
+
+namespace fanout {
+namespace {
+
+// KEYS: epoch, phases, outputs, errors. ARGV: epoch, then 5 per op:
+// kind, index, attempt, record, payload. Records are u16: phase in the low 4 bits, attempt in
+// bits 4-9 (common/keys.h). Terminal phases: 3 succeeded, 4 failed, 5 aborted.
+constexpr const char* kApplyScript = R"lua(
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then
+  return -1
+end
+local res = {}
+for i = 2, #ARGV, 5 do
+  local kind = ARGV[i]
+  local off = '#' .. ARGV[i + 1]
+  local cur = redis.call('BITFIELD', KEYS[2], 'GET', 'u16', off)[1]
+  local phase = cur % 16
+  local terminal = phase == 3 or phase == 4 or phase == 5
+  if kind == 'r' then
+    if terminal then
+      res[#res + 1] = 0
+    else
+      redis.call('BITFIELD', KEYS[2], 'SET', 'u16', off, ARGV[i + 3])
+      res[#res + 1] = 1
+    end
+  else
+    local attempt = math.floor(cur / 16) % 64
+    local ok = 0
+    if attempt == tonumber(ARGV[i + 2]) and not terminal then
+      if kind == 'o' then
+        if redis.call('HSETNX', KEYS[3], ARGV[i + 1], ARGV[i + 4]) == 1 then ok = 1 end
+      else
+        redis.call('HSET', KEYS[4], ARGV[i + 1], ARGV[i + 4])
+        ok = 1
+      end
+      if ok == 1 then
+        redis.call('BITFIELD', KEYS[2], 'SET', 'u16', off, ARGV[i + 3])
+      end
+    end
+    res[#res + 1] = ok
+  end
+end
+return res
+)lua";
+
+constexpr uint32_t kOutputChunk = 8192;
+
+Status StatusOf(const Result<RedisReply>& r) { return r ? Status::Ok() : r.error(); }
+
+}  // namespace
+
+void Store::TakeEpoch(std::function<void(Result<int64_t>)> cb) {
+  redis_.Command({"INCR", keys::Epoch()}, [this, cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    epoch_ = r->integer;
+    cb(epoch_);
+  });
+}
+
+void Store::Apply(std::string_view exec, std::string_view node, const std::vector<Op>& ops,
+                  ApplyCallback cb) {
+  std::vector<std::string> argv;
+  argv.reserve(7 + ops.size() * 5);
+  argv.insert(argv.end(), {"EVAL", kApplyScript, "4", keys::Epoch(), keys::Phases(exec, node),
+                           keys::Outputs(exec, node), keys::Errors(exec, node),
+                           std::to_string(epoch_)});
+  for (const Op& op : ops) {
+    argv.emplace_back(1, static_cast<char>(op.kind));
+    argv.push_back(std::to_string(op.index));
+    argv.push_back(std::to_string(op.attempt));
+    argv.push_back(std::to_string(op.record));
+    argv.push_back(op.payload);
+  }
+  redis_.Command(argv, [cb, n = ops.size()](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    if (r->type == RedisReply::Type::kInteger && r->integer == -1)
+      return cb(Err(FailedPrecondition("fenced: a newer coordinator has taken the epoch")));
+    if (r->type != RedisReply::Type::kArray || r->elements.size() != n)
+      return cb(Err(Internal("unexpected reply from the apply script")));
+    std::vector<int> out;
+    out.reserve(n);
+    for (const auto& e : r->elements) out.push_back(static_cast<int>(e.integer));
+    cb(std::move(out));
+  });
+}
+
+void Store::CreateExecution(std::string_view exec, int64_t created_ms,
+                            const std::vector<std::pair<std::string, std::string>>& fields,
+                            std::function<void(Status)> cb) {
+  std::vector<std::string> hset = {"HSET", keys::Exec(exec)};
+  for (const auto& [k, v] : fields) {
+    hset.push_back(k);
+    hset.push_back(v);
+  }
+  // Pipelined on one connection: they apply in order; the last reply means all are in.
+  redis_.Command(hset, [](Result<RedisReply>) {});
+  redis_.Command({"ZADD", keys::Execs(), std::to_string(created_ms), std::string(exec)},
+                 [](Result<RedisReply>) {});
+  redis_.Command({"SADD", keys::Active(), std::string(exec)},
+                 [cb](Result<RedisReply> r) { cb(StatusOf(r)); });
+}
+
+void Store::SetFields(std::string_view exec,
+                      const std::vector<std::pair<std::string, std::string>>& fields,
+                      std::function<void(Status)> cb) {
+  std::vector<std::string> hset = {"HSET", keys::Exec(exec)};
+  for (const auto& [k, v] : fields) {
+    hset.push_back(k);
+    hset.push_back(v);
+  }
+  redis_.Command(hset, [cb](Result<RedisReply> r) {
+    if (cb) cb(StatusOf(r));
+  });
+}
+
+void Store::FinishExecution(std::string_view exec,
+                            const std::vector<std::pair<std::string, std::string>>& fields,
+                            std::function<void(Status)> cb) {
+  SetFields(exec, fields);
+  redis_.Command({"SREM", keys::Active(), std::string(exec)}, [cb](Result<RedisReply> r) {
+    if (cb) cb(StatusOf(r));
+  });
+}
+
+void Store::GetFields(std::string_view exec, const std::vector<std::string>& fields,
+                      std::function<void(Result<std::vector<std::optional<std::string>>>)> cb) {
+  std::vector<std::string> argv = {"HMGET", keys::Exec(exec)};
+  argv.insert(argv.end(), fields.begin(), fields.end());
+  redis_.Command(argv, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::vector<std::optional<std::string>> out;
+    for (auto& e : r->elements) {
+      if (e.is_nil()) out.push_back(std::nullopt);
+      else out.push_back(std::move(e.str));
+    }
+    cb(std::move(out));
+  });
+}
+
+void Store::GetAllFields(std::string_view exec,
+                         std::function<void(Result<std::map<std::string, std::string>>)> cb) {
+  redis_.Command({"HGETALL", keys::Exec(exec)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i + 1 < r->elements.size(); i += 2)
+      out.emplace(std::move(r->elements[i].str), std::move(r->elements[i + 1].str));
+    cb(std::move(out));
+  });
+}
+
+void Store::ActiveExecutions(std::function<void(Result<std::vector<std::string>>)> cb) {
+  redis_.Command({"SMEMBERS", keys::Active()}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::vector<std::string> out;
+    for (auto& e : r->elements) out.push_back(std::move(e.str));
+    cb(std::move(out));
+  });
+}
+
+void Store::RecentExecutions(int limit, std::function<void(Result<std::vector<std::string>>)> cb) {
+  redis_.Command({"ZREVRANGE", keys::Execs(), "0", std::to_string(limit - 1)},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   std::vector<std::string> out;
+                   for (auto& e : r->elements) out.push_back(std::move(e.str));
+                   cb(std::move(out));
+                 });
+}
+
+void Store::LoadRecords(std::string_view exec, std::string_view node,
+                        std::function<void(Result<std::string>)> cb) {
+  redis_.Command({"GET", keys::Phases(exec, node)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    cb(r->is_nil() ? std::string() : std::move(r->str));
+  });
+}
+
+void Store::LoadOutputs(std::string exec, std::string node, uint32_t n,
+                        std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
+                        std::function<void(Status)> done) {
+  LoadOutputsChunk(std::move(exec), std::move(node), 0, n, std::move(on_item), std::move(done));
+}
+
+void Store::LoadOutputsChunk(std::string exec, std::string node, uint32_t from, uint32_t n,
+                             std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
+                             std::function<void(Status)> done) {
+  if (from >= n) return done(Status::Ok());
+  uint32_t to = std::min(n, from + kOutputChunk);
+  std::vector<std::string> argv = {"HMGET", keys::Outputs(exec, node)};
+  argv.reserve(2 + (to - from));
+  for (uint32_t i = from; i < to; ++i) argv.push_back(std::to_string(i));
+  redis_.Command(argv, [this, exec, node, from, to, n, on_item, done](Result<RedisReply> r) {
+    if (!r) return done(r.error());
+    if (r->elements.size() != to - from) return done(Internal("short HMGET reply"));
+    for (uint32_t i = from; i < to; ++i) {
+      const RedisReply& e = r->elements[i - from];
+      if (e.is_nil()) on_item(i, std::nullopt);
+      else on_item(i, std::string_view(e.str));
+    }
+    LoadOutputsChunk(exec, node, to, n, on_item, done);
+  });
+}
+
+void Store::LoadErrors(std::string_view exec, std::string_view node,
+                       const std::vector<uint32_t>& indices,
+                       std::function<void(Result<std::vector<std::optional<std::string>>>)> cb) {
+  if (indices.empty()) return cb(std::vector<std::optional<std::string>>{});
+  std::vector<std::string> argv = {"HMGET", keys::Errors(exec, node)};
+  for (uint32_t i : indices) argv.push_back(std::to_string(i));
+  redis_.Command(argv, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::vector<std::optional<std::string>> out;
+    for (auto& e : r->elements) {
+      if (e.is_nil()) out.push_back(std::nullopt);
+      else out.push_back(std::move(e.str));
+    }
+    cb(std::move(out));
+  });
+}
+
+}  // namespace fanout

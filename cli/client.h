@@ -1,0 +1,61 @@
+// Request/reply with the coordinator's client ROUTER (common/wire.h) over a ZeroMQ DEALER.
+//
+// One request at a time. Every request carries a fresh rid; replies with another rid (late
+// answers to a request that timed out) are dropped. Errors:
+//   kUnavailable  no answer within the timeout ("cannot reach the coordinator at ...")
+//   kAborted      the interrupt flag was raised while waiting (Ctrl-C)
+//   the reply's code and message when the coordinator answers with an error
+//   kInternal     a malformed reply
+#pragma once
+
+#include <chrono>
+#include <csignal>
+#include <cstdint>
+#include <string>
+
+#include <zmq.hpp>
+
+#include "cli/format.h"
+#include "common/status.h"
+#include "common/wire.h"
+
+namespace fanout::cli {
+
+class Client {
+ public:
+  // address: a ZeroMQ endpoint (tcp://host:port); "host:port" is taken as tcp.
+  Client(std::string address, std::chrono::milliseconds timeout);
+  Client(const Client&) = delete;
+  Client& operator=(const Client&) = delete;
+
+  const std::string& address() const { return address_; }
+  std::chrono::milliseconds timeout() const { return timeout_; }
+  void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+  // While waiting, a non-zero *flag aborts the call with kAborted. The flag is set by a
+  // signal handler; the pointer must outlive the client.
+  void set_interrupt_flag(const volatile std::sig_atomic_t* flag) { interrupt_ = flag; }
+
+  // SUBMIT; req.rid is assigned here. Returns {"execution": ID}.
+  Result<Json> Submit(wire::SubmitRequest req);
+  // STATUS, OUTPUTS, ABORT_EXEC (with exec) and LIST, WORKERS, HEALTH (without).
+  Result<Json> Query(wire::Kind kind, const std::string& exec = "");
+
+ private:
+  Result<Json> Call(wire::Kind kind, uint64_t rid, const std::string& body);
+
+  std::string address_;
+  std::chrono::milliseconds timeout_;
+  const volatile std::sig_atomic_t* interrupt_ = nullptr;
+  uint64_t next_rid_;
+  Status connect_error_;  // a bad address: every call returns it
+  zmq::context_t ctx_;
+  zmq::socket_t sock_;
+};
+
+// "host:port" → "tcp://host:port"; addresses with a scheme are returned unchanged.
+std::string NormalizeAddress(const std::string& address);
+
+// The message of an unanswered request, shared by the client and the embedded-cluster code.
+std::string UnreachableMessage(const std::string& address, std::chrono::milliseconds timeout);
+
+}  // namespace fanout::cli

@@ -1,0 +1,492 @@
+#include "cli/commands.h"
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "cli/client.h"
+#include "cli/embedded_cluster.h"
+#include "cli/exit_code.h"
+#include "cli/format.h"
+#include "cli/inputs.h"
+#include "cli/local_cluster.h"
+#include "cli/progress.h"
+#include "common/spec.h"
+
+#ifndef FANOUT_VERSION
+#define FANOUT_VERSION "dev"
+#endif
+
+namespace fanout::cli {
+
+namespace {
+
+using std::chrono::milliseconds;
+
+volatile std::sig_atomic_t g_interrupted = 0;
+
+void OnInterrupt(int) {
+  if (g_interrupted != 0) _exit(kExitInterrupted);  // a second Ctrl-C: leave at once
+  g_interrupted = 1;
+}
+
+void InstallInterruptHandler() {
+  struct sigaction sa {};
+  sa.sa_handler = OnInterrupt;
+  sigemptyset(&sa.sa_mask);
+  sa.sa_flags = 0;  // no SA_RESTART: blocking calls return EINTR and the loops check the flag
+  sigaction(SIGINT, &sa, nullptr);
+  sigaction(SIGTERM, &sa, nullptr);
+}
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+// Sleeps up to d, returning early on Ctrl-C.
+void SleepInterruptible(milliseconds d) {
+  auto end = std::chrono::steady_clock::now() + d;
+  while (g_interrupted == 0 && std::chrono::steady_clock::now() < end) {
+    std::this_thread::sleep_for(std::min(milliseconds(50), std::chrono::duration_cast<milliseconds>(
+                                                               end - std::chrono::steady_clock::now())));
+  }
+}
+
+int Fail(const Status& s) {
+  std::fprintf(stderr, "fanout: %s\n", s.message().c_str());
+  return ExitCodeFor(s);
+}
+
+// Options shared by the verbs that talk to a coordinator.
+struct Options {
+  std::string coordinator;  // --coordinator / FANOUT_COORDINATOR
+  std::string timeout;      // --timeout / FANOUT_TIMEOUT ("5s", "500ms", "5")
+  std::string output;       // -o: "" or "json"
+  bool json() const { return output == "json"; }
+};
+
+Result<milliseconds> TimeoutOf(const Options& o) {
+  if (o.timeout.empty()) return milliseconds(5000);
+  Result<int64_t> ms = ParseDurationMs(o.timeout);
+  if (!ms || *ms <= 0) {
+    return Err(InvalidArgument("--timeout/FANOUT_TIMEOUT: expected a duration like 5s or 500ms, got '" +
+                               o.timeout + "'"));
+  }
+  return milliseconds(*ms);
+}
+
+// A connection to a coordinator, and the embedded cluster behind it when `run` started one.
+struct Target {
+  std::unique_ptr<EmbeddedCluster> cluster;  // declared first: destroyed after the client
+  std::unique_ptr<Client> client;
+};
+
+// The coordinator: --coordinator, else FANOUT_COORDINATOR, else the local cluster of
+// $FANOUT_HOME. start_local: `run` may start one for itself; other verbs only use a running one.
+Result<Target> Connect(const Options& o, bool start_local, const std::vector<std::string>& plugins) {
+  ASSIGN_OR_RETURN(milliseconds timeout, TimeoutOf(o));
+  Target t;
+  std::string address = o.coordinator;
+  if (address.empty()) {
+    if (start_local) {
+      ASSIGN_OR_RETURN(t.cluster,
+                       EmbeddedCluster::FindOrStart(plugins, std::chrono::seconds(60), &g_interrupted));
+      address = t.cluster->address();
+    } else {
+      ASSIGN_OR_RETURN(std::string home, FanoutHome());
+      std::optional<std::string> local = FindRunningLocalCluster(home, timeout);
+      if (!local) {
+        return Err(Unavailable(
+            "no coordinator: set --coordinator or FANOUT_COORDINATOR, or start a local cluster with "
+            "`fanout local` (none is running on FANOUT_HOME=" +
+            home + ")"));
+      }
+      address = *local;
+    }
+  }
+  t.client = std::make_unique<Client>(address, timeout);
+  t.client->set_interrupt_flag(&g_interrupted);
+  return t;
+}
+
+void PrintJson(const Json& j) {
+  std::string s = j.dump(-1, ' ', false, Json::error_handler_t::replace);
+  std::fprintf(stdout, "%s\n", s.c_str());
+  std::fflush(stdout);
+}
+
+// The message on Ctrl-C once an execution exists.
+int Interrupted(const std::string& exec, const Target& t) {
+  if (t.cluster && t.cluster->owned()) {
+    std::fprintf(stderr,
+                 "\nexecution %s pauses with the local cluster this run started; it resumes when a "
+                 "local cluster runs again on this FANOUT_HOME (`fanout local`, then `fanout watch "
+                 "%s`)\n",
+                 exec.c_str(), exec.c_str());
+  } else {
+    std::fprintf(stderr, "\nexecution %s continues; follow it with: fanout watch %s\n", exec.c_str(),
+                 exec.c_str());
+  }
+  return kExitInterrupted;
+}
+
+// Polls STATUS until the execution is terminal, drawing progress; then prints the outputs.
+// Used by `run` (after submitting) and `watch`.
+int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
+  Client& c = *t.client;
+  const bool show_progress = !o.json();
+  Progress progress(stderr, isatty(STDERR_FILENO) != 0);
+  // A supervised coordinator restarts within seconds; keep polling through that.
+  const milliseconds unreachable_budget = std::max(c.timeout(), milliseconds(30'000));
+  std::optional<std::chrono::steady_clock::time_point> unreachable_since;
+  Json status;
+  while (true) {
+    if (g_interrupted != 0) return Interrupted(exec, t);
+    Result<Json> st = c.Query(wire::Kind::kStatus, exec);
+    if (!st) {
+      if (st.error().code() == Code::kAborted) return Interrupted(exec, t);
+      if (st.error().code() == Code::kUnavailable) {
+        auto now = std::chrono::steady_clock::now();
+        if (!unreachable_since) {
+          unreachable_since = now;
+          std::fprintf(stderr, "fanout: the coordinator at %s is not answering; still trying\n",
+                       c.address().c_str());
+        } else if (now - *unreachable_since > unreachable_budget) {
+          return Fail(st.error());
+        }
+        SleepInterruptible(milliseconds(200));
+        continue;
+      }
+      return Fail(st.error());
+    }
+    unreachable_since.reset();
+    status = std::move(*st);
+    if (IsTerminalPhase(JsonStr(status, "phase"))) break;
+    if (show_progress) progress.Update(status, WallMs());
+    SleepInterruptible(milliseconds(200));
+  }
+  if (show_progress) progress.Finish(status, WallMs());
+
+  const std::string phase = JsonStr(status, "phase");
+  Result<Json> out = c.Query(wire::Kind::kOutputs, exec);
+  if (!out && out.error().code() == Code::kAborted) return Interrupted(exec, t);
+  if (!out) return Fail(out.error());
+  std::string error = JsonStr(*out, "error", JsonStr(status, "error"));
+  if (o.json()) {
+    Json doc = Json::object();
+    doc["execution"] = exec;
+    doc["phase"] = JsonStr(*out, "phase", phase);
+    if (out->contains("outputs")) doc["outputs"] = (*out)["outputs"];
+    if (!error.empty()) doc["error"] = error;
+    PrintJson(doc);
+    return ExitCodeForPhase(phase);
+  }
+  int64_t created = JsonInt(status, "created_ms"), ended = JsonInt(status, "ended_ms");
+  std::fprintf(stderr, "execution %s %s in %s\n", exec.c_str(), phase.c_str(),
+               FormatDurationMs(created > 0 && ended >= created ? ended - created : -1).c_str());
+  if (!error.empty()) std::fprintf(stderr, "error: %s\n", error.c_str());
+  if (phase == "SUCCEEDED" && out->contains("outputs")) {
+    std::fputs(FormatOutputs((*out)["outputs"]).c_str(), stdout);
+    std::fflush(stdout);
+  }
+  return ExitCodeForPhase(phase);
+}
+
+// ---- verbs ----
+
+struct RunArgs {
+  std::string file;
+  std::string workflow;
+  std::vector<std::string> inputs;
+  std::vector<std::string> plugins;
+  bool no_wait = false;
+};
+
+int CmdRun(const RunArgs& a, const Options& o) {
+  // Validate everything we can before touching the cluster: errors name the file and field.
+  Result<Spec> spec = LoadSpecFile(a.file);
+  if (!spec) return Fail(spec.error());
+  Result<const WorkflowDef*> wf = spec->FindWorkflow(a.workflow);
+  if (!wf) return Fail(Status(Code::kInvalidArgument, a.file + ": " + wf.error().message()));
+  Result<Map> given = ParseInputFlags(a.inputs, **wf);
+  if (!given) return Fail(given.error());
+  Result<Map> resolved = ResolveWorkflowInputs(**wf, *given);
+  if (!resolved) return Fail(resolved.error());
+  if (Status s = CheckKnownMapLengths(**wf, *resolved); !s.ok()) return Fail(s);
+
+  std::ifstream in(a.file, std::ios::binary);
+  std::stringstream text;
+  text << in.rdbuf();
+
+  Result<Target> t = Connect(o, /*start_local=*/true, a.plugins);
+  if (!t) {
+    if (t.error().code() == Code::kAborted) return kExitInterrupted;
+    return Fail(t.error());
+  }
+  wire::SubmitRequest req;
+  req.spec_name = a.file;
+  req.spec_text = text.str();
+  req.workflow = (*wf)->name;
+  req.inputs_json = InputsToJson(*given);
+  Result<Json> sub = t->client->Submit(std::move(req));
+  if (!sub) {
+    if (sub.error().code() == Code::kAborted) return kExitInterrupted;
+    return Fail(sub.error());
+  }
+  std::string exec = JsonStr(*sub, "execution");
+  if (exec.empty()) return Fail(Internal("the coordinator accepted the run but sent no execution id"));
+  if (a.no_wait) {
+    if (o.json()) {
+      PrintJson(Json{{"execution", exec}});
+    } else {
+      std::printf("%s\n", exec.c_str());
+    }
+    if (t->cluster && t->cluster->owned()) {
+      std::fprintf(stderr,
+                   "fanout: note: the local cluster this run started stops now; execution %s resumes "
+                   "when `fanout local` runs on this FANOUT_HOME\n",
+                   exec.c_str());
+    }
+    return kExitOk;
+  }
+  if (!o.json()) std::fprintf(stderr, "execution %s submitted (workflow %s)\n", exec.c_str(),
+                              (*wf)->name.c_str());
+  return WaitAndReport(*t, exec, o);
+}
+
+int CmdWatch(const std::string& exec, const Options& o) {
+  Result<Target> t = Connect(o, false, {});
+  if (!t) return Fail(t.error());
+  return WaitAndReport(*t, exec, o);
+}
+
+// Runs one query; prints the document (-o json) or its human form.
+template <typename Human>
+int QueryAndPrint(wire::Kind kind, const std::string& exec, const Options& o, Human human) {
+  Result<Target> t = Connect(o, false, {});
+  if (!t) return Fail(t.error());
+  Result<Json> r = t->client->Query(kind, exec);
+  if (!r) return Fail(r.error());
+  if (o.json()) {
+    PrintJson(*r);
+    return kExitOk;
+  }
+  return human(*r);
+}
+
+int CmdStatus(const std::string& exec, const Options& o) {
+  return QueryAndPrint(wire::Kind::kStatus, exec, o, [](const Json& j) {
+    std::fputs(FormatStatus(j, WallMs()).c_str(), stdout);
+    return kExitOk;
+  });
+}
+
+int CmdOutputs(const std::string& exec, const Options& o) {
+  Result<Target> t = Connect(o, false, {});
+  if (!t) return Fail(t.error());
+  Result<Json> r = t->client->Query(wire::Kind::kOutputs, exec);
+  if (!r) return Fail(r.error());
+  std::string phase = JsonStr(*r, "phase");
+  if (o.json()) {
+    PrintJson(*r);
+    return phase == "SUCCEEDED" ? kExitOk : kExitFailed;
+  }
+  if (phase != "SUCCEEDED") {
+    std::fprintf(stderr, "fanout: execution %s is %s; it has no outputs%s\n", exec.c_str(),
+                 phase.c_str(), IsTerminalPhase(phase) ? "" : " yet");
+    std::string err = JsonStr(*r, "error");
+    if (!err.empty()) std::fprintf(stderr, "error: %s\n", err.c_str());
+    return kExitFailed;
+  }
+  if (r->contains("outputs")) std::fputs(FormatOutputs((*r)["outputs"]).c_str(), stdout);
+  return kExitOk;
+}
+
+int CmdAbort(const std::string& exec, const Options& o) {
+  return QueryAndPrint(wire::Kind::kAbortExec, exec, o, [&](const Json& j) {
+    std::printf("execution %s %s\n", exec.c_str(), JsonStr(j, "phase", "abort requested").c_str());
+    return kExitOk;
+  });
+}
+
+int CmdHealth(const Options& o) {
+  Result<Target> t = Connect(o, false, {});
+  if (!t) {
+    Fail(t.error());
+    return kExitUnreachable;
+  }
+  Result<Json> r = t->client->Query(wire::Kind::kHealth);
+  if (!r) {
+    Fail(r.error());
+    return kExitUnreachable;
+  }
+  bool ok = r->is_object() && r->value("ok", false);
+  if (o.json()) {
+    PrintJson(*r);
+  } else {
+    bool redis = r->is_object() && r->value("redis", false);
+    std::printf("%s: coordinator %s, redis %s, epoch %lld, %lld worker(s)\n", ok ? "ok" : "NOT OK",
+                t->client->address().c_str(), redis ? "up" : "DOWN",
+                static_cast<long long>(JsonInt(*r, "epoch")),
+                static_cast<long long>(JsonInt(*r, "workers")));
+  }
+  return ok ? kExitOk : kExitUnreachable;
+}
+
+// Connection options on a verb. FANOUT_COORDINATOR/FANOUT_TIMEOUT fill them when not given.
+void AddConnectionOptions(CLI::App* sub, Options& o) {
+  sub->add_option("--coordinator", o.coordinator,
+                  "Coordinator address, tcp://HOST:PORT (env FANOUT_COORDINATOR). Without it, the "
+                  "local cluster of $FANOUT_HOME is used")
+      ->envname("FANOUT_COORDINATOR");
+  sub->add_option("--timeout", o.timeout,
+                  "How long to wait for each answer of the coordinator, e.g. 5s (env FANOUT_TIMEOUT; "
+                  "default 5s)")
+      ->envname("FANOUT_TIMEOUT");
+}
+
+void AddOutputOption(CLI::App* sub, Options& o) {
+  sub->add_option("-o,--output", o.output, "Output format: json prints one JSON document on stdout")
+      ->check(CLI::IsMember({"json", "text"}));
+}
+
+}  // namespace
+
+int Main(int argc, char** argv) {
+  signal(SIGPIPE, SIG_IGN);
+  CLI::App app{
+      "fanout runs map tasks: one task applied to every element of a list, on a cluster of "
+      "workers.\nWithout --coordinator or FANOUT_COORDINATOR, commands use a local cluster in "
+      "$FANOUT_HOME (default ~/.fanout).\nExit codes: 0 ok, 1 execution failed or aborted, 2 usage, "
+      "spec or input error, 3 cluster unreachable, 130 interrupted.",
+      "fanout"};
+  app.require_subcommand(1);
+  app.set_help_all_flag("--help-all", "Help for every command");
+  Options o;
+  RunArgs run_args;
+  std::string exec;
+  LocalOptions local;
+
+  CLI::App* run = app.add_subcommand(
+      "run",
+      "Submit a workflow from a spec file and wait for it: live progress on stderr, outputs on "
+      "stdout (NAME: VALUE). Exits 0 when it succeeded, 1 when it failed or was aborted.");
+  run->add_option("file", run_args.file, "Workflow spec file (YAML or JSON)")->required();
+  run->add_option("workflow", run_args.workflow,
+                  "Workflow to run; may be left out when the file has only one");
+  run->add_option("-i,--input", run_args.inputs,
+                  "Workflow input: NAME=JSON (e.g. data='[1,2,3]'), or NAME=@file.json. A str input "
+                  "takes plain text. Repeatable; inputs not given use their defaults")
+      ->allow_extra_args(false);
+  run->add_flag("--no-wait", run_args.no_wait, "Print the execution id and return at once");
+  run->add_option("--plugin", run_args.plugins,
+                  "Task plugin (.so) for the workers of a local cluster started by this run. Repeatable")
+      ->allow_extra_args(false);
+  AddConnectionOptions(run, o);
+  AddOutputOption(run, o);
+
+  CLI::App* status = app.add_subcommand(
+      "status", "Show an execution: its phase, each node's phase and subtask counts, failed subtasks "
+                "with their attempts and last error");
+  status->add_option("execution", exec, "Execution id")->required();
+  AddConnectionOptions(status, o);
+  AddOutputOption(status, o);
+
+  CLI::App* watch = app.add_subcommand(
+      "watch", "Follow an execution until it ends, with live progress; then print its outputs. Exits "
+               "like run");
+  watch->add_option("execution", exec, "Execution id")->required();
+  AddConnectionOptions(watch, o);
+  AddOutputOption(watch, o);
+
+  CLI::App* outputs = app.add_subcommand(
+      "outputs", "Print the outputs of a succeeded execution (NAME: VALUE per line)");
+  outputs->add_option("execution", exec, "Execution id")->required();
+  AddConnectionOptions(outputs, o);
+  AddOutputOption(outputs, o);
+
+  CLI::App* list = app.add_subcommand("list", "List executions, newest first");
+  AddConnectionOptions(list, o);
+  AddOutputOption(list, o);
+
+  CLI::App* workers = app.add_subcommand(
+      "workers", "List the connected workers: slots, running subtasks, heartbeat age, functions");
+  AddConnectionOptions(workers, o);
+  AddOutputOption(workers, o);
+
+  CLI::App* abort = app.add_subcommand(
+      "abort", "Abort an execution: running subtasks are stopped, queued ones never start");
+  abort->add_option("execution", exec, "Execution id")->required();
+  AddConnectionOptions(abort, o);
+  AddOutputOption(abort, o);
+
+  CLI::App* health = app.add_subcommand(
+      "health", "Check that the coordinator answers and is healthy: exit 0 if so, 3 otherwise (for "
+                "container healthchecks)");
+  AddConnectionOptions(health, o);
+  AddOutputOption(health, o);
+
+  CLI::App* local_cmd = app.add_subcommand(
+      "local",
+      "Run a cluster on this machine: redis-server, a coordinator and N workers, with data and logs "
+      "in $FANOUT_HOME. Prints FANOUT_COORDINATOR=ADDR when ready; restarts any daemon that dies; "
+      "stops on Ctrl-C/SIGTERM");
+  local_cmd->add_option("--workers", local.workers, "Number of workers (default: one per core)")
+      ->check(CLI::NonNegativeNumber);
+  local_cmd->add_option("--plugin", local.plugins, "Task plugin (.so) for the workers. Repeatable")
+      ->allow_extra_args(false);
+  local_cmd->add_option("--port", local.port, "Coordinator port (default: a free one)")
+      ->check(CLI::Range(0, 65535));
+
+  CLI::App* version = app.add_subcommand("version", "Print the version");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    int rc = app.exit(e);
+    return rc == 0 ? kExitOk : kExitUsage;
+  }
+
+  if (*version) {
+    std::printf("fanout %s\n", FANOUT_VERSION);
+    return kExitOk;
+  }
+  if (*local_cmd) return RunLocalCluster(local);
+
+  InstallInterruptHandler();
+  if (*run) return CmdRun(run_args, o);
+  if (*status) return CmdStatus(exec, o);
+  if (*watch) return CmdWatch(exec, o);
+  if (*outputs) return CmdOutputs(exec, o);
+  if (*abort) return CmdAbort(exec, o);
+  if (*health) return CmdHealth(o);
+  if (*list) {
+    return QueryAndPrint(wire::Kind::kList, "", o, [](const Json& j) {
+      std::fputs(FormatExecutions(j, WallMs()).c_str(), stdout);
+      return kExitOk;
+    });
+  }
+  if (*workers) {
+    return QueryAndPrint(wire::Kind::kWorkers, "", o, [](const Json& j) {
+      std::fputs(FormatWorkers(j).c_str(), stdout);
+      return kExitOk;
+    });
+  }
+  return kExitUsage;
+}
+
+}  // namespace fanout::cli

@@ -2,6 +2,8 @@
 
 #include <msgpack.hpp>
 
+#include <cstring>
+
 namespace fanout {
 namespace {
 
@@ -16,7 +18,13 @@ void Pack(msgpack::packer<msgpack::sbuffer>& pk, const Value& v) {
         } else if constexpr (std::is_same_v<T, int64_t>) {
           pk.pack_int64(x);
         } else if constexpr (std::is_same_v<T, double>) {
-          pk.pack_double(x);
+          // Not pk.pack_double: msgpack-cxx >= 4 packs integral doubles (6.0, -0.0) as ints,
+          // which would decode as int. A float always travels as float64.
+          uint64_t bits;
+          std::memcpy(&bits, &x, sizeof bits);
+          char f64[9] = {static_cast<char>(0xcb)};
+          for (int i = 0; i < 8; ++i) f64[1 + i] = static_cast<char>(bits >> (56 - 8 * i));
+          pk.pack_str_body(f64, sizeof f64);  // appends raw bytes
         } else if constexpr (std::is_same_v<T, std::string>) {
           pk.pack_str(static_cast<uint32_t>(x.size()));
           pk.pack_str_body(x.data(), static_cast<uint32_t>(x.size()));

@@ -25,7 +25,22 @@ nlohmann::json ToJson(const Value& v) {
       v.storage());
 }
 
-Result<Value> FromJson(const nlohmann::json& j) {
+namespace {
+
+// Same nesting limit as msgpack decoding (DecodeLimits::max_depth): FromJsonAt recurses per
+// level, and nlohmann parses any depth, so deep user input would overflow the stack.
+constexpr size_t kMaxJsonDepth = 64;
+
+Result<Value> FromJsonAt(const nlohmann::json& j, size_t depth);
+
+}  // namespace
+
+Result<Value> FromJson(const nlohmann::json& j) { return FromJsonAt(j, 0); }
+
+namespace {
+
+Result<Value> FromJsonAt(const nlohmann::json& j, size_t depth) {
+  if (depth > kMaxJsonDepth) return Err(InvalidArgument("JSON nesting too deep"));
   switch (j.type()) {
     case nlohmann::json::value_t::null: return Value();
     case nlohmann::json::value_t::boolean: return Value(j.get<bool>());
@@ -41,7 +56,7 @@ Result<Value> FromJson(const nlohmann::json& j) {
       List l;
       l.reserve(j.size());
       for (const auto& e : j) {
-        ASSIGN_OR_RETURN(Value v, FromJson(e));
+        ASSIGN_OR_RETURN(Value v, FromJsonAt(e, depth + 1));
         l.push_back(std::move(v));
       }
       return Value(std::move(l));
@@ -53,7 +68,7 @@ Result<Value> FromJson(const nlohmann::json& j) {
       }
       Map m;
       for (const auto& [k, e] : j.items()) {
-        ASSIGN_OR_RETURN(Value v, FromJson(e));
+        ASSIGN_OR_RETURN(Value v, FromJsonAt(e, depth + 1));
         m.emplace(k, std::move(v));
       }
       return Value(std::move(m));
@@ -66,6 +81,8 @@ Result<Value> FromJson(const nlohmann::json& j) {
   }
   return Err(InvalidArgument("unsupported JSON value"));
 }
+
+}  // namespace
 
 Result<Value> ParseJson(std::string_view text, size_t max_bytes) {
   if (text.size() > max_bytes) return Err(InvalidArgument("JSON document too large"));

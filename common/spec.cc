@@ -344,6 +344,8 @@ Result<int64_t> ParseDurationMs(std::string_view text) {
   else if (unit == "m") mult = 60000;
   else if (unit == "h") mult = 3600000;
   else return Err(InvalidArgument("expected a duration like 30s, 250ms, 2m or 1h, got '" + s + "'"));
+  if (!(v * mult < 9.2e18))  // inf, nan and overflow would round to INT64_MIN
+    return Err(InvalidArgument("duration '" + s + "' is out of range"));
   return static_cast<int64_t>(std::llround(v * mult));
 }
 
@@ -358,8 +360,12 @@ Result<int64_t> ParseBytes(std::string_view text) {
       {"", 1},          {"k", 1e3},       {"K", 1e3},       {"M", 1e6},
       {"G", 1e9},       {"T", 1e12},      {"Ki", 1024.0},   {"Mi", 1048576.0},
       {"Gi", 1073741824.0}, {"Ti", 1099511627776.0}};
-  for (const auto& [u, m] : kUnits)
-    if (unit == u) return static_cast<int64_t>(std::llround(v * m));
+  for (const auto& [u, m] : kUnits) {
+    if (unit != u) continue;
+    if (!(v * m < 9.2e18))  // inf, nan and overflow would round to INT64_MIN
+      return Err(InvalidArgument("size '" + s + "' is out of range"));
+    return static_cast<int64_t>(std::llround(v * m));
+  }
   return Err(InvalidArgument("expected a size like 256Mi or 2Gi, got '" + s + "'"));
 }
 

@@ -1,0 +1,363 @@
+#include "worker/command_runner.h"
+
+#include <fmt/format.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <cerrno>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <system_error>
+
+#include "worker/subtask_key.h"
+#include "worker/task_io.h"
+
+namespace fanout::worker {
+namespace {
+
+constexpr const char* kTaskEnvNames[] = {
+    "FANOUT_EXECUTION", "FANOUT_NODE",    "FANOUT_INDEX",          "FANOUT_ATTEMPT",
+    "FANOUT_INPUTS",    "FANOUT_OUTPUTS", "FANOUT_CHECKPOINT_DIR", "FANOUT_PREV_CHECKPOINT_DIR"};
+
+// How long to wait for stdout/stderr EOF after the process exited: a grandchild may hold the
+// pipes open.
+constexpr uint64_t kEofWaitMs = 1000;
+constexpr size_t kMaxOutputsFileBytes = 64u << 20;
+
+std::string Sanitize(std::string_view s) {
+  std::string out;
+  for (char c : s.substr(0, 64)) {
+    bool ok = std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '_' || c == '.';
+    out += ok ? c : '_';
+  }
+  return out;
+}
+
+void AppendCapped(std::string* buf, const char* data, size_t n) {
+  buf->append(data, n);
+  // Amortised: trim to the tail only when twice over the cap.
+  if (buf->size() > 2 * kMaxCapturedBytes) buf->erase(0, buf->size() - kMaxCapturedBytes);
+}
+
+Status WriteFile(const std::filesystem::path& path, const std::string& data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) return Internal("cannot create " + path.string() + ": " + std::strerror(errno));
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+  f.close();
+  if (!f) return Internal("cannot write " + path.string());
+  return Status::Ok();
+}
+
+// The file's contents, or nullopt when it does not exist; an error when it cannot be read.
+Result<std::optional<std::string>> ReadOptionalFile(const std::filesystem::path& path) {
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::optional<std::string>();
+  auto size = std::filesystem::file_size(path, ec);
+  if (ec) return Err(Internal("cannot stat " + path.string() + ": " + ec.message()));
+  if (size > kMaxOutputsFileBytes) {
+    return Err(InvalidArgument("$FANOUT_OUTPUTS is larger than " +
+                               std::to_string(kMaxOutputsFileBytes) + " bytes"));
+  }
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return Err(Internal("cannot open " + path.string()));
+  std::ostringstream ss;
+  ss << f.rdbuf();
+  return std::optional<std::string>(ss.str());
+}
+
+std::atomic<uint64_t> g_attempt_seq{0};
+
+}  // namespace
+
+std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
+                                    const std::vector<std::pair<std::string, std::string>>& set) {
+  std::vector<std::string> env;
+  for (const std::string& kv : base) {
+    std::string_view name = std::string_view(kv).substr(0, kv.find('='));
+    bool ours = false;
+    for (const char* n : kTaskEnvNames) ours = ours || name == n;
+    for (const auto& [k, v] : set) ours = ours || name == k;
+    if (!ours) env.push_back(kv);
+  }
+  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
+  return env;
+}
+
+TaskOutcome CommandOutcome(const wire::TaskDesc& task, int64_t exit_status, int term_signal,
+                           const std::optional<std::string>& outputs_file,
+                           const std::string& stdout_text, const std::string& stderr_text) {
+  if (term_signal != 0) {
+    return TaskOutcome::Failure(wire::Outcome::kUserError,
+                                "killed by signal " + std::to_string(term_signal));
+  }
+  if (exit_status == 42) {
+    return TaskOutcome::Failure(wire::Outcome::kNonRetryable, "exit code 42");
+  }
+  if (exit_status != 0) {
+    std::string msg = "exit code " + std::to_string(exit_status);
+    std::string line = LastNonEmptyLine(stderr_text);
+    if (!line.empty()) msg += ": " + line;
+    return TaskOutcome::Failure(wire::Outcome::kUserError, std::move(msg));
+  }
+  auto outputs = ParseCommandOutputs(task.outputs, outputs_file, stdout_text);
+  if (!outputs) return TaskOutcome::Failure(wire::Outcome::kUserError, outputs.error().message());
+  return TaskOutcome::Success(std::move(*outputs));
+}
+
+struct CommandRunner::WriteReq {
+  uv_write_t req{};
+  std::string data;
+  CommandRunner* owner = nullptr;  // null once the runner is gone
+};
+
+CommandRunner::CommandRunner(uv_loop_t* loop, const CommandOptions& options,
+                             std::shared_ptr<const wire::TaskDesc> task, wire::SubtaskKey key,
+                             List args, DoneFn done)
+    : loop_(loop),
+      options_(options),
+      task_(std::move(task)),
+      key_(std::move(key)),
+      args_(std::move(args)),
+      done_(std::move(done)) {}
+
+CommandRunner::~CommandRunner() {
+  if (write_ != nullptr) write_->owner = nullptr;
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+  }
+}
+
+Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::string>* env) {
+  if (task_->command.empty()) return InvalidArgument("the task has an empty command");
+  for (const std::string& a : task_->command) {
+    auto s = SubstitutePlaceholders(a, *task_, args_);
+    if (!s) return s.error();
+    argv->push_back(std::move(*s));
+  }
+  dir_ = options_.scratch_root / fmt::format("{}-{}-{}-{}-{}", Sanitize(key_.exec),
+                                             Sanitize(key_.node), key_.index, key_.attempt,
+                                             g_attempt_seq.fetch_add(1));
+  std::error_code ec;
+  std::filesystem::create_directories(dir_ / "checkpoint", ec);
+  if (ec) return Internal("cannot create " + dir_.string() + ": " + ec.message());
+  std::string inputs = InputsJson(*task_, args_).dump();
+  Status st = WriteFile(dir_ / "inputs.json", inputs);
+  if (!st.ok()) return st;
+  *env = CommandEnv(options_.base_env, {{"FANOUT_EXECUTION", key_.exec},
+                                        {"FANOUT_NODE", key_.node},
+                                        {"FANOUT_INDEX", std::to_string(key_.index)},
+                                        {"FANOUT_ATTEMPT", std::to_string(key_.attempt)},
+                                        {"FANOUT_INPUTS", (dir_ / "inputs.json").string()},
+                                        {"FANOUT_OUTPUTS", (dir_ / "outputs.json").string()},
+                                        {"FANOUT_CHECKPOINT_DIR", (dir_ / "checkpoint").string()}});
+  write_ = new WriteReq;
+  write_->data = std::move(inputs);
+  write_->owner = this;
+  return Status::Ok();
+}
+
+void CommandRunner::Start() {
+  std::vector<std::string> argv, env;
+  Status st = Prepare(&argv, &env);
+  if (!st.ok()) {
+    auto outcome = st.code() == Code::kInvalidArgument ? wire::Outcome::kUserError
+                                                       : wire::Outcome::kSystemError;
+    return End(TaskOutcome::Failure(outcome, st.message()));
+  }
+
+  std::vector<char*> cargv, cenv;
+  for (auto& a : argv) cargv.push_back(a.data());
+  cargv.push_back(nullptr);
+  for (auto& e : env) cenv.push_back(e.data());
+  cenv.push_back(nullptr);
+
+  uv_pipe_init(loop_, stdin_.get(), 0);
+  uv_pipe_init(loop_, out_.pipe.get(), 0);
+  uv_pipe_init(loop_, err_.pipe.get(), 0);
+  uv_stdio_container_t stdio[3];
+  stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
+  stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(stdin_.get());
+  stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(out_.pipe.get());
+  stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
+  stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(err_.pipe.get());
+
+  uv_process_options_t opts{};
+  opts.file = cargv[0];
+  opts.args = cargv.data();
+  opts.env = cenv.data();
+  opts.cwd = options_.cwd.empty() ? nullptr : options_.cwd.c_str();
+  opts.flags = UV_PROCESS_DETACHED;  // setsid(): its own process group, killed as a group
+  opts.stdio_count = 3;
+  opts.stdio = stdio;
+  opts.exit_cb = [](uv_process_t* p, int64_t exit_status, int term_signal) {
+    static_cast<CommandRunner*>(p->data)->OnExit(exit_status, term_signal);
+  };
+  process_->data = this;
+  int rc = uv_spawn(loop_, process_.get(), &opts);
+  if (rc != 0) {
+    delete write_;
+    write_ = nullptr;
+    stdin_.Close();
+    out_.pipe.Close();
+    err_.pipe.Close();
+    return End(TaskOutcome::Failure(wire::Outcome::kUserError,
+                                    fmt::format("cannot run '{}': {}", argv[0], uv_strerror(rc))));
+  }
+  pid_ = process_->pid;
+  spdlog::info("{} started command {} (pid {})", KeyLog(key_), argv[0], pid_);
+
+  // The inputs on stdin, then EOF. A child that exits without reading gets EPIPE: ignored.
+  write_->req.data = write_;
+  uv_buf_t buf = uv_buf_init(write_->data.data(), static_cast<unsigned>(write_->data.size()));
+  rc = uv_write(&write_->req, reinterpret_cast<uv_stream_t*>(stdin_.get()), &buf, 1,
+                [](uv_write_t* req, int) {
+                  auto* w = static_cast<WriteReq*>(req->data);
+                  if (w->owner != nullptr) {
+                    w->owner->write_ = nullptr;
+                    w->owner->stdin_.Close();
+                  }
+                  delete w;
+                });
+  if (rc != 0) {
+    delete write_;
+    write_ = nullptr;
+    stdin_.Close();
+  }
+
+  StartRead(&out_);
+  StartRead(&err_);
+
+  if (task_->timeout_ms > 0) {
+    uv_timer_init(loop_, timeout_timer_.get());
+    timeout_timer_->data = this;
+    uv_timer_start(
+        timeout_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<CommandRunner*>(t->data);
+          if (self->exited_ || self->cancel_) return;
+          spdlog::info("{} timed out after {} ms", KeyLog(self->key_), self->task_->timeout_ms);
+          self->cancel_ = TaskOutcome::Failure(
+              wire::Outcome::kUserError,
+              fmt::format("timed out after {:g}s", self->task_->timeout_ms / 1000.0));
+          self->Terminate();
+        },
+        static_cast<uint64_t>(task_->timeout_ms), 0);
+  }
+}
+
+void CommandRunner::StartRead(Stream* s) {
+  s->pipe->data = this;
+  int rc = uv_read_start(
+      reinterpret_cast<uv_stream_t*>(s->pipe.get()),
+      [](uv_handle_t*, size_t suggested, uv_buf_t* buf) {
+        buf->base = static_cast<char*>(std::malloc(suggested));
+        buf->len = buf->base != nullptr ? suggested : 0;
+      },
+      [](uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+        auto* self = static_cast<CommandRunner*>(stream->data);
+        Stream* st = reinterpret_cast<uv_pipe_t*>(stream) == self->out_.pipe.get() ? &self->out_
+                                                                                   : &self->err_;
+        if (nread > 0) AppendCapped(&st->data, buf->base, static_cast<size_t>(nread));
+        std::free(buf->base);
+        if (nread < 0) {  // UV_EOF or an error: this stream is done
+          uv_read_stop(stream);
+          st->eof = true;
+          self->MaybeFinish();
+        }
+      });
+  if (rc != 0) s->eof = true;
+}
+
+void CommandRunner::Cancel(wire::Outcome outcome, std::string reason) {
+  if (ended_ || exited_ || pid_ == 0) return;
+  if (!cancel_) cancel_ = TaskOutcome::Failure(outcome, std::move(reason));
+  Terminate();
+}
+
+void CommandRunner::Terminate() {
+  if (terminating_ || exited_) return;
+  terminating_ = true;
+  uv_kill(-pid_, SIGTERM);
+  uv_timer_init(loop_, kill_timer_.get());
+  kill_timer_->data = this;
+  uv_timer_start(
+      kill_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<CommandRunner*>(t->data);
+        if (self->exited_) return;
+        spdlog::warn("{} did not stop within the grace period: SIGKILL", KeyLog(self->key_));
+        uv_kill(-self->pid_, SIGKILL);
+      },
+      static_cast<uint64_t>(std::max<int64_t>(options_.kill_grace_ms, 0)), 0);
+}
+
+void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
+  exited_ = true;
+  exit_status_ = exit_status;
+  term_signal_ = term_signal;
+  if (timeout_timer_->loop != nullptr) uv_timer_stop(timeout_timer_.get());
+  if (kill_timer_->loop != nullptr) uv_timer_stop(kill_timer_.get());
+  // A stopped attempt leaves nothing behind: whatever the leader spawned dies with it.
+  if (cancel_) uv_kill(-pid_, SIGKILL);
+  process_.Close();
+  if (!out_.eof || !err_.eof) {
+    uv_timer_init(loop_, eof_timer_.get());
+    eof_timer_->data = this;
+    uv_timer_start(
+        eof_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<CommandRunner*>(t->data);
+          self->out_.eof = self->err_.eof = true;
+          self->MaybeFinish();
+        },
+        kEofWaitMs, 0);
+  }
+  MaybeFinish();
+}
+
+void CommandRunner::MaybeFinish() {
+  if (ended_ || !exited_ || !out_.eof || !err_.eof) return;
+  Finish();
+}
+
+void CommandRunner::Finish() {
+  if (eof_timer_->loop != nullptr) uv_timer_stop(eof_timer_.get());
+  out_.pipe.Close();
+  err_.pipe.Close();
+  stdin_.Close();
+  for (Stream* s : {&out_, &err_}) {
+    if (s->data.size() > kMaxCapturedBytes) s->data.erase(0, s->data.size() - kMaxCapturedBytes);
+  }
+  TaskOutcome outcome;
+  if (cancel_) {
+    outcome = std::move(*cancel_);
+  } else {
+    auto file = ReadOptionalFile(dir_ / "outputs.json");
+    if (!file) {
+      outcome = TaskOutcome::Failure(wire::Outcome::kUserError, file.error().message());
+    } else {
+      outcome = CommandOutcome(*task_, exit_status_, term_signal_, *file, out_.data, err_.data);
+    }
+  }
+  if (!err_.data.empty()) {
+    spdlog::debug("{} stderr tail: {}", KeyLog(key_), LastNonEmptyLine(err_.data));
+  }
+  End(std::move(outcome));
+}
+
+void CommandRunner::End(TaskOutcome outcome) {
+  if (ended_) return;
+  ended_ = true;
+  if (!dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(dir_, ec);
+    dir_.clear();
+  }
+  done_(std::move(outcome));
+}
+
+}  // namespace fanout::worker

@@ -1,0 +1,96 @@
+// CommandRunner: runs a command task (DESIGN §3.3) as a child process with uv_spawn.
+//
+// The child runs in its own process group (UV_PROCESS_DETACHED) in the worker's working
+// directory, with {{inputs.NAME}} replaced in its argv, the inputs JSON object on stdin and in
+// $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/CHECKPOINT_DIR in its env.
+// stdout/stderr are captured (the last 1 MiB of each). Exit 0: outputs from $FANOUT_OUTPUTS,
+// else stdout as the single output; exit 42: non-retryable; other exits and signals: user
+// errors. On timeout or Cancel the group gets SIGTERM, then SIGKILL after the grace period.
+// The per-attempt scratch directory is removed when the attempt ends. Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/uv_handle.h"
+#include "common/value.h"
+#include "common/wire.h"
+#include "worker/task_runner.h"
+
+namespace fanout::worker {
+
+struct CommandOptions {
+  std::string cwd;                     // where commands run: the worker's working directory
+  std::filesystem::path scratch_root;  // per-attempt directories are created below it
+  int64_t kill_grace_ms = 5000;        // SIGTERM → SIGKILL
+  std::vector<std::string> base_env;   // "K=V" entries every command inherits
+};
+
+inline constexpr size_t kMaxCapturedBytes = 1u << 20;
+
+// The environment of a command: base minus any inherited FANOUT_* task variables, plus `set`.
+std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
+                                    const std::vector<std::pair<std::string, std::string>>& set);
+
+// The outcome of a command that exited (not cancelled, not timed out).
+TaskOutcome CommandOutcome(const wire::TaskDesc& task, int64_t exit_status, int term_signal,
+                           const std::optional<std::string>& outputs_file,
+                           const std::string& stdout_text, const std::string& stderr_text);
+
+class CommandRunner : public TaskRunner {
+ public:
+  CommandRunner(uv_loop_t* loop, const CommandOptions& options,
+                std::shared_ptr<const wire::TaskDesc> task, wire::SubtaskKey key, List args,
+                DoneFn done);
+  ~CommandRunner() override;
+
+  void Start() override;
+  void Cancel(wire::Outcome outcome, std::string reason) override;
+
+  int pid() const { return pid_; }
+
+ private:
+  struct Stream {
+    UvHandle<uv_pipe_t> pipe;
+    std::string data;
+    bool eof = false;
+  };
+  struct WriteReq;
+
+  Status Prepare(std::vector<std::string>* argv, std::vector<std::string>* env);
+  void StartRead(Stream* s);
+  void OnExit(int64_t exit_status, int term_signal);
+  void Terminate();
+  void MaybeFinish();
+  void Finish();
+  void End(TaskOutcome outcome);
+
+  uv_loop_t* loop_;
+  const CommandOptions& options_;
+  std::shared_ptr<const wire::TaskDesc> task_;
+  wire::SubtaskKey key_;
+  List args_;
+  DoneFn done_;
+
+  std::filesystem::path dir_;  // per-attempt scratch
+  UvHandle<uv_process_t> process_;
+  UvHandle<uv_pipe_t> stdin_;
+  WriteReq* write_ = nullptr;
+  Stream out_, err_;
+  UvHandle<uv_timer_t> timeout_timer_, kill_timer_, eof_timer_;
+  int pid_ = 0;
+  bool exited_ = false;
+  int64_t exit_status_ = 0;
+  int term_signal_ = 0;
+  bool terminating_ = false;
+  std::optional<TaskOutcome> cancel_;  // set by Cancel or the timeout
+  bool ended_ = false;
+};
+
+}  // namespace fanout::worker

@@ -1,0 +1,38 @@
+// WorkerConfig: every knob of fanout-worker, declared once with its default and doc. Each flag
+// is also read from FANOUT_<NAME> (flags win); FANOUT_PLUGINS (colon-separated) adds to --plugin.
+#pragma once
+
+#include <cstdint>
+#include <expected>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/status.h"
+
+namespace fanout::worker {
+
+struct WorkerConfig {
+  std::string coordinator = "tcp://127.0.0.1:7800";
+  uint32_t slots = 1;  // default: number of cores
+  std::vector<std::string> plugins;
+  std::string id;  // default: hostname-pid-random4
+  int64_t heartbeat_ms = 1000;
+  int64_t liveness = 3;  // missed intervals before the coordinator is declared lost
+  std::vector<std::string> labels;
+  double cpu = 1;         // default: number of cores
+  int64_t mem_bytes = 0;  // default: physical memory
+  bool interruptible = false;
+  std::string scratch;  // default: $TMPDIR/fanout-worker-ID
+  int64_t kill_grace_ms = 5000;
+  std::string log_level = "info";
+};
+
+// Parses argv and the environment. On --help returns unexpected(0) after printing the help;
+// on a bad flag prints a message to stderr and returns unexpected(2).
+std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv);
+
+// "1073741824", "512Mi", "2Gi", "1G", "100k"... → bytes.
+Result<int64_t> ParseBytes(std::string_view text);
+
+}  // namespace fanout::worker

@@ -1,0 +1,507 @@
+#include "worker/worker.h"
+
+#include <fmt/ranges.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <filesystem>
+
+#include "worker/builtins.h"
+#include "worker/function_runner.h"
+#include "worker/task_io.h"
+
+extern char** environ;
+
+namespace fanout::worker {
+namespace {
+
+constexpr int64_t kInitialBackoffMs = 250;
+constexpr int64_t kMaxBackoffMs = 5000;
+constexpr uint64_t kDrainAckWaitMs = 10000;
+constexpr size_t kMaxResultsPerBatch = 1024;
+
+int64_t WallMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+const char* OutcomeName(wire::Outcome o) {
+  switch (o) {
+    case wire::Outcome::kSucceeded:
+      return "succeeded";
+    case wire::Outcome::kUserError:
+      return "user error";
+    case wire::Outcome::kNonRetryable:
+      return "non-retryable error";
+    case wire::Outcome::kSystemError:
+      return "system error";
+    case wire::Outcome::kAborted:
+      return "aborted";
+  }
+  return "?";
+}
+
+std::string Hostname() {
+  char host[256] = {0};
+  if (gethostname(host, sizeof(host) - 1) != 0) return "";
+  return host;
+}
+
+}  // namespace
+
+Worker::Worker(uv_loop_t* loop, WorkerConfig config, PluginRegistry plugins)
+    : loop_(loop),
+      config_(std::move(config)),
+      plugins_(std::move(plugins)),
+      ctx_(1),
+      heartbeat_ms_(config_.heartbeat_ms),
+      backoff_ms_(kInitialBackoffMs) {
+  char cwd[4096];
+  size_t len = sizeof(cwd);
+  if (uv_cwd(cwd, &len) == 0) command_options_.cwd.assign(cwd, len);
+  command_options_.scratch_root = config_.scratch;
+  command_options_.kill_grace_ms = config_.kill_grace_ms;
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    command_options_.base_env.emplace_back(*e);
+  }
+}
+
+Worker::~Worker() {
+  watcher_.reset();
+  socket_.reset();
+}
+
+std::vector<std::string> Worker::Functions() const {
+  std::vector<std::string> names = BuiltinNames();
+  for (auto& n : plugins_.Names()) names.push_back(std::move(n));
+  return names;
+}
+
+int Worker::Run() {
+  std::error_code ec;
+  std::filesystem::create_directories(config_.scratch, ec);
+  if (ec) {
+    spdlog::error("cannot create the scratch directory {}: {}", config_.scratch, ec.message());
+    return 1;
+  }
+  uv_timer_init(loop_, heartbeat_timer_.get());
+  heartbeat_timer_->data = this;
+  uv_timer_init(loop_, reconnect_timer_.get());
+  reconnect_timer_->data = this;
+  uv_timer_init(loop_, drain_timer_.get());
+  drain_timer_->data = this;
+  uv_timer_init(loop_, exit_timer_.get());
+  exit_timer_->data = this;
+  uv_check_init(loop_, flush_check_.get());
+  flush_check_->data = this;
+  uv_check_start(flush_check_.get(), [](uv_check_t* c) { static_cast<Worker*>(c->data)->Flush(); });
+  auto start_signal = [this](UvHandle<uv_signal_t>& h, int sig) {
+    uv_signal_init(loop_, h.get());
+    h->data = this;
+    uv_signal_start(
+        h.get(),
+        [](uv_signal_t* s, int signum) { static_cast<Worker*>(s->data)->OnSignal(signum); }, sig);
+  };
+  start_signal(sigterm_, SIGTERM);
+  start_signal(sigint_, SIGINT);
+
+  spdlog::info("worker {} starting: coordinator {}, {} slots, functions [{}]", config_.id,
+               config_.coordinator, config_.slots, fmt::join(Functions(), ", "));
+  Connect();
+  RestartHeartbeatTimer();
+  uv_run(loop_, UV_RUN_DEFAULT);
+
+  // Give the last messages (results, BYE) a moment to leave.
+  watcher_.reset();
+  if (socket_) {
+    socket_->set(zmq::sockopt::linger, welcomed_ ? 1000 : 0);
+    socket_->close();
+    socket_.reset();
+  }
+  ctx_.close();
+  std::filesystem::remove_all(config_.scratch, ec);
+  spdlog::info("worker {} exiting with code {}", config_.id, exit_code_);
+  return exit_code_;
+}
+
+// ---- connection -------------------------------------------------------------------------
+
+void Worker::Connect() {
+  socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
+  socket_->set(zmq::sockopt::linger, 0);
+  socket_->set(zmq::sockopt::routing_id, config_.id + "-" + std::to_string(++connection_seq_));
+  socket_->connect(config_.coordinator);
+  watcher_ = std::make_unique<ZmqWatcher>(
+      loop_, *socket_, [this](std::vector<zmq::message_t>& frames) { OnMessage(frames); });
+  welcomed_ = false;
+  last_recv_ms_ = uv_now(loop_);
+  spdlog::info("connecting to {} (connection {})", config_.coordinator, connection_seq_);
+  SendHello();
+}
+
+void Worker::Disconnect() {
+  watcher_.reset();
+  socket_.reset();
+  welcomed_ = false;
+}
+
+void Worker::ScheduleReconnect() {
+  int64_t delay = backoff_ms_;
+  backoff_ms_ = std::min(backoff_ms_ * 2, kMaxBackoffMs);
+  spdlog::info("reconnecting in {} ms", delay);
+  uv_timer_start(
+      reconnect_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Worker*>(t->data);
+        if (!self->socket_) self->Connect();
+      },
+      static_cast<uint64_t>(delay), 0);
+}
+
+bool Worker::Send(wire::Kind kind, const std::string& body) {
+  if (!socket_) return false;
+  bool ok = SendFrames(*socket_, {wire::Header(kind), body});
+  watcher_->Poke();
+  if (!ok) spdlog::debug("could not send {} (no connection)", wire::KindName(kind));
+  return ok;
+}
+
+void Worker::SendHello() {
+  wire::Hello h;
+  h.worker_id = config_.id;
+  h.slots = config_.slots;
+  h.functions = Functions();
+  h.labels = config_.labels;
+  h.cpu = config_.cpu;
+  h.mem_bytes = config_.mem_bytes;
+  h.interruptible = config_.interruptible;
+  for (const auto& [key, r] : running_) h.running.push_back(key);
+  for (const auto& q : queue_) h.running.push_back(q.key);
+  h.pid = getpid();
+  h.host = Hostname();
+  Send(wire::Kind::kHello, wire::EncodeBody(h));
+}
+
+void Worker::SendHeartbeat(wire::Kind kind) {
+  wire::Heartbeat hb;
+  hb.worker_id = config_.id;
+  hb.running = static_cast<uint32_t>(running_.size() + queue_.size());
+  hb.held = static_cast<uint32_t>(results_.held());
+  hb.draining = state_ != State::kServing;
+  Send(kind, wire::EncodeBody(hb));
+}
+
+void Worker::RestartHeartbeatTimer() {
+  uv_timer_start(
+      heartbeat_timer_.get(),
+      [](uv_timer_t* t) { static_cast<Worker*>(t->data)->OnHeartbeatTimer(); },
+      static_cast<uint64_t>(heartbeat_ms_), static_cast<uint64_t>(heartbeat_ms_));
+}
+
+void Worker::OnHeartbeatTimer() {
+  if (!socket_) return;  // waiting for the reconnect timer
+  uint64_t silent = uv_now(loop_) - last_recv_ms_;
+  if (silent >= static_cast<uint64_t>(config_.liveness * heartbeat_ms_)) {
+    spdlog::warn(
+        "no message from the coordinator for {} ms: reconnecting ({} results held, "
+        "{} attempts running)",
+        silent, results_.held(), running_.size() + queue_.size());
+    Disconnect();
+    ScheduleReconnect();
+    return;
+  }
+  if (welcomed_) SendHeartbeat(wire::Kind::kHeartbeat);
+}
+
+void Worker::OnMessage(std::vector<zmq::message_t>& frames) {
+  if (frames.size() != 2) {
+    ++dropped_messages_;
+    spdlog::warn("dropped a message of {} frames (expected 2; {} dropped so far)", frames.size(),
+                 dropped_messages_);
+    return;
+  }
+  auto kind = wire::ParseHeader(frames[0].to_string_view());
+  if (!kind) {
+    ++dropped_messages_;
+    spdlog::warn("dropped a message: {} ({} dropped so far)", kind.error().message(),
+                 dropped_messages_);
+    return;
+  }
+  last_recv_ms_ = uv_now(loop_);
+  std::string_view body = frames[1].to_string_view();
+  auto bad = [&](const Status& st) {
+    ++dropped_messages_;
+    spdlog::warn("dropped a {} message: {} ({} dropped so far)", wire::KindName(*kind),
+                 st.message(), dropped_messages_);
+  };
+  switch (*kind) {
+    case wire::Kind::kWelcome: {
+      auto w = wire::DecodeBody<wire::Welcome>(body);
+      if (!w) return bad(w.error());
+      OnWelcome(*w);
+      break;
+    }
+    case wire::Kind::kHeartbeat:
+      break;  // life
+    case wire::Kind::kWork: {
+      auto b = wire::DecodeBody<wire::WorkBatch>(body);
+      if (!b) return bad(b.error());
+      OnWork(std::move(*b));
+      break;
+    }
+    case wire::Kind::kAck: {
+      auto a = wire::DecodeBody<wire::AckBatch>(body);
+      if (!a) return bad(a.error());
+      OnAck(*a);
+      break;
+    }
+    case wire::Kind::kAbort: {
+      auto a = wire::DecodeBody<wire::AckBatch>(body);
+      if (!a) return bad(a.error());
+      OnAbort(*a);
+      break;
+    }
+    case wire::Kind::kReconnect:
+      spdlog::info("the coordinator asks for a new HELLO");
+      welcomed_ = false;
+      SendHello();
+      break;
+    default:
+      bad(InvalidArgument("not a coordinator-to-worker message"));
+  }
+}
+
+void Worker::OnWelcome(const wire::Welcome& w) {
+  welcomed_ = true;
+  backoff_ms_ = kInitialBackoffMs;
+  if (w.heartbeat_ms > 0 && w.heartbeat_ms != heartbeat_ms_) {
+    heartbeat_ms_ = w.heartbeat_ms;
+    RestartHeartbeatTimer();
+  }
+  results_.ResendAll();
+  spdlog::info("welcomed by coordinator epoch {} (heartbeat {} ms); re-sending {} held results",
+               w.epoch, heartbeat_ms_, results_.held());
+  if (state_ != State::kServing) SendHeartbeat(wire::Kind::kHeartbeat);
+}
+
+bool Worker::IsKnown(const wire::SubtaskKey& key) const {
+  if (running_.count(key) != 0) return true;
+  return std::any_of(queue_.begin(), queue_.end(), [&](const Queued& q) { return q.key == key; });
+}
+
+void Worker::OnWork(wire::WorkBatch batch) {
+  auto task = std::make_shared<const wire::TaskDesc>(std::move(batch.task));
+  for (auto& item : batch.items) {
+    wire::SubtaskKey key{batch.exec, batch.node, item.index, item.attempt};
+    if (IsKnown(key)) {
+      spdlog::debug("{} duplicate WORK ignored: already running", KeyLog(key));
+      continue;
+    }
+    if (results_.Resend(key)) {
+      spdlog::debug("{} duplicate WORK: re-sending the held result", KeyLog(key));
+      continue;
+    }
+    if (state_ != State::kServing) {
+      ReportNow(key, TaskOutcome::Failure(wire::Outcome::kSystemError, "worker draining"));
+      continue;
+    }
+    queue_.push_back(Queued{task, std::move(key), std::move(item.args)});
+  }
+  StartQueued();
+}
+
+void Worker::OnAck(const wire::AckBatch& acks) {
+  for (const auto& key : acks.keys) {
+    if (!results_.Ack(key)) spdlog::debug("{} ACK of no held result", KeyLog(key));
+  }
+}
+
+void Worker::OnAbort(const wire::AckBatch& aborts) {
+  for (const auto& key : aborts.keys) {
+    if (auto it = running_.find(key); it != running_.end()) {
+      spdlog::info("{} aborting", KeyLog(key));
+      it->second.runner->Cancel(wire::Outcome::kAborted, "aborted");
+      continue;
+    }
+    auto q =
+        std::find_if(queue_.begin(), queue_.end(), [&](const Queued& x) { return x.key == key; });
+    if (q != queue_.end()) {
+      queue_.erase(q);
+      spdlog::info("{} aborted before it started", KeyLog(key));
+      ReportNow(key, TaskOutcome::Failure(wire::Outcome::kAborted, "aborted"));
+    }
+  }
+}
+
+// ---- attempts -------------------------------------------------------------------------------
+
+void Worker::StartQueued() {
+  if (starting_) return;  // a runner that ends inside Start() re-enters here
+  starting_ = true;
+  while (!queue_.empty() && running_.size() < config_.slots) {
+    Queued item = std::move(queue_.front());
+    queue_.pop_front();
+    StartItem(std::move(item));
+  }
+  starting_ = false;
+}
+
+void Worker::StartItem(Queued item) {
+  const wire::TaskDesc& task = *item.task;
+  wire::SubtaskKey key = item.key;
+  DoneFn done = [this, key](TaskOutcome o) { OnTaskDone(key, std::move(o)); };
+  std::unique_ptr<TaskRunner> runner;
+  auto system_error = [&](std::string msg) {
+    spdlog::warn("{} cannot start task {}: {}", KeyLog(key), task.name, msg);
+    ReportNow(key, TaskOutcome::Failure(wire::Outcome::kSystemError, std::move(msg)));
+  };
+
+  if (task.kind == static_cast<uint8_t>(wire::TaskKind::kCommand) || IsBuiltin(task.function)) {
+    auto args = DecodeArgs(task, item.args);
+    if (!args) return system_error(args.error().message());
+    if (task.kind == static_cast<uint8_t>(wire::TaskKind::kCommand)) {
+      runner = std::make_unique<CommandRunner>(loop_, command_options_, item.task, key,
+                                               std::move(*args), std::move(done));
+    } else {
+      runner = MakeBuiltinRunner(loop_, item.task, std::move(*args), std::move(done));
+    }
+  } else if (task.kind == static_cast<uint8_t>(wire::TaskKind::kFunction)) {
+    const PluginFunction* fn = plugins_.Find(task.function);
+    if (fn == nullptr) {
+      return system_error("function '" + task.function +
+                          "' is not available on this worker (loaded: " +
+                          fmt::format("{}", fmt::join(Functions(), ", ")) + ")");
+    }
+    runner = std::make_unique<FunctionRunner>(loop_, item.task, fn, std::move(item.args),
+                                              key.attempt, std::move(done));
+  } else {
+    return system_error("unknown task kind " + std::to_string(task.kind));
+  }
+  spdlog::debug("{} starting task {}", KeyLog(key), task.name);
+  TaskRunner* r = runner.get();
+  running_.emplace(key, Running{std::move(runner), WallMs()});
+  r->Start();
+}
+
+void Worker::OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome) {
+  auto it = running_.find(key);
+  CHECK(it != running_.end());
+  wire::ResultItem r;
+  r.key = key;
+  r.outcome = static_cast<uint8_t>(outcome.outcome);
+  r.outputs = std::move(outcome.outputs);
+  r.error = std::move(outcome.error);
+  r.started_ms = it->second.started_ms;
+  r.ended_ms = WallMs();
+  if (outcome.outcome == wire::Outcome::kSucceeded) {
+    spdlog::debug("{} succeeded in {} ms", KeyLog(key), r.ended_ms - r.started_ms);
+  } else {
+    spdlog::info("{} {}: {}", KeyLog(key), OutcomeName(outcome.outcome), r.error);
+  }
+  finished_.push_back(std::move(it->second.runner));
+  running_.erase(it);
+  results_.Add(std::move(r));
+  if (state_ == State::kServing) StartQueued();
+}
+
+void Worker::ReportNow(const wire::SubtaskKey& key, TaskOutcome outcome) {
+  wire::ResultItem r;
+  r.key = key;
+  r.outcome = static_cast<uint8_t>(outcome.outcome);
+  r.outputs = std::move(outcome.outputs);
+  r.error = std::move(outcome.error);
+  r.started_ms = r.ended_ms = WallMs();
+  results_.Add(std::move(r));
+}
+
+// Runs once per loop turn, after I/O: one RESULT batch for everything that finished.
+void Worker::Flush() {
+  finished_.clear();
+  if (socket_ && welcomed_) {
+    while (results_.has_unsent()) {
+      wire::ResultBatch batch;
+      batch.results = results_.TakeBatch(kMaxResultsPerBatch);
+      if (batch.results.empty()) break;
+      if (!Send(wire::Kind::kResult, wire::EncodeBody(batch))) {
+        results_.ResendAll();  // kept; retried next turn or after the next WELCOME
+        break;
+      }
+    }
+  }
+  if (state_ == State::kDraining) MaybeFinishDrain();
+  if (state_ == State::kShuttingDown && running_.empty() && !exiting_) Exit(1);
+}
+
+// ---- drain and shutdown -------------------------------------------------------------------
+
+void Worker::OnSignal(int signum) {
+  if (state_ == State::kServing) {
+    spdlog::info("signal {}: draining ({} attempts running, {} queued, {} results held)", signum,
+                 running_.size(), queue_.size(), results_.held());
+    state_ = State::kDraining;
+    if (welcomed_) SendHeartbeat(wire::Kind::kHeartbeat);
+    // Queued items never started: hand them back at once.
+    while (!queue_.empty()) {
+      ReportNow(queue_.front().key,
+                TaskOutcome::Failure(wire::Outcome::kSystemError, "worker draining"));
+      queue_.pop_front();
+    }
+    MaybeFinishDrain();
+    return;
+  }
+  if (state_ == State::kDraining) {
+    spdlog::warn("signal {} again: stopping {} running attempts", signum, running_.size());
+    state_ = State::kShuttingDown;
+    std::vector<TaskRunner*> runners;
+    for (auto& [key, r] : running_) runners.push_back(r.runner.get());
+    for (TaskRunner* r : runners) r->Cancel(wire::Outcome::kSystemError, "worker shut down");
+    // Functions stuck in user code and commands that outlive SIGKILL do not hold us forever.
+    uv_timer_start(
+        exit_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Worker*>(t->data);
+          for (auto& [key, r] : self->running_) {
+            self->ReportNow(key,
+                            TaskOutcome::Failure(wire::Outcome::kSystemError, "worker shut down"));
+          }
+          self->Flush();
+          self->Exit(1);
+        },
+        static_cast<uint64_t>(config_.kill_grace_ms) + 1000, 0);
+  }
+}
+
+void Worker::MaybeFinishDrain() {
+  if (state_ != State::kDraining || exiting_ || !running_.empty()) return;
+  if (results_.held() == 0) return FinishDrain();
+  if (!drain_timer_started_) {
+    drain_timer_started_ = true;
+    uv_timer_start(
+        drain_timer_.get(),
+        [](uv_timer_t* t) {
+          auto* self = static_cast<Worker*>(t->data);
+          spdlog::warn("{} results still unacknowledged after {} s; leaving anyway",
+                       self->results_.held(), kDrainAckWaitMs / 1000);
+          self->FinishDrain();
+        },
+        kDrainAckWaitMs, 0);
+  }
+}
+
+void Worker::FinishDrain() {
+  if (exiting_) return;
+  SendHeartbeat(wire::Kind::kBye);
+  Exit(0);
+}
+
+void Worker::Exit(int code) {
+  exiting_ = true;
+  exit_code_ = code;
+  uv_stop(loop_);
+}
+
+}  // namespace fanout::worker

@@ -1,0 +1,124 @@
+// Worker: the worker daemon's reactor (DESIGN §1, §5). One libuv loop drives a ZeroMQ DEALER
+// to the coordinator, the running attempts (built-ins on the loop, plugin functions on the
+// thread pool, commands as child processes), heartbeats, reconnects and the drain on SIGTERM.
+//
+// Protocol, as seen from here:
+//   connect → HELLO (capacity, functions, attempts still running) → WELCOME → every held
+//   result is re-sent. WORK items run at once or queue locally (never dropped). Results go out
+//   as one RESULT batch per loop turn and are held until ACKed by exact key. HEARTBEAT every
+//   interval; any message from the coordinator counts as life; silence for liveness intervals
+//   means the coordinator is lost: a new socket (new routing id) with exponential backoff.
+//   RECONNECT: HELLO again on the same socket. ABORT: stop those attempts, report kAborted.
+//   SIGTERM/SIGINT: drain (refuse new work, finish, wait ≤ 10 s for ACKs, BYE, exit 0); a
+//   second signal stops the children, reports them as system errors and exits 1.
+// Loop thread only.
+#pragma once
+
+#include <uv.h>
+
+#include <cstdint>
+#include <deque>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+#include <zmq.hpp>
+
+#include "common/uv_handle.h"
+#include "common/wire.h"
+#include "common/zmq_uv.h"
+#include "worker/command_runner.h"
+#include "worker/config.h"
+#include "worker/plugin_loader.h"
+#include "worker/result_store.h"
+#include "worker/subtask_key.h"
+#include "worker/task_runner.h"
+
+namespace fanout::worker {
+
+class Worker {
+ public:
+  Worker(uv_loop_t* loop, WorkerConfig config, PluginRegistry plugins);
+  ~Worker();
+  Worker(const Worker&) = delete;
+  Worker& operator=(const Worker&) = delete;
+
+  // Serves until drained or shut down; returns the process exit code. Call once.
+  int Run();
+
+  // Every function this worker can run: built-ins, then plugin functions.
+  std::vector<std::string> Functions() const;
+
+ private:
+  enum class State { kServing, kDraining, kShuttingDown };
+  struct Running {
+    std::unique_ptr<TaskRunner> runner;
+    int64_t started_ms = 0;
+  };
+  struct Queued {
+    std::shared_ptr<const wire::TaskDesc> task;
+    wire::SubtaskKey key;
+    std::string args;
+  };
+
+  // Connection.
+  void Connect();
+  void Disconnect();
+  void ScheduleReconnect();
+  bool Send(wire::Kind kind, const std::string& body);
+  void SendHello();
+  void SendHeartbeat(wire::Kind kind);
+  void OnMessage(std::vector<zmq::message_t>& frames);
+  void OnWelcome(const wire::Welcome& w);
+  void OnWork(wire::WorkBatch batch);
+  void OnAck(const wire::AckBatch& acks);
+  void OnAbort(const wire::AckBatch& aborts);
+  void OnHeartbeatTimer();
+  void RestartHeartbeatTimer();
+
+  // Attempts.
+  bool IsKnown(const wire::SubtaskKey& key) const;
+  void StartQueued();
+  void StartItem(Queued item);
+  void OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome);
+  void ReportNow(const wire::SubtaskKey& key, TaskOutcome outcome);
+  void Flush();
+
+  // Drain and shutdown.
+  void OnSignal(int signum);
+  void MaybeFinishDrain();
+  void FinishDrain();
+  void Exit(int code);
+
+  uv_loop_t* loop_;
+  WorkerConfig config_;
+  PluginRegistry plugins_;
+  CommandOptions command_options_;
+
+  zmq::context_t ctx_;
+  std::unique_ptr<zmq::socket_t> socket_;
+  std::unique_ptr<ZmqWatcher> watcher_;
+  uint64_t connection_seq_ = 0;
+  bool welcomed_ = false;
+  uint64_t last_recv_ms_ = 0;  // uv_now
+  int64_t heartbeat_ms_;
+  int64_t backoff_ms_;
+  uint64_t dropped_messages_ = 0;
+
+  UvHandle<uv_timer_t> heartbeat_timer_, reconnect_timer_, drain_timer_, exit_timer_;
+  UvHandle<uv_check_t> flush_check_;
+  UvHandle<uv_signal_t> sigterm_, sigint_;
+
+  std::map<wire::SubtaskKey, Running, SubtaskKeyLess> running_;
+  std::deque<Queued> queue_;
+  std::vector<std::unique_ptr<TaskRunner>> finished_;  // destroyed on the next loop turn
+  bool starting_ = false;
+  ResultStore results_;
+
+  State state_ = State::kServing;
+  bool drain_timer_started_ = false;
+  bool exiting_ = false;
+  int exit_code_ = 0;
+};
+
+}  // namespace fanout::worker

@@ -1,5 +1,7 @@
 #include "common/codec.h"
 
+#include <algorithm>
+
 #include <msgpack.hpp>
 
 #include <cstring>
@@ -46,8 +48,12 @@ void Pack(msgpack::packer<msgpack::sbuffer>& pk, const Value& v) {
       v.storage());
 }
 
-msgpack::unpack_limit ToUnpackLimit(const DecodeLimits& l) {
-  return msgpack::unpack_limit(l.max_array, l.max_map, l.max_str, l.max_bin, 0, l.max_depth);
+// msgpack-cxx reserves a whole array as soon as it reads its header, so an element count is
+// capped by the bytes that could possibly hold it (one byte per element at least).
+msgpack::unpack_limit ToUnpackLimit(const DecodeLimits& l, size_t document_bytes) {
+  return msgpack::unpack_limit(std::min(l.max_array, document_bytes),
+                               std::min(l.max_map, document_bytes / 2), l.max_str, l.max_bin, 0,
+                               l.max_depth);
 }
 
 }  // namespace
@@ -111,7 +117,7 @@ Result<Value> DecodeMsgpack(std::string_view bytes, const DecodeLimits& limits) 
   try {
     size_t off = 0;
     msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr,
-                                                nullptr, ToUnpackLimit(limits));
+                                                nullptr, ToUnpackLimit(limits, bytes.size()));
     if (off != bytes.size()) return Err(InvalidArgument("trailing bytes after msgpack document"));
     return ValueFromObject(oh.get(), limits.max_depth + 1);
   } catch (const std::exception& e) {
@@ -146,7 +152,7 @@ Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
     for (size_t i = 0; i < n; ++i) {
       size_t start = off;
       msgpack::object_handle oh = msgpack::unpack(bytes.data(), bytes.size(), off, nullptr,
-                                                  nullptr, ToUnpackLimit(limits));
+                                                  nullptr, ToUnpackLimit(limits, bytes.size()));
       out.push_back(bytes.substr(start, off - start));
     }
   } catch (const std::exception& e) {

@@ -14,6 +14,8 @@
 #include <utility>
 #include <vector>
 
+#include <algorithm>
+
 #include <msgpack.hpp>
 
 #include "common/status.h"
@@ -191,7 +193,10 @@ Result<T> DecodeBody(std::string_view bytes) {
   if (bytes.size() > kMaxBodyBytes) return Err(InvalidArgument("message body too large"));
   try {
     size_t off = 0;
-    msgpack::unpack_limit limit(1u << 24, 1u << 16, kMaxBodyBytes, kMaxBodyBytes, 0, 16);
+    // Element counts are capped by the body size: msgpack-cxx reserves arrays on the header.
+    msgpack::unpack_limit limit(std::min<size_t>(1u << 24, bytes.size()),
+                                std::min<size_t>(1u << 16, bytes.size() / 2), kMaxBodyBytes,
+                                kMaxBodyBytes, 0, 16);
     msgpack::object_handle oh =
         msgpack::unpack(bytes.data(), bytes.size(), off, nullptr, nullptr, limit);
     if (off != bytes.size()) return Err(InvalidArgument("trailing bytes in message body"));

@@ -150,6 +150,8 @@ nlohmann::json StatusJson(const Execution& e) {
     nj["counts"] = counts;
     nj["size"] = n.array ? n.array->size() : (n.phase == NodePhase::kPending ? 0 : n.inputs.size);
     nj["min_successes"] = n.array ? n.array->min_successes() : 0;
+    // Coordinator memory held for this node: subtask records plus the inputs still needed.
+    nj["state_bytes"] = (n.array ? n.array->StateBytes() : 0) + n.inputs.Bytes();
     nlohmann::json failed = nlohmann::json::array();
     if (n.array) {
       size_t shown = 0;

@@ -1,0 +1,137 @@
+// Coordinator restart (DESIGN §6): a 2,000-element map of a 20 ms command task with
+// concurrency 50; the coordinator is killed with SIGKILL when about half have succeeded and
+// started again on the same Redis. The execution completes with every output correct, and no
+// subtask that had succeeded before the kill runs again (marker files count executions).
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "tests/integration/harness.h"
+
+namespace fanout::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+constexpr int kN = 2000;
+
+std::string Spec(const std::string& markers) {
+  return R"(version: 1
+tasks:
+  double:
+    # Each run leaves a marker INDEX.ATTEMPT.PID, then prints 2x.
+    command: [/bin/sh, -c, 'sleep 0.02; touch "{{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT.$$"; echo $(( {{inputs.x}} * 2 ))']
+    inputs: {x: int, dir: str}
+    outputs: {o0: int}
+workflows:
+  w:
+    inputs:
+      xs: "list<int>"
+    nodes:
+      - id: double
+        map: double
+        inputs: {x: $inputs.xs}
+        bind: {dir: ")" + markers + R"("}
+        concurrency: 50
+    outputs: {o0: $double.o0}
+)";
+}
+
+// Index → number of times a subtask with that index ran (markers written).
+std::map<int, int> CountMarkers(const std::string& dir) {
+  std::map<int, int> counts;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    counts[std::stoi(name.substr(0, name.find('.')))]++;
+  }
+  return counts;
+}
+
+nlohmann::json Status(Cluster& c, const std::string& exec) {
+  RunResult s = c.Fanout("status", exec, "-o", "json");
+  if (s.exit_code != 0) return nullptr;
+  auto j = nlohmann::json::parse(s.out, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
+TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
+  ClusterOptions o;
+  o.workers = 2;
+  o.slots = 32;
+  Cluster cluster(o);
+  std::string markers = cluster.dir().Path("markers");
+  fs::create_directories(markers);
+  std::string spec = cluster.dir().WriteFile("restart.yaml", Spec(markers));
+  nlohmann::json xs = nlohmann::json::array();
+  for (int i = 0; i < kN; ++i) xs.push_back(i);
+  std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());
+
+  RunResult run = cluster.Fanout("run", spec, "-i", "xs=@" + inputs, "--no-wait");
+  ASSERT_EQ(run.exit_code, 0) << run;
+  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  ASSERT_FALSE(exec.empty());
+
+  // Wait until about half have succeeded, then kill -9 the coordinator.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json s = Status(cluster, exec);
+        return s.is_object() && s["nodes"][0]["counts"]["succeeded"].get<int>() >= kN / 2;
+      },
+      std::chrono::milliseconds(120000), std::chrono::milliseconds(50)))
+      << "the map never reached half";
+  cluster.KillCoordinator(SIGKILL);
+
+  // What Redis holds as committed is what "had succeeded before the kill".
+  std::string out_key = "fo:{" + exec + "}:n:double:out";
+  std::string hlen = cluster.redis().Command({"HLEN", out_key});
+  int committed_before = std::stoi(hlen);
+  ASSERT_GE(committed_before, kN / 2);
+  ASSERT_LT(committed_before, kN) << "the map finished before the kill; nothing to resume";
+  std::set<int> succeeded_before;
+  {
+    std::string keys = cluster.redis().Command({"HKEYS", out_key});
+    // Command returns the elements separated by newlines.
+    size_t pos = 0;
+    while (pos < keys.size()) {
+      size_t nl = keys.find('\n', pos);
+      std::string k = keys.substr(pos, nl == std::string::npos ? std::string::npos : nl - pos);
+      if (!k.empty()) succeeded_before.insert(std::stoi(k));
+      if (nl == std::string::npos) break;
+      pos = nl + 1;
+    }
+  }
+  ASSERT_EQ(static_cast<int>(succeeded_before.size()), committed_before);
+  std::map<int, int> runs_before = CountMarkers(markers);
+
+  ASSERT_TRUE(cluster.StartCoordinator());
+  nlohmann::json final_status;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        final_status = Status(cluster, exec);
+        return final_status.is_object() && final_status.value("phase", "") != "RUNNING";
+      },
+      std::chrono::milliseconds(180000), std::chrono::milliseconds(100)));
+  ASSERT_EQ(final_status["phase"], "SUCCEEDED") << final_status.dump();
+
+  RunResult outputs = cluster.Fanout("outputs", exec, "-o", "json");
+  ASSERT_EQ(outputs.exit_code, 0) << outputs;
+  auto doc = nlohmann::json::parse(outputs.out);
+  const auto& o0 = doc["outputs"]["o0"];
+  ASSERT_EQ(o0.size(), static_cast<size_t>(kN));
+  for (int i = 0; i < kN; ++i) ASSERT_EQ(o0[i], 2 * i) << "index " << i;
+
+  std::map<int, int> runs = CountMarkers(markers);
+  for (int i = 0; i < kN; ++i) ASSERT_GE(runs[i], 1) << "index " << i << " never ran";
+  for (int i : succeeded_before) {
+    EXPECT_EQ(runs[i], runs_before[i]) << "index " << i << " had succeeded before the kill and ran again";
+    EXPECT_EQ(runs[i], 1) << "index " << i;
+  }
+  // The execution's output hash holds exactly one output per index.
+  EXPECT_EQ(std::stoi(cluster.redis().Command({"HLEN", out_key})), kN);
+}
+
+}  // namespace
+}  // namespace fanout::testing

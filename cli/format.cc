@@ -146,6 +146,8 @@ std::string FormatStatus(const Json& status, int64_t now_ms) {
     }
     std::string err = JsonStr(n, "error");
     if (!err.empty()) out += fmt::format("  {}: {}\n", JsonStr(n, "id"), err);
+    std::string waiting = JsonStr(n, "waiting");
+    if (!waiting.empty()) out += fmt::format("  {}: waiting: {}\n", JsonStr(n, "id"), waiting);
   }
   std::string err = JsonStr(status, "error");
   if (!err.empty()) out += fmt::format("error: {}\n", err);

@@ -80,15 +80,28 @@ bool ArrayNode::HasStartable() const {
   return capacity && counts_[static_cast<int>(SubtaskPhase::kQueued)] > 0;
 }
 
-void ArrayNode::Next(size_t max, std::vector<Start>* out) {
+bool ArrayNode::HasRetryWithSystemFailuresAbove(int n) const {
+  for (uint32_t i : retry_queue_)
+    if (Record(i).system_failures > n) return true;
+  return false;
+}
+
+void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failures) {
   if (done()) return;
   size_t taken = 0;
   // Retries first: they already hold their slot.
-  while (taken < max && !retry_queue_.empty()) {
-    uint32_t i = retry_queue_.front();
-    retry_queue_.pop_front();
+  for (auto it = retry_queue_.begin(); taken < max && it != retry_queue_.end();) {
+    uint32_t i = *it;
     keys::SubtaskRecord rec = Record(i);
-    if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kRetrying) continue;
+    if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kRetrying) {
+      it = retry_queue_.erase(it);
+      continue;
+    }
+    if (rec.system_failures > max_system_failures) {
+      ++it;
+      continue;
+    }
+    it = retry_queue_.erase(it);
     SetPhase(i, rec, SubtaskPhase::kRunning);
     out->push_back({i, rec.attempt});
     ++taken;

@@ -50,10 +50,14 @@ class ArrayNode {
   void Restore(uint32_t index, const keys::SubtaskRecord& rec);
 
   // Appends to `out` up to `max` subtasks to start now, honouring the concurrency limit,
-  // retries first, then fresh indices in ascending order. They become RUNNING.
-  void Next(size_t max, std::vector<Start>* out);
+  // retries first, then fresh indices in ascending order. They become RUNNING. Subtasks with
+  // more than `max_system_failures` system failures are left for another placement (the last
+  // system retry of an interruptible subtask goes to a non-interruptible worker).
+  void Next(size_t max, std::vector<Start>* out, int max_system_failures = 0x7fffffff);
   // True when Next would return something given unlimited workers.
   bool HasStartable() const;
+  // True when a subtask waiting to retry has more than `n` system failures.
+  bool HasRetryWithSystemFailuresAbove(int n) const;
 
   // A result for (index, attempt). Results for another attempt, or for a terminal subtask,
   // are stale: they change nothing and return false.

@@ -268,12 +268,16 @@ void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello)
   std::unordered_map<std::string, uint32_t> claimed;
   for (const auto& k : hello.running) claimed[InflightKey(k.exec, k.node, k.index)] = k.attempt;
   uint32_t kept = 0;
+  double kept_cpu = 0;
+  int64_t kept_mem = 0;
   for (const std::string& id : old) {
     for (auto& [key, inf] : inflight_) {
       auto c = claimed.find(key);
       if (inf.worker == id && c != claimed.end() && c->second == inf.attempt) {
         inf.worker = identity;
         ++kept;
+        kept_cpu += inf.cpu;
+        kept_mem += inf.mem;
       }
     }
     LoseWorker(id, "reconnected");
@@ -287,6 +291,8 @@ void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello)
   w.hello = hello;
   w.inflight = kept;
   w.free = hello.slots > kept ? hello.slots - kept : 0;
+  w.free_cpu = hello.cpu - kept_cpu;
+  w.free_mem = hello.mem_bytes - kept_mem;
   w.last_seen_ms = clock_.NowMs();
   workers_[identity] = std::move(w);
   spdlog::info("worker {} ({} slots, {} functions) joined", hello.worker_id, hello.slots,
@@ -297,18 +303,14 @@ void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello)
 }
 
 void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batch) {
-  auto wit = workers_.find(identity);
   std::vector<wire::SubtaskKey> acks;
   for (wire::ResultItem& r : batch.results) {
     const wire::SubtaskKey& k = r.key;
     std::string ikey = InflightKey(k.exec, k.node, k.index);
     auto inf = inflight_.find(ikey);
     if (inf != inflight_.end() && inf->second.attempt == k.attempt && inf->second.worker == identity) {
+      Release(inf->second);
       inflight_.erase(inf);
-      if (wit != workers_.end()) {
-        wit->second.free++;
-        wit->second.inflight--;
-      }
     }
     Execution* e = FindExec(k.exec);
     NodeRun* node = e ? e->FindNode(k.node) : nullptr;
@@ -599,6 +601,7 @@ void Coordinator::StartNode(Execution& e, NodeRun& node) {
   policy.system_retries = config_.system_retries;
   node.array = std::make_unique<ArrayNode>(n, policy);
   node.desc = MakeTaskDesc(*e.spec, *node.def);
+  node.interruptible = node.def->interruptible.value_or(node.task->interruptible);
   node.phase = NodePhase::kRunning;
   node.busy = true;
   std::string exec_id = e.id, node_id = node.def->id;
@@ -773,7 +776,10 @@ void Coordinator::Pump() {
   size_t live_workers = 0;
   for (auto& [id, w] : workers_)
     if (!w.draining && w.free > 0) ++live_workers;
-  if (live_workers == 0) return;
+  if (live_workers == 0) {
+    for (auto [e, node] : runnable) node->waiting = WaitingReason(*node);
+    return;
+  }
 
   std::vector<ArrayNode::Start> starts;
   bool progress = true;
@@ -784,18 +790,18 @@ void Coordinator::Pump() {
       for (size_t k = 0; k < runnable.size() && w.free > 0; ++k) {
         auto [e, node] = runnable[(rr_node_ + k) % runnable.size()];
         if (!node->array->HasStartable()) continue;
-        if (!node->task->is_command()) {
-          const auto& fns = w.hello.functions;
-          if (std::find(fns.begin(), fns.end(), node->task->function) == fns.end()) continue;
-        }
+        size_t fits = Fits(View(w), Needs(*node));
+        if (fits == 0) continue;
         // Share a concurrency-limited node's slots among workers instead of filling the first.
         size_t share = config_.max_batch;
         if (node->def->concurrency > 0)
           share = std::max<size_t>(1, (node->def->concurrency + live_workers - 1) / live_workers);
-        size_t take = std::min<size_t>({w.free, config_.max_batch, share});
+        size_t take = std::min<size_t>({fits, config_.max_batch, share});
         starts.clear();
-        node->array->Next(take, &starts);
+        // The last system retry of an interruptible subtask goes to a non-interruptible worker.
+        node->array->Next(take, &starts, MaxSystemFailures(View(w), config_.system_retries));
         if (starts.empty()) continue;
+        node->waiting.clear();
         wire::WorkBatch batch;
         batch.exec = e->id;
         batch.node = node->def->id;
@@ -803,13 +809,16 @@ void Coordinator::Pump() {
         batch.items.reserve(starts.size());
         for (const auto& s : starts) {
           batch.items.push_back({s.index, s.attempt, node->inputs.ArgsFor(s.index)});
-          inflight_[InflightKey(e->id, node->def->id, s.index)] = Inflight{identity, s.attempt};
+          inflight_[InflightKey(e->id, node->def->id, s.index)] =
+              Inflight{identity, s.attempt, node->def->requests.cpu, node->def->requests.mem_bytes};
           QueueOp(e->id, node->def->id,
                   {Store::Op::kRecord, s.index, s.attempt,
                    keys::PackRecord(node->array->Record(s.index)), ""});
         }
         w.free -= static_cast<uint32_t>(starts.size());
         w.inflight += static_cast<uint32_t>(starts.size());
+        w.free_cpu -= node->def->requests.cpu * static_cast<double>(starts.size());
+        w.free_mem -= node->def->requests.mem_bytes * static_cast<int64_t>(starts.size());
         Send(identity, wire::Kind::kWork, wire::EncodeBody(batch));
         progress = true;
         break;  // next worker: spread batches round-robin
@@ -817,6 +826,55 @@ void Coordinator::Pump() {
     }
     rr_node_++;
   }
+  for (auto [e, node] : runnable)
+    if (node->array->HasStartable()) node->waiting = WaitingReason(*node);
+}
+
+WorkerView Coordinator::View(const Worker& w) {
+  WorkerView v;
+  v.draining = w.draining;
+  v.interruptible = w.hello.interruptible;
+  v.cpu = w.hello.cpu;
+  v.mem_bytes = w.hello.mem_bytes;
+  v.free_slots = w.free;
+  v.free_cpu = w.free_cpu;
+  v.free_mem = w.free_mem;
+  v.functions = &w.hello.functions;
+  return v;
+}
+
+NodeNeeds Coordinator::Needs(const NodeRun& node) {
+  NodeNeeds n;
+  n.command = node.task->is_command();
+  n.function = node.task->function;
+  n.interruptible = node.interruptible;
+  n.requests = node.def->requests;
+  return n;
+}
+
+std::string Coordinator::WaitingReason(const NodeRun& node) const {
+  std::vector<WorkerView> views;
+  for (const auto& [id, w] : workers_) views.push_back(View(w));
+  NodeNeeds needs = Needs(node);
+  std::string why = fanout::WaitingReason(views, needs);
+  if (why.empty() && needs.interruptible &&
+      node.array->HasRetryWithSystemFailuresAbove(config_.system_retries - 1)) {
+    // Its last system retry may only go to a non-interruptible worker: is there one?
+    needs.interruptible = false;
+    if (!fanout::WaitingReason(views, needs).empty())
+      why = "the last system retry waits for a non-interruptible worker";
+  }
+  return why;
+}
+
+void Coordinator::Release(const Inflight& inf) {
+  auto wit = workers_.find(inf.worker);
+  if (wit == workers_.end()) return;
+  Worker& w = wit->second;
+  w.free++;
+  w.inflight--;
+  w.free_cpu += inf.cpu;
+  w.free_mem += inf.mem;
 }
 
 void Coordinator::LoseWorker(const std::string& identity, const std::string& why) {

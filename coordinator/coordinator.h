@@ -22,6 +22,7 @@
 #include "common/wire.h"
 #include "common/zmq_uv.h"
 #include "coordinator/execution.h"
+#include "coordinator/placement.h"
 #include "coordinator/store.h"
 
 namespace fanout {
@@ -54,7 +55,9 @@ class Coordinator {
   struct Worker {
     std::string identity;
     wire::Hello hello;
-    uint32_t free = 0;
+    uint32_t free = 0;   // slots
+    double free_cpu = 0;
+    int64_t free_mem = 0;
     bool draining = false;
     int64_t last_seen_ms = 0;
     uint32_t inflight = 0;
@@ -62,6 +65,8 @@ class Coordinator {
   struct Inflight {
     std::string worker;  // identity
     uint32_t attempt = 0;
+    double cpu = 0;       // requests held on the worker until the result arrives
+    int64_t mem = 0;
   };
   struct PendingOp {
     Store::Op op;
@@ -99,6 +104,12 @@ class Coordinator {
   void SchedulePump();
   void Pump();
   void LoseWorker(const std::string& identity, const std::string& why);
+  // Gives a finished attempt's slot and requests back to its worker.
+  void Release(const Inflight& inf);
+  static WorkerView View(const Worker& w);
+  static NodeNeeds Needs(const NodeRun& node);
+  // Why a node with startable subtasks cannot be placed on any connected worker, or "".
+  std::string WaitingReason(const NodeRun& node) const;
   void OnTick();
 
   // Redis writes, batched per node per loop turn.

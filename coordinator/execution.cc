@@ -142,6 +142,8 @@ nlohmann::json StatusJson(const Execution& e) {
     nj["task"] = n.def->task;
     nj["phase"] = NodePhaseName(n.phase);
     nj["error"] = n.error;
+    nj["waiting"] = n.waiting;
+    nj["requests"] = {{"cpu", n.def->requests.cpu}, {"mem_bytes", n.def->requests.mem_bytes}};
     nlohmann::json counts = nlohmann::json::object();
     for (int p = 0; p < kSubtaskPhaseCount; ++p)
       counts[std::string(SubtaskPhaseName(static_cast<SubtaskPhase>(p)))] =

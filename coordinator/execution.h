@@ -70,6 +70,8 @@ struct NodeRun {
   NodeInputs inputs;
   wire::TaskDesc desc;
   std::string error;
+  std::string waiting;  // why startable subtasks cannot be placed right now, or ""
+  bool interruptible = false;
 };
 
 struct Execution {

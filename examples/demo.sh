@@ -20,6 +20,3 @@ for wf in map_workflow map_workflow_with_resource_overrides map_workflow_with_me
           map_workflow_partial_with_task_output map_workflow_with_lists; do
   run "$wf"
 done
-echo
-echo "Recent executions:"
-"$FANOUT" list 2>/dev/null | head -n 9 || true

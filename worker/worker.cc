@@ -439,6 +439,21 @@ void Worker::Flush() {
 // ---- drain and shutdown -------------------------------------------------------------------
 
 void Worker::OnSignal(int signum) {
+  if (state_ == State::kServing && config_.interruptible) {
+    // An interruptible (spot) worker that gets SIGTERM is being preempted: there is no time to
+    // finish. Hand every attempt back as a system error so the coordinator retries it elsewhere.
+    spdlog::warn("signal {}: preempted, handing back {} running and {} queued attempts", signum,
+                 running_.size(), queue_.size());
+    state_ = State::kDraining;
+    if (welcomed_) SendHeartbeat(wire::Kind::kHeartbeat);
+    while (!queue_.empty()) {
+      ReportNow(queue_.front().key,
+                TaskOutcome::Failure(wire::Outcome::kSystemError, "worker preempted"));
+      queue_.pop_front();
+    }
+    StopRunning("worker preempted");
+    return;
+  }
   if (state_ == State::kServing) {
     spdlog::info("signal {}: draining ({} attempts running, {} queued, {} results held)", signum,
                  running_.size(), queue_.size(), results_.held());
@@ -455,23 +470,32 @@ void Worker::OnSignal(int signum) {
   }
   if (state_ == State::kDraining) {
     spdlog::warn("signal {} again: stopping {} running attempts", signum, running_.size());
-    state_ = State::kShuttingDown;
-    std::vector<TaskRunner*> runners;
-    for (auto& [key, r] : running_) runners.push_back(r.runner.get());
-    for (TaskRunner* r : runners) r->Cancel(wire::Outcome::kSystemError, "worker shut down");
-    // Functions stuck in user code and commands that outlive SIGKILL do not hold us forever.
-    uv_timer_start(
-        exit_timer_.get(),
-        [](uv_timer_t* t) {
-          auto* self = static_cast<Worker*>(t->data);
-          for (auto& [key, r] : self->running_) {
-            self->ReportNow(key,
-                            TaskOutcome::Failure(wire::Outcome::kSystemError, "worker shut down"));
-          }
-          self->Flush();
-          self->Exit(1);
-        },
-        static_cast<uint64_t>(config_.kill_grace_ms) + 1000, 0);
+    StopRunning("worker shut down");
+  }
+}
+
+void Worker::StopRunning(const char* why) {
+  state_ = State::kShuttingDown;
+  stop_reason_ = why;
+  std::vector<TaskRunner*> runners;
+  for (auto& [key, r] : running_) runners.push_back(r.runner.get());
+  for (TaskRunner* r : runners) r->Cancel(wire::Outcome::kSystemError, why);
+  // Functions stuck in user code and commands that outlive SIGKILL do not hold us forever.
+  uv_timer_start(
+      exit_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<Worker*>(t->data);
+        for (auto& [key, r] : self->running_) {
+          self->ReportNow(key, TaskOutcome::Failure(wire::Outcome::kSystemError,
+                                                    self->stop_reason_));
+        }
+        self->Flush();
+        self->Exit(1);
+      },
+      static_cast<uint64_t>(config_.kill_grace_ms) + 1000, 0);
+  if (running_.empty()) {
+    Flush();
+    Exit(1);
   }
 }
 
@@ -499,6 +523,8 @@ void Worker::FinishDrain() {
 }
 
 void Worker::Exit(int code) {
+  // Give the last results a moment to leave (the socket otherwise drops them with linger 0).
+  if (socket_) socket_->set(zmq::sockopt::linger, 1000);
   exiting_ = true;
   exit_code_ = code;
   uv_stop(loop_);

@@ -10,7 +10,9 @@
 //   means the coordinator is lost: a new socket (new routing id) with exponential backoff.
 //   RECONNECT: HELLO again on the same socket. ABORT: stop those attempts, report kAborted.
 //   SIGTERM/SIGINT: drain (refuse new work, finish, wait ≤ 10 s for ACKs, BYE, exit 0); a
-//   second signal stops the children, reports them as system errors and exits 1.
+//   second signal stops the children, reports them as system errors and exits 1. A worker
+//   started with --interruptible treats the first SIGTERM as a preemption: it stops at once and
+//   hands its attempts back as system errors ("worker preempted").
 // Loop thread only.
 #pragma once
 
@@ -86,6 +88,8 @@ class Worker {
 
   // Drain and shutdown.
   void OnSignal(int signum);
+  // Cancels every running attempt, reporting it as a system error `why`, then exits 1.
+  void StopRunning(const char* why);
   void MaybeFinishDrain();
   void FinishDrain();
   void Exit(int code);
@@ -117,6 +121,7 @@ class Worker {
 
   State state_ = State::kServing;
   bool drain_timer_started_ = false;
+  const char* stop_reason_ = "worker shut down";
   bool exiting_ = false;
   int exit_code_ = 0;
 };

@@ -1,0 +1,93 @@
+// Placement rules (DESIGN §4): resources, interruptible workers, waiting reasons.
+#include "coordinator/placement.h"
+
+#include <gtest/gtest.h>
+
+namespace fanout {
+namespace {
+
+const std::vector<std::string> kFunctions = {"builtin.noop", "detect_anomalies"};
+
+WorkerView Worker(double cpu, int64_t mem, uint32_t slots, bool interruptible = false) {
+  WorkerView w;
+  w.cpu = w.free_cpu = cpu;
+  w.mem_bytes = w.free_mem = mem;
+  w.free_slots = slots;
+  w.interruptible = interruptible;
+  w.functions = &kFunctions;
+  return w;
+}
+
+NodeNeeds Command(double cpu = 0, int64_t mem = 0, bool interruptible = false) {
+  NodeNeeds n;
+  n.command = true;
+  n.requests = {cpu, mem};
+  n.interruptible = interruptible;
+  return n;
+}
+
+constexpr int64_t kGi = int64_t{1} << 30;
+
+TEST(PlacementTest, WithoutRequestsSlotsAloneLimitTheBatch) {
+  EXPECT_EQ(Fits(Worker(2, 8 * kGi, 5), Command()), 5u);
+}
+
+TEST(PlacementTest, FreeCpuAndMemoryLimitHowManySubtasksAWorkerTakes) {
+  EXPECT_EQ(Fits(Worker(4, 64 * kGi, 16), Command(1)), 4u);
+  EXPECT_EQ(Fits(Worker(16, 8 * kGi, 16), Command(0, 2 * kGi)), 4u);
+  WorkerView busy = Worker(4, 64 * kGi, 16);
+  busy.free_cpu = 0.5;
+  EXPECT_EQ(Fits(busy, Command(1)), 0u);
+  EXPECT_TRUE(Eligible(busy, Command(1)));  // it will fit once capacity frees up
+}
+
+TEST(PlacementTest, RequestLargerThanTheWorkerMakesItIneligible) {
+  EXPECT_FALSE(Eligible(Worker(2, 8 * kGi, 4), Command(0, 16 * kGi)));
+  EXPECT_FALSE(Eligible(Worker(2, 8 * kGi, 4), Command(3)));
+}
+
+TEST(PlacementTest, FunctionTasksGoOnlyToWorkersThatOfferTheFunction) {
+  NodeNeeds n;
+  n.function = "detect_anomalies";
+  EXPECT_TRUE(Eligible(Worker(1, kGi, 1), n));
+  n.function = "other";
+  EXPECT_FALSE(Eligible(Worker(1, kGi, 1), n));
+}
+
+TEST(PlacementTest, NonInterruptibleTasksNeverGoToInterruptibleWorkers) {
+  EXPECT_FALSE(Eligible(Worker(2, kGi, 4, /*interruptible=*/true), Command(0, 0, false)));
+  EXPECT_TRUE(Eligible(Worker(2, kGi, 4, true), Command(0, 0, true)));
+  EXPECT_TRUE(Eligible(Worker(2, kGi, 4, false), Command(0, 0, true)));
+}
+
+TEST(PlacementTest, LastSystemRetryIsKeptForNonInterruptibleWorkers) {
+  EXPECT_EQ(MaxSystemFailures(Worker(1, kGi, 1, true), 3), 2);
+  EXPECT_GT(MaxSystemFailures(Worker(1, kGi, 1, false), 3), 3);
+}
+
+TEST(PlacementTest, DrainingWorkersTakeNothing) {
+  WorkerView w = Worker(2, kGi, 4);
+  w.draining = true;
+  EXPECT_EQ(Fits(w, Command()), 0u);
+}
+
+TEST(PlacementTest, WaitingReasonNamesARequestNoWorkerCanFit) {
+  std::string why = WaitingReason({Worker(2, 8 * kGi, 4), Worker(4, 4 * kGi, 4)}, Command(0, 16 * kGi));
+  EXPECT_EQ(why, "requests cpu=0 mem=16Gi fit no connected worker (largest: cpu=4 mem=8Gi)");
+}
+
+TEST(PlacementTest, WaitingReasonIsEmptyWhenSomeWorkerCouldTakeIt) {
+  WorkerView full = Worker(2, 8 * kGi, 0);
+  EXPECT_EQ(WaitingReason({full}, Command(1)), "");
+}
+
+TEST(PlacementTest, WaitingReasonExplainsMissingWorkersAndFunctions) {
+  EXPECT_EQ(WaitingReason({}, Command()), "no workers connected");
+  NodeNeeds n;
+  n.function = "nope";
+  EXPECT_EQ(WaitingReason({Worker(1, kGi, 1)}, n), "no connected worker offers function 'nope'");
+  EXPECT_NE(WaitingReason({Worker(1, kGi, 1, true)}, Command()).find("interruptible"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace fanout

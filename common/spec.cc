@@ -724,6 +724,17 @@ Status CheckKnownMapLengths(const WorkflowDef& wf, const Map& inputs) {
                                name + "' has " + std::to_string(v->as_list().size()));
       }
     }
+    // The size is known when every mapped input is (none mapped: one subtask).
+    bool all_known = true;
+    for (const auto& [name, b] : node.inputs)
+      if (b.ref && !b.ref->workflow_input) all_known = false;
+    size_t n = have ? first_len : (node.inputs.empty() ? 1 : 0);
+    if (all_known && (have || node.inputs.empty()) && node.min_successes &&
+        *node.min_successes > static_cast<int64_t>(n)) {
+      return InvalidArgument("node '" + node.id + "': min_successes " +
+                             std::to_string(*node.min_successes) + " is more than its " +
+                             std::to_string(n) + " subtasks");
+    }
   }
   return Status::Ok();
 }

@@ -126,7 +126,8 @@ Result<Spec> LoadSpecFile(const std::string& path);
 Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given);
 
 // Checks, before anything runs, the lengths of mapped inputs that are known at submission
-// (literals and workflow inputs): different lengths are an error naming both.
+// (literals and workflow inputs): different lengths are an error naming both, and so is a
+// min_successes larger than a size known at submission.
 Status CheckKnownMapLengths(const WorkflowDef& wf, const Map& inputs);
 
 // Parses "30s", "250ms", "2m", "1h", or a bare number of seconds.

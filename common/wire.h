@@ -138,8 +138,9 @@ struct Hello {
   std::vector<SubtaskKey> running;  // attempts still running (after a reconnect)
   int64_t pid = 0;
   std::string host;
+  std::vector<SubtaskKey> held;  // attempts whose results it holds, not yet ACKed
   MSGPACK_DEFINE(worker_id, slots, functions, labels, cpu, mem_bytes, interruptible, running, pid,
-                 host);
+                 host, held);
 };
 
 struct Welcome {

@@ -60,10 +60,12 @@ void ArrayNode::Restore(uint32_t index, const keys::SubtaskRecord& rec) {
           .push_back(index);
       break;
     case SubtaskPhase::kRunning:
+      // Its attempt may still run on a worker that will claim it; the reactor re-queues it
+      // as a system failure (OnFailed) if nobody does within the grace period.
+      SetPhase(index, cur, SubtaskPhase::kRunning);
+      break;
     case SubtaskPhase::kRetrying:
-      // Its attempt may still be running somewhere, but nobody will commit it: start the next.
-      cur.attempt = static_cast<uint8_t>(rec.attempt + 1);
-      SetPhase(index, cur, SubtaskPhase::kRetrying);
+      SetPhase(index, cur, SubtaskPhase::kRetrying);  // its next attempt number is persisted
       retry_queue_.push_back(index);
       break;
     default:

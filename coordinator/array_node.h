@@ -44,9 +44,10 @@ class ArrayNode {
 
   ArrayNode(uint32_t n, const ArrayNodePolicy& policy);
 
-  // Restores a subtask from its persisted record (coordinator restart). Terminal records are
-  // kept; a subtask that was running or waiting to retry is re-queued as a system retry with
-  // the next attempt number, so a late result of the old attempt is refused.
+  // Restores a subtask from its persisted record (coordinator restart). Terminal records and
+  // counters are kept; a subtask waiting to retry is queued again; a running one stays RUNNING
+  // with its attempt (a worker may still run it and report), and the reactor fails it as a
+  // system error if no worker claims it within the grace period.
   void Restore(uint32_t index, const keys::SubtaskRecord& rec);
 
   // Appends to `out` up to `max` subtasks to start now, honouring the concurrency limit,

@@ -77,6 +77,10 @@ void Coordinator::OnRedisState(bool connected) {
     return;
   }
   if (ready_ || loading_) {
+    // Results that could not be committed while Redis was away are still held by the
+    // workers: ask every worker to say HELLO again, which makes it re-send them.
+    for (const auto& [identity, w] : workers_)
+      Send(identity, wire::Kind::kReconnect, wire::EncodeBody(wire::Heartbeat{}));
     SchedulePump();
     return;
   }
@@ -260,46 +264,94 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
 }
 
 void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello) {
-  // A worker reconnecting under a new identity: attempts it still runs stay with it; the rest
-  // of what its old incarnation held are system failures.
+  // What the worker still runs or holds results for. Those attempts stay current: a worker
+  // that reconnects (new identity, or the same one after RECONNECT) or a coordinator restart
+  // costs no finished or running work.
+  std::unordered_map<std::string, uint32_t> claimed;
+  for (const auto* list : {&hello.running, &hello.held})
+    for (const auto& k : *list) claimed[InflightKey(k.exec, k.node, k.index)] = k.attempt;
+
+  // Earlier incarnations of this worker: keep what it claims, fail the rest as system errors.
   std::vector<std::string> old;
   for (auto& [id, w] : workers_)
-    if (w.hello.worker_id == hello.worker_id && id != identity) old.push_back(id);
-  std::unordered_map<std::string, uint32_t> claimed;
-  for (const auto& k : hello.running) claimed[InflightKey(k.exec, k.node, k.index)] = k.attempt;
-  uint32_t kept = 0;
-  double kept_cpu = 0;
-  int64_t kept_mem = 0;
-  for (const std::string& id : old) {
-    for (auto& [key, inf] : inflight_) {
-      auto c = claimed.find(key);
-      if (inf.worker == id && c != claimed.end() && c->second == inf.attempt) {
-        inf.worker = identity;
-        ++kept;
-        kept_cpu += inf.cpu;
-        kept_mem += inf.mem;
-      }
+    if (w.hello.worker_id == hello.worker_id || id == identity) old.push_back(id);
+  std::vector<std::pair<std::string, Inflight>> lost;
+  for (auto it = inflight_.begin(); it != inflight_.end();) {
+    bool from_old = std::find(old.begin(), old.end(), it->second.worker) != old.end();
+    if (!from_old) {
+      ++it;
+      continue;
     }
-    LoseWorker(id, "reconnected");
+    auto c = claimed.find(it->first);
+    if (c != claimed.end() && c->second == it->second.attempt) {
+      it->second.worker = identity;
+      ++it;
+    } else {
+      lost.emplace_back(it->first, it->second);
+      it = inflight_.erase(it);
+    }
   }
-  auto existing = workers_.find(identity);
-  if (existing != workers_.end() && existing->second.inflight > 0) {
-    LoseWorker(identity, "said HELLO again");
-  }
+  for (const std::string& id : old) workers_.erase(id);
+
   Worker w;
   w.identity = identity;
   w.hello = hello;
-  w.inflight = kept;
-  w.free = hello.slots > kept ? hello.slots - kept : 0;
-  w.free_cpu = hello.cpu - kept_cpu;
-  w.free_mem = hello.mem_bytes - kept_mem;
+  w.free = hello.slots;
+  w.free_cpu = hello.cpu;
+  w.free_mem = hello.mem_bytes;
   w.last_seen_ms = clock_.NowMs();
   workers_[identity] = std::move(w);
-  spdlog::info("worker {} ({} slots, {} functions) joined", hello.worker_id, hello.slots,
-               hello.functions.size());
+  Worker& nw = workers_[identity];
+
+  // Subtasks restored as RUNNING after our own restart, claimed by this worker.
+  for (const auto& [key, attempt] : claimed) {
+    auto u = unclaimed_.find(key);
+    if (u != unclaimed_.end() && u->second.attempt == attempt) {
+      inflight_[key] = Inflight{identity, attempt, u->second.cpu, u->second.mem};
+      unclaimed_.erase(u);
+    } else if (!inflight_.count(key)) {
+      claims_[key] = Claim{identity, attempt, clock_.NowMs()};  // the node may not be restored yet
+    }
+  }
+  for (const auto& [key, inf] : inflight_) {
+    if (inf.worker != identity) continue;
+    nw.inflight++;
+    nw.free = nw.free > 0 ? nw.free - 1 : 0;
+    nw.free_cpu -= inf.cpu;
+    nw.free_mem -= inf.mem;
+  }
+  spdlog::info("worker {} ({} slots, {} functions) joined; it claims {} attempt(s)", hello.worker_id,
+               hello.slots, hello.functions.size(), nw.inflight);
   Send(identity, wire::Kind::kWelcome,
        wire::EncodeBody(wire::Welcome{store_.epoch(), config_.heartbeat_ms}));
+  FailLost(lost, hello.worker_id, "reconnected without it");
   SchedulePump();
+}
+
+void Coordinator::FailLost(const std::vector<std::pair<std::string, Inflight>>& lost,
+                           const std::string& worker_id, const std::string& why) {
+  for (const auto& [key, inf] : lost) {
+    // key = exec \0 node \0 index
+    size_t a = key.find('\0'), b = key.find('\0', a + 1);
+    std::string exec = key.substr(0, a), node_id = key.substr(a + 1, b - a - 1);
+    uint32_t index = static_cast<uint32_t>(std::stoul(key.substr(b + 1)));
+    FailSystem(exec, node_id, index, inf.attempt, "worker " + worker_id + " " + why);
+  }
+}
+
+void Coordinator::FailSystem(const std::string& exec, const std::string& node_id, uint32_t index,
+                             uint32_t attempt, const std::string& msg) {
+  Execution* e = FindExec(exec);
+  NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+  if (node == nullptr || !node->array) return;
+  if (node->array->OnFailed(index, attempt, FailureKind::kSystem, msg)) {
+    spdlog::warn("exec={} node={} index={} attempt={}: system error: {}", exec, node_id, index,
+                 attempt, msg);
+    QueueOp(exec, node_id,
+            {Store::Op::kError, index, attempt, keys::PackRecord(node->array->Record(index)), msg});
+    AfterNodeChange(*e, *node);
+    SchedulePump();
+  }
 }
 
 void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batch) {
@@ -308,13 +360,19 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
     const wire::SubtaskKey& k = r.key;
     std::string ikey = InflightKey(k.exec, k.node, k.index);
     auto inf = inflight_.find(ikey);
+    // The attempt is over on the worker. Its slot goes back at once for failures, and for
+    // successes when the commit is durable: dispatch never runs ahead of Redis.
+    std::optional<Inflight> held;
     if (inf != inflight_.end() && inf->second.attempt == k.attempt && inf->second.worker == identity) {
-      Release(inf->second);
+      held = inf->second;
       inflight_.erase(inf);
     }
+    if (auto u = unclaimed_.find(ikey); u != unclaimed_.end() && u->second.attempt == k.attempt)
+      unclaimed_.erase(u);
     Execution* e = FindExec(k.exec);
     NodeRun* node = e ? e->FindNode(k.node) : nullptr;
     if (node == nullptr || !node->array || !node->array->IsCurrent(k.index, k.attempt)) {
+      if (held) Release(*held);
       acks.push_back(k);  // stale or unknown: nothing to commit, let the worker forget it
       continue;
     }
@@ -324,7 +382,8 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
       keys::SubtaskRecord rec = WithPhase(node->array->Record(k.index), SubtaskPhase::kSucceeded);
       QueueOp(exec_id, node_id,
               {Store::Op::kOutput, k.index, k.attempt, keys::PackRecord(rec), std::move(r.outputs)},
-              [this, identity, k](int applied) {
+              [this, identity, k, held](int applied) {
+                if (held) Release(*held);
                 if (applied < 0) return;  // not durable: the worker keeps it and re-sends
                 Execution* e = FindExec(k.exec);
                 NodeRun* node = e ? e->FindNode(k.node) : nullptr;
@@ -334,11 +393,17 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
                                  k.exec, k.node, k.index, k.attempt);
                   AfterNodeChange(*e, *node);
                   SchedulePump();
+                } else if (applied == 0 && node && node->array &&
+                           node->array->IsCurrent(k.index, k.attempt)) {
+                  // Redis disagrees about the attempt (e.g. it lost its last second of writes):
+                  // run the subtask again rather than leave it hanging.
+                  FailSystem(k.exec, k.node, k.index, k.attempt, "commit refused by the store");
                 }
-                Send(identity, wire::Kind::kAck, wire::EncodeBody(wire::AckBatch{{k}}));
+                pending_acks_[identity].push_back(k);
               });
       continue;
     }
+    if (held) Release(*held);
     if (outcome == wire::Outcome::kAborted) r.error = r.error.empty() ? "aborted on the worker" : r.error;
     spdlog::info("exec={} node={} index={} attempt={}: {}", k.exec, k.node, k.index, k.attempt,
                  r.error);
@@ -347,7 +412,7 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
     QueueOp(exec_id, node_id, {Store::Op::kError, k.index, k.attempt, keys::PackRecord(rec), r.error},
             [this, identity, k](int applied) {
               if (applied < 0) return;
-              Send(identity, wire::Kind::kAck, wire::EncodeBody(wire::AckBatch{{k}}));
+              pending_acks_[identity].push_back(k);
             });
     AfterNodeChange(*e, *node);
   }
@@ -441,6 +506,12 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
     case wire::Kind::kOutputs: {
       if (Execution* e = FindExec(exec)) {
         nlohmann::json j{{"execution", exec}, {"phase", ExecPhaseName(e->phase)}, {"error", e->error}};
+        // Between the end of an execution and its removal from memory the outputs are here.
+        auto out = e->values.find("$outputs");
+        if (out != e->values.end()) {
+          auto v = DecodeMsgpack(out->second);
+          if (v) j["outputs"] = ToJson(*v);
+        }
         return Reply(identity, rid, Status::Ok(), j.dump());
       }
       store_.GetFields(exec, {keys::kFieldPhase, keys::kFieldOutputs, keys::kFieldError},
@@ -621,8 +692,10 @@ void Coordinator::StartNode(Execution& e, NodeRun& node) {
       uint16_t v = static_cast<uint16_t>((static_cast<uint8_t>((*recs)[2 * i]) << 8) |
                                          static_cast<uint8_t>((*recs)[2 * i + 1]));
       if (v == 0) continue;
-      node->array->Restore(i, keys::UnpackRecord(v));
+      keys::SubtaskRecord rec = keys::UnpackRecord(v);
+      node->array->Restore(i, rec);
       ++restored;
+      if (static_cast<SubtaskPhase>(rec.phase) == SubtaskPhase::kRunning) AdoptRestored(*node, exec_id, i, rec.attempt);
     }
     if (restored > 0)
       spdlog::info("exec={} node={}: restored {} subtask records ({} succeeded)", exec_id, node_id,
@@ -631,6 +704,27 @@ void Coordinator::StartNode(Execution& e, NodeRun& node) {
     AfterNodeChange(*e, *node);
     SchedulePump();
   });
+}
+
+void Coordinator::AdoptRestored(const NodeRun& node, const std::string& exec, uint32_t index,
+                                uint32_t attempt) {
+  std::string key = InflightKey(exec, node.def->id, index);
+  const Resources& req = node.def->requests;
+  auto c = claims_.find(key);
+  if (c != claims_.end() && c->second.attempt == attempt) {
+    auto wit = workers_.find(c->second.worker);
+    if (wit != workers_.end()) {
+      inflight_[key] = Inflight{c->second.worker, attempt, req.cpu, req.mem_bytes};
+      Worker& w = wit->second;
+      w.inflight++;
+      w.free = w.free > 0 ? w.free - 1 : 0;
+      w.free_cpu -= req.cpu;
+      w.free_mem -= req.mem_bytes;
+      claims_.erase(c);
+      return;
+    }
+  }
+  unclaimed_[key] = Unclaimed{attempt, clock_.NowMs() + Grace(), req.cpu, req.mem_bytes};
 }
 
 void Coordinator::PersistNodePhase(const Execution& e, const NodeRun& node) {
@@ -891,24 +985,9 @@ void Coordinator::LoseWorker(const std::string& identity, const std::string& why
     }
   }
   workers_.erase(wit);
-  if (!lost.empty() || why != "reconnected")
-    spdlog::warn("worker {} lost ({}): {} subtask(s) re-queued as system errors", worker_id, why,
-                 lost.size());
-  for (const auto& [key, inf] : lost) {
-    // key = exec \0 node \0 index
-    size_t a = key.find('\0'), b = key.find('\0', a + 1);
-    std::string exec = key.substr(0, a), node_id = key.substr(a + 1, b - a - 1);
-    uint32_t index = static_cast<uint32_t>(std::stoul(key.substr(b + 1)));
-    Execution* e = FindExec(exec);
-    NodeRun* node = e ? e->FindNode(node_id) : nullptr;
-    if (node == nullptr || !node->array) continue;
-    std::string msg = "worker " + worker_id + " lost (" + why + ")";
-    if (node->array->OnFailed(index, inf.attempt, FailureKind::kSystem, msg)) {
-      QueueOp(exec, node_id, {Store::Op::kError, index, inf.attempt,
-                              keys::PackRecord(node->array->Record(index)), msg});
-      AfterNodeChange(*e, *node);
-    }
-  }
+  spdlog::warn("worker {} lost ({}): {} subtask(s) re-queued as system errors", worker_id, why,
+               lost.size());
+  FailLost(lost, worker_id, "lost (" + why + ")");
   SchedulePump();
 }
 
@@ -923,6 +1002,24 @@ void Coordinator::OnTick() {
     Send(identity, wire::Kind::kHeartbeat, wire::EncodeBody(wire::Heartbeat{}));
   }
   for (const auto& id : lost) LoseWorker(id, "missed heartbeats");
+  // Restored attempts nobody claimed within the grace period run again, as system retries.
+  std::vector<std::pair<std::string, Unclaimed>> expired;
+  for (auto it = unclaimed_.begin(); it != unclaimed_.end();) {
+    if (now >= it->second.deadline_ms) {
+      expired.emplace_back(it->first, it->second);
+      it = unclaimed_.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  for (const auto& [key, u] : expired) {
+    size_t a = key.find('\0'), b = key.find('\0', a + 1);
+    FailSystem(key.substr(0, a), key.substr(a + 1, b - a - 1),
+               static_cast<uint32_t>(std::stoul(key.substr(b + 1))), u.attempt,
+               "no worker claimed it after a coordinator restart");
+  }
+  for (auto it = claims_.begin(); it != claims_.end();)
+    it = now - it->second.at_ms > Grace() ? claims_.erase(it) : std::next(it);
   SchedulePump();
 }
 
@@ -934,7 +1031,14 @@ void Coordinator::QueueOp(const std::string& exec, const std::string& node, Stor
   pending_ops_[{exec, node}].push_back(PendingOp{std::move(op), std::move(done)});
 }
 
+void Coordinator::FlushAcks() {
+  for (auto& [identity, keys] : pending_acks_)
+    Send(identity, wire::Kind::kAck, wire::EncodeBody(wire::AckBatch{std::move(keys)}));
+  pending_acks_.clear();
+}
+
 void Coordinator::FlushOps() {
+  FlushAcks();
   if (pending_ops_.empty()) return;
   auto batches = std::move(pending_ops_);
   pending_ops_.clear();

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -68,6 +69,20 @@ class Coordinator {
     double cpu = 0;       // requests held on the worker until the result arrives
     int64_t mem = 0;
   };
+  // A worker's HELLO claim of an attempt the coordinator does not track (yet): after a
+  // restart, HELLOs can arrive before the node's records are restored.
+  struct Claim {
+    std::string worker;
+    uint32_t attempt = 0;
+    int64_t at_ms = 0;
+  };
+  // A subtask restored as RUNNING that no worker has claimed yet.
+  struct Unclaimed {
+    uint32_t attempt = 0;
+    int64_t deadline_ms = 0;
+    double cpu = 0;
+    int64_t mem = 0;
+  };
   struct PendingOp {
     Store::Op op;
     std::function<void(int)> done;  // 1 applied, 0 refused, -1 failed
@@ -104,6 +119,14 @@ class Coordinator {
   void SchedulePump();
   void Pump();
   void LoseWorker(const std::string& identity, const std::string& why);
+  void FailLost(const std::vector<std::pair<std::string, Inflight>>& lost,
+                const std::string& worker_id, const std::string& why);
+  void FailSystem(const std::string& exec, const std::string& node, uint32_t index,
+                  uint32_t attempt, const std::string& msg);
+  // A restored RUNNING subtask: claimed already, or given a grace period to be claimed.
+  void AdoptRestored(const NodeRun& node, const std::string& exec, uint32_t index, uint32_t attempt);
+  // How long restored attempts wait for a worker to claim them: one liveness window.
+  int64_t Grace() const { return config_.heartbeat_ms * config_.liveness; }
   // Gives a finished attempt's slot and requests back to its worker.
   void Release(const Inflight& inf);
   static WorkerView View(const Worker& w);
@@ -116,6 +139,7 @@ class Coordinator {
   void QueueOp(const std::string& exec, const std::string& node, Store::Op op,
                std::function<void(int)> done = nullptr);
   void FlushOps();
+  void FlushAcks();
   void Fenced();
 
   static std::string InflightKey(std::string_view exec, std::string_view node, uint32_t index);
@@ -138,7 +162,10 @@ class Coordinator {
   std::map<std::string, std::unique_ptr<Execution>> execs_;  // non-terminal, by id
   std::map<std::string, Worker> workers_;                    // by ROUTER identity
   std::unordered_map<std::string, Inflight> inflight_;       // InflightKey → where it runs
+  std::unordered_map<std::string, Claim> claims_;            // InflightKey → HELLO claim
+  std::unordered_map<std::string, Unclaimed> unclaimed_;     // InflightKey → grace deadline
   std::map<std::pair<std::string, std::string>, std::vector<PendingOp>> pending_ops_;
+  std::map<std::string, std::vector<wire::SubtaskKey>> pending_acks_;  // per worker, per turn
   size_t rr_node_ = 0;  // round-robin cursor over runnable nodes
 
   UvHandle<uv_check_t> flush_check_;

@@ -54,6 +54,11 @@ Status StatusOf(const Result<RedisReply>& r) { return r ? Status::Ok() : r.error
 }  // namespace
 
 void Store::TakeEpoch(std::function<void(Result<int64_t>)> cb) {
+  // Load the apply script once; Apply sends its SHA and falls back to the text if Redis lost
+  // it (a restarted Redis has no scripts).
+  redis_.Command({"SCRIPT", "LOAD", kApplyScript}, [this](Result<RedisReply> r) {
+    if (r && r->type == RedisReply::Type::kString) script_sha_ = r->str;
+  });
   redis_.Command({"INCR", keys::Epoch()}, [this, cb](Result<RedisReply> r) {
     if (!r) return cb(Err(r.error()));
     epoch_ = r->integer;
@@ -65,9 +70,10 @@ void Store::Apply(std::string_view exec, std::string_view node, const std::vecto
                   ApplyCallback cb) {
   std::vector<std::string> argv;
   argv.reserve(7 + ops.size() * 5);
-  argv.insert(argv.end(), {"EVAL", kApplyScript, "4", keys::Epoch(), keys::Phases(exec, node),
-                           keys::Outputs(exec, node), keys::Errors(exec, node),
-                           std::to_string(epoch_)});
+  bool by_sha = !script_sha_.empty();
+  argv.insert(argv.end(), {by_sha ? "EVALSHA" : "EVAL", by_sha ? script_sha_ : kApplyScript, "4",
+                           keys::Epoch(), keys::Phases(exec, node), keys::Outputs(exec, node),
+                           keys::Errors(exec, node), std::to_string(epoch_)});
   for (const Op& op : ops) {
     argv.emplace_back(1, static_cast<char>(op.kind));
     argv.push_back(std::to_string(op.index));
@@ -75,7 +81,19 @@ void Store::Apply(std::string_view exec, std::string_view node, const std::vecto
     argv.push_back(std::to_string(op.record));
     argv.push_back(op.payload);
   }
-  redis_.Command(argv, [cb, n = ops.size()](Result<RedisReply> r) {
+  redis_.Command(argv, [this, cb, argv, n = ops.size()](Result<RedisReply> r) mutable {
+    if (!r && r.error().message().find("NOSCRIPT") != std::string::npos) {
+      script_sha_.clear();
+      argv[0] = "EVAL";
+      argv[1] = kApplyScript;
+      return redis_.Command(argv, [cb, n](Result<RedisReply> r2) { Store::ApplyReply(std::move(r2), n, cb); });
+    }
+    ApplyReply(std::move(r), n, cb);
+  });
+}
+
+void Store::ApplyReply(Result<RedisReply> r, size_t n, const ApplyCallback& cb) {
+  {
     if (!r) return cb(Err(r.error()));
     if (r->type == RedisReply::Type::kInteger && r->integer == -1)
       return cb(Err(FailedPrecondition("fenced: a newer coordinator has taken the epoch")));
@@ -85,7 +103,7 @@ void Store::Apply(std::string_view exec, std::string_view node, const std::vecto
     out.reserve(n);
     for (const auto& e : r->elements) out.push_back(static_cast<int>(e.integer));
     cb(std::move(out));
-  });
+  }
 }
 
 void Store::CreateExecution(std::string_view exec, int64_t created_ms,

@@ -80,8 +80,11 @@ class Store {
                         std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
                         std::function<void(Status)> done);
 
+  static void ApplyReply(Result<RedisReply> r, size_t n, const ApplyCallback& cb);
+
   RedisClient& redis_;
   int64_t epoch_ = 0;
+  std::string script_sha_;
 };
 
 }  // namespace fanout

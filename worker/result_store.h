@@ -38,6 +38,14 @@ class ResultStore {
   bool has_unsent() const { return !unsent_.empty(); }
   size_t held() const { return held_.size(); }
   bool is_held(const wire::SubtaskKey& key) const { return held_.count(key) != 0; }
+  // The keys of every held result (announced in HELLO, so a restarted coordinator keeps
+  // those attempts current until their results arrive).
+  std::vector<wire::SubtaskKey> HeldKeys() const {
+    std::vector<wire::SubtaskKey> out;
+    out.reserve(held_.size());
+    for (const auto& [k, e] : held_) out.push_back(k);
+    return out;
+  }
 
  private:
   struct Entry {

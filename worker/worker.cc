@@ -181,6 +181,7 @@ void Worker::SendHello() {
   h.interruptible = config_.interruptible;
   for (const auto& [key, r] : running_) h.running.push_back(key);
   for (const auto& q : queue_) h.running.push_back(q.key);
+  h.held = results_.HeldKeys();
   h.pid = getpid();
   h.host = Hostname();
   Send(wire::Kind::kHello, wire::EncodeBody(h));

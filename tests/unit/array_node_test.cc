@@ -186,16 +186,35 @@ TEST(ArrayNodeTest, ErrorSummaryGroupsIndicesByMessageAsRanges) {
   EXPECT_EQ(node.ErrorSummary(), "[0-1][3]: exit code 1; [5]: timed out after 1s");
 }
 
-TEST(ArrayNodeTest, RestoreKeepsSucceededAndRequeuesRunningWithTheNextAttempt) {
+TEST(ArrayNodeTest, RestoreKeepsSucceededAndRunningAttemptsAndTheirCounters) {
   ArrayNode node(4, {});
   node.Restore(0, {static_cast<uint8_t>(SubtaskPhase::kSucceeded), 0, 0, false});
   node.Restore(2, {static_cast<uint8_t>(SubtaskPhase::kRunning), 3, 1, false});
-  auto s = Take(node);
-  // The re-queued subtask goes first (it held a slot), then the fresh ones; 0 never again.
-  ASSERT_EQ(Indices(s), (std::vector<uint32_t>{2, 1, 3}));
-  EXPECT_EQ(s[0].attempt, 4u);
+  // 0 never runs again; 2 keeps running its attempt 3, whose result is still accepted.
+  EXPECT_EQ(Indices(Take(node)), (std::vector<uint32_t>{1, 3}));
+  EXPECT_TRUE(node.IsCurrent(2, 3));
   EXPECT_EQ(node.Record(2).system_failures, 1);
   EXPECT_EQ(node.count(SubtaskPhase::kSucceeded), 1u);
+}
+
+TEST(ArrayNodeTest, UnclaimedRestoredAttemptIsRetriedAsASystemErrorWithItsCountersKept) {
+  ArrayNodePolicy p;
+  p.system_retries = 3;
+  ArrayNode node(1, p);
+  node.Restore(0, {static_cast<uint8_t>(SubtaskPhase::kRunning), 3, 1, false});
+  ASSERT_TRUE(node.OnFailed(0, 3, FailureKind::kSystem, "not claimed"));
+  auto s = Take(node);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].attempt, 4u);
+  EXPECT_EQ(node.Record(0).system_failures, 2);
+}
+
+TEST(ArrayNodeTest, RestoredRetryKeepsItsPersistedAttempt) {
+  ArrayNode node(2, {});
+  node.Restore(1, {static_cast<uint8_t>(SubtaskPhase::kRetrying), 2, 0, false});
+  auto s = Take(node);
+  ASSERT_EQ(Indices(s), (std::vector<uint32_t>{1, 0}));
+  EXPECT_EQ(s[0].attempt, 2u);
 }
 
 TEST(ArrayNodeTest, AbortAllStopsRunningSubtasks) {

@@ -268,6 +268,27 @@ int CmdRun(const RunArgs& a, const Options& o) {
   return WaitAndReport(*t, exec, o);
 }
 
+// `fanout recover EXEC`: a new execution of EXEC's spec and inputs that reuses every subtask
+// that succeeded in EXEC and runs only the rest; then waits like run.
+int CmdRecover(const std::string& exec, bool no_wait, const Options& o) {
+  Result<Target> t = Connect(o, false, {});
+  if (!t) return Fail(t.error());
+  Result<Json> r = t->client->Query(wire::Kind::kRecover, exec);
+  if (!r) return Fail(r.error());
+  std::string id = JsonStr(*r, "execution");
+  if (id.empty()) return Fail(Internal("the coordinator sent no execution id"));
+  if (no_wait) {
+    if (o.json()) {
+      PrintJson(*r);
+    } else {
+      std::printf("%s\n", id.c_str());
+    }
+    return kExitOk;
+  }
+  if (!o.json()) std::fprintf(stderr, "execution %s recovers %s\n", id.c_str(), exec.c_str());
+  return WaitAndReport(*t, id, o);
+}
+
 int CmdWatch(const std::string& exec, const Options& o) {
   Result<Target> t = Connect(o, false, {});
   if (!t) return Fail(t.error());
@@ -413,6 +434,16 @@ int Main(int argc, char** argv) {
   AddConnectionOptions(watch, o);
   AddOutputOption(watch, o);
 
+  bool recover_no_wait = false;
+  CLI::App* recover = app.add_subcommand(
+      "recover", "Start a new execution of an execution's spec and inputs that reuses every subtask "
+                 "that succeeded in it and runs only the rest (for a failed or aborted execution); "
+                 "waits like run");
+  recover->add_option("execution", exec, "Execution id to recover")->required();
+  recover->add_flag("--no-wait", recover_no_wait, "Print the new execution id and return at once");
+  AddConnectionOptions(recover, o);
+  AddOutputOption(recover, o);
+
   CLI::App* outputs = app.add_subcommand(
       "outputs", "Print the outputs of a succeeded execution (NAME: VALUE per line)");
   outputs->add_option("execution", exec, "Execution id")->required();
@@ -471,6 +502,7 @@ int Main(int argc, char** argv) {
   if (*run) return CmdRun(run_args, o);
   if (*status) return CmdStatus(exec, o);
   if (*watch) return CmdWatch(exec, o);
+  if (*recover) return CmdRecover(exec, recover_no_wait, o);
   if (*outputs) return CmdOutputs(exec, o);
   if (*abort) return CmdAbort(exec, o);
   if (*health) return CmdHealth(o);

@@ -20,6 +20,7 @@ const char* KindName(Kind k) {
     case Kind::kWorkers: return "WORKERS";
     case Kind::kHealth: return "HEALTH";
     case Kind::kAbortExec: return "ABORT_EXEC";
+    case Kind::kRecover: return "RECOVER";
     case Kind::kReply: return "REPLY";
   }
   return "?";
@@ -30,7 +31,7 @@ bool IsWorkerKind(Kind k) {
 }
 
 bool IsClientKind(Kind k) {
-  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 26;
+  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 27;
 }
 
 Result<Kind> ParseHeader(std::string_view frame) {

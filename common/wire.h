@@ -45,6 +45,7 @@ enum class Kind : uint8_t {
   kWorkers = 24,    // QueryRequest{}
   kHealth = 25,     // QueryRequest{}
   kAbortExec = 26,  // QueryRequest{exec}
+  kRecover = 27,    // QueryRequest{exec}: a new execution reusing exec's succeeded subtasks
   // coordinator → client
   kReply = 30,      // Reply
 };

@@ -133,6 +133,7 @@ void Coordinator::RestoreExecution(const std::string& id, std::map<std::string, 
   e->spec_name = fields[keys::kFieldSpecName];
   e->spec_text = fields[keys::kFieldSpecText];
   e->created_ms = std::atoll(fields[keys::kFieldCreated].c_str());
+  e->recovered_from = fields[keys::kFieldRecoveredFrom];
   auto spec = ParseSpec(e->spec_text, e->spec_name);
   auto fail = [&](const std::string& why) {
     spdlog::error("exec={}: cannot resume: {}", id, why);
@@ -437,32 +438,7 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
     std::unique_ptr<Execution> e;
     Status st = Submit(*req, &id, &e);
     if (!st.ok()) return Reply(identity, req->rid, st, "");
-    Execution& ref = *e;
-    execs_.emplace(id, std::move(e));
-    // Persist spec and inputs before answering: the execution survives a crash from here on.
-    Map stored;
-    for (const auto& [k, v] : ref.values) {
-      auto dv = DecodeMsgpack(v);
-      if (dv) stored.emplace(k.substr(7), std::move(*dv));  // strip "inputs."
-    }
-    store_.CreateExecution(
-        id, ref.created_ms,
-        {{keys::kFieldSpecText, ref.spec_text},
-         {keys::kFieldSpecName, ref.spec_name},
-         {keys::kFieldWorkflow, ref.wf->name},
-         {keys::kFieldInputs, EncodeMsgpack(Value(std::move(stored)))},
-         {keys::kFieldPhase, std::string(ExecPhaseName(ExecPhase::kRunning))},
-         {keys::kFieldCreated, std::to_string(ref.created_ms)}},
-        [this, identity, rid = req->rid, id](Status s) {
-          if (!s.ok()) {
-            execs_.erase(id);
-            return Reply(identity, rid, Unavailable("cannot store the execution: " + s.message()), "");
-          }
-          spdlog::info("exec={} submitted", id);
-          Reply(identity, rid, Status::Ok(), nlohmann::json{{"execution", id}}.dump());
-          Advance(id);
-        });
-    return;
+    return Accept(identity, req->rid, std::move(e));
   }
   auto req = wire::DecodeBody<wire::QueryRequest>(body);
   if (!req) return Reply(identity, 0, req.error(), "");
@@ -496,7 +472,7 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
     }
     case wire::Kind::kStatus: {
       if (Execution* e = FindExec(exec)) return Reply(identity, rid, Status::Ok(), StatusJson(*e).dump());
-      store_.GetFields(exec, {"status"}, [this, identity, rid, exec](auto r) {
+      store_.GetFields(exec, {keys::kFieldStatus}, [this, identity, rid, exec](auto r) {
         if (!r) return Reply(identity, rid, r.error(), "");
         if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
         Reply(identity, rid, Status::Ok(), *(*r)[0]);
@@ -553,6 +529,26 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
                                Reply(identity, rid, Status::Ok(), nlohmann::json{{"executions", *arr}}.dump());
                            });
         }
+      });
+      return;
+    }
+    case wire::Kind::kRecover: {
+      store_.GetAllFields(exec, [this, identity, rid, exec](Result<std::map<std::string, std::string>> f) {
+        if (!f) return Reply(identity, rid, f.error(), "");
+        if (f->empty()) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
+        auto inputs = DecodeMsgpack((*f)[keys::kFieldInputs]);
+        if (!inputs) return Reply(identity, rid, Internal("stored inputs are unreadable"), "");
+        wire::SubmitRequest req;
+        req.spec_name = (*f)[keys::kFieldSpecName];
+        req.spec_text = (*f)[keys::kFieldSpecText];
+        req.workflow = (*f)[keys::kFieldWorkflow];
+        req.inputs_json = ToJson(*inputs).dump();
+        std::string id;
+        std::unique_ptr<Execution> e;
+        Status st = Submit(req, &id, &e);
+        if (!st.ok()) return Reply(identity, rid, st, "");
+        e->recovered_from = exec;
+        Accept(identity, rid, std::move(e));
       });
       return;
     }
@@ -627,6 +623,38 @@ Status Coordinator::Submit(const wire::SubmitRequest& req, std::string* exec_id,
   return Status::Ok();
 }
 
+void Coordinator::Accept(const std::string& identity, uint64_t rid, std::unique_ptr<Execution> e) {
+  Execution& ref = *e;
+  std::string id = ref.id;
+  execs_.emplace(id, std::move(e));
+  // Persist spec and inputs before answering: the execution survives a crash from here on.
+  Map stored;
+  for (const auto& [k, v] : ref.values) {
+    auto dv = DecodeMsgpack(v);
+    if (dv) stored.emplace(k.substr(7), std::move(*dv));  // strip "inputs."
+  }
+  std::vector<std::pair<std::string, std::string>> fields = {
+      {keys::kFieldSpecText, ref.spec_text},
+      {keys::kFieldSpecName, ref.spec_name},
+      {keys::kFieldWorkflow, ref.wf->name},
+      {keys::kFieldInputs, EncodeMsgpack(Value(std::move(stored)))},
+      {keys::kFieldPhase, std::string(ExecPhaseName(ExecPhase::kRunning))},
+      {keys::kFieldCreated, std::to_string(ref.created_ms)}};
+  if (!ref.recovered_from.empty()) fields.emplace_back(keys::kFieldRecoveredFrom, ref.recovered_from);
+  store_.CreateExecution(id, ref.created_ms, fields, [this, identity, rid, id](Status s) {
+    if (!s.ok()) {
+      execs_.erase(id);
+      return Reply(identity, rid, Unavailable("cannot store the execution: " + s.message()), "");
+    }
+    Execution* e = FindExec(id);
+    nlohmann::json j{{"execution", id}};
+    if (e && !e->recovered_from.empty()) j["recovered_from"] = e->recovered_from;
+    spdlog::info("exec={} submitted{}", id, e && !e->recovered_from.empty() ? " (recovering " + e->recovered_from + ")" : "");
+    Reply(identity, rid, Status::Ok(), j.dump());
+    Advance(id);
+  });
+}
+
 void Coordinator::Advance(const std::string& exec) {
   Execution* e = FindExec(exec);
   if (e == nullptr || IsTerminal(e->phase)) return;
@@ -676,6 +704,25 @@ void Coordinator::StartNode(Execution& e, NodeRun& node) {
   node.phase = NodePhase::kRunning;
   node.busy = true;
   std::string exec_id = e.id, node_id = node.def->id;
+  if (!e.recovered_from.empty()) {
+    // `fanout recover`: take every subtask that succeeded in the source execution first.
+    std::string src = e.recovered_from;
+    store_.CopySucceeded(src, exec_id, node_id, n, [this, exec_id, node_id, src](Result<int64_t> copied) {
+      if (!copied) {
+        if (copied.error().code() == Code::kFailedPrecondition) return Fenced();
+        spdlog::warn("exec={} node={}: cannot reuse subtasks of {}: {}", exec_id, node_id, src,
+                     copied.error().message());
+      } else if (*copied > 0) {
+        spdlog::info("exec={} node={}: reused {} succeeded subtask(s) of {}", exec_id, node_id, *copied, src);
+      }
+      LoadNodeRecords(exec_id, node_id);
+    });
+    return;
+  }
+  LoadNodeRecords(exec_id, node_id);
+}
+
+void Coordinator::LoadNodeRecords(const std::string& exec_id, const std::string& node_id) {
   store_.LoadRecords(exec_id, node_id, [this, exec_id, node_id](Result<std::string> recs) {
     Execution* e = FindExec(exec_id);
     NodeRun* node = e ? e->FindNode(node_id) : nullptr;
@@ -827,7 +874,7 @@ void Coordinator::FinishExecution(Execution& e, ExecPhase phase, std::string err
       {keys::kFieldPhase, std::string(ExecPhaseName(phase))},
       {keys::kFieldEnded, std::to_string(e.ended_ms)},
       {keys::kFieldError, e.error},
-      {"status", StatusJson(e).dump()}};
+      {keys::kFieldStatus, StatusJson(e).dump()}};
   auto out = e.values.find("$outputs");
   if (out != e.values.end()) f.emplace_back(keys::kFieldOutputs, out->second);
   if (phase == ExecPhase::kSucceeded)

@@ -106,7 +106,10 @@ class Coordinator {
   // Workflow.
   Status Submit(const wire::SubmitRequest& req, std::string* exec_id,
                 std::unique_ptr<Execution>* out);
+  // Stores a new execution, answers the client with its id, and starts it.
+  void Accept(const std::string& identity, uint64_t rid, std::unique_ptr<Execution> e);
   void Advance(const std::string& exec);
+  void LoadNodeRecords(const std::string& exec, const std::string& node);
   void StartNode(Execution& e, NodeRun& node);
   void AfterNodeChange(Execution& e, NodeRun& node);
   void CompleteNode(Execution& e, NodeRun& node);

@@ -134,6 +134,7 @@ nlohmann::json StatusJson(const Execution& e) {
   j["created_ms"] = e.created_ms;
   j["ended_ms"] = e.ended_ms;
   j["error"] = e.error;
+  if (!e.recovered_from.empty()) j["recovered_from"] = e.recovered_from;
   nlohmann::json nodes = nlohmann::json::array();
   for (const NodeRun& n : e.nodes) {
     nlohmann::json nj;

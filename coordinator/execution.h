@@ -84,6 +84,7 @@ struct Execution {
   int64_t created_ms = 0;
   int64_t ended_ms = 0;
   std::string error;
+  std::string recovered_from;  // `fanout recover`: reuse this execution's succeeded subtasks
   std::map<std::string, std::string> values;  // ValueKey → msgpack
   std::vector<NodeRun> nodes;
 

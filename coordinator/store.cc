@@ -49,6 +49,35 @@ return res
 
 constexpr uint32_t kOutputChunk = 8192;
 
+// KEYS: epoch, src phases, src outputs, dst phases, dst outputs, src exec hash.
+// ARGV: epoch, n, node size field. Copies succeeded subtasks (phase 3) of src into dst.
+constexpr const char* kCopyScript = R"lua(
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then
+  return -1
+end
+local n = tonumber(ARGV[2])
+if tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '-1') ~= n then
+  return 0
+end
+local src = redis.call('GET', KEYS[2])
+if not src then return 0 end
+local copied = 0
+for i = 0, n - 1 do
+  local hi, lo = string.byte(src, 2 * i + 1, 2 * i + 2)
+  if hi == nil or lo == nil then break end
+  if (hi * 256 + lo) % 16 == 3 then
+    local out = redis.call('HGET', KEYS[3], i)
+    local cur = redis.call('BITFIELD', KEYS[4], 'GET', 'u16', '#' .. i)[1] % 16
+    if out and cur ~= 3 and cur ~= 4 and cur ~= 5 then
+      redis.call('HSET', KEYS[5], i, out)
+      redis.call('BITFIELD', KEYS[4], 'SET', 'u16', '#' .. i, 3)
+      copied = copied + 1
+    end
+  end
+end
+return copied
+)lua";
+
 Status StatusOf(const Result<RedisReply>& r) { return r ? Status::Ok() : r.error(); }
 
 }  // namespace
@@ -221,6 +250,20 @@ void Store::LoadOutputsChunk(std::string exec, std::string node, uint32_t from, 
     }
     LoadOutputsChunk(exec, node, to, n, on_item, done);
   });
+}
+
+void Store::CopySucceeded(std::string_view src, std::string_view dst, std::string_view node,
+                          uint32_t n, std::function<void(Result<int64_t>)> cb) {
+  redis_.Command({"EVAL", kCopyScript, "6", keys::Epoch(), keys::Phases(src, node),
+                  keys::Outputs(src, node), keys::Phases(dst, node), keys::Outputs(dst, node),
+                  keys::Exec(src), std::to_string(epoch_), std::to_string(n),
+                  keys::NodeField(node, "size")},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   if (r->integer < 0)
+                     return cb(Err(FailedPrecondition("fenced: a newer coordinator has taken the epoch")));
+                   cb(r->integer);
+                 });
 }
 
 void Store::LoadErrors(std::string_view exec, std::string_view node,

@@ -71,6 +71,12 @@ class Store {
   void LoadOutputs(std::string exec, std::string node, uint32_t n,
                    std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
                    std::function<void(Status)> done);
+  // `fanout recover`: copies into dst every subtask of `node` that succeeded in src (output
+  // and a SUCCEEDED record), unless the node sizes differ. Returns how many were copied.
+  // Both executions' keys are touched in one script: on Redis Cluster that needs both hash
+  // tags in one slot, which they are not; fanout targets a single Redis (DESIGN §6).
+  void CopySucceeded(std::string_view src, std::string_view dst, std::string_view node, uint32_t n,
+                     std::function<void(Result<int64_t>)> cb);
   // Last error message per index for the given indices.
   void LoadErrors(std::string_view exec, std::string_view node, const std::vector<uint32_t>& indices,
                   std::function<void(Result<std::vector<std::optional<std::string>>>)> cb);

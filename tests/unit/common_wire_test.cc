@@ -322,7 +322,7 @@ TEST(WireTest, ParseHeaderRejectsBadVersions) {
 }
 
 TEST(WireTest, ParseHeaderRejectsUnknownKinds) {
-  for (int k : {0, 5, 9, 15, 19, 27, 29, 31, 128, 255}) {
+  for (int k : {0, 5, 9, 15, 19, 28, 29, 31, 128, 255}) {
     auto r = ParseHeader(Raw({k, kWireVersion}));
     ASSERT_FALSE(r.has_value()) << k;
     EXPECT_NE(r.error().message().find("kind"), std::string::npos);
@@ -335,7 +335,7 @@ TEST(WireTest, ClassifiesWorkerAndClientKinds) {
     EXPECT_FALSE(IsClientKind(k)) << KindName(k);
   }
   for (Kind k : {Kind::kSubmit, Kind::kStatus, Kind::kOutputs, Kind::kList, Kind::kWorkers,
-                 Kind::kHealth, Kind::kAbortExec}) {
+                 Kind::kHealth, Kind::kAbortExec, Kind::kRecover}) {
     EXPECT_TRUE(IsClientKind(k)) << KindName(k);
     EXPECT_FALSE(IsWorkerKind(k)) << KindName(k);
   }

@@ -8,6 +8,7 @@ const char* KindName(Kind k) {
     case Kind::kResult: return "RESULT";
     case Kind::kHeartbeat: return "HEARTBEAT";
     case Kind::kBye: return "BYE";
+    case Kind::kCheckpoint: return "CHECKPOINT";
     case Kind::kWork: return "WORK";
     case Kind::kAck: return "ACK";
     case Kind::kAbort: return "ABORT";
@@ -27,7 +28,8 @@ const char* KindName(Kind k) {
 }
 
 bool IsWorkerKind(Kind k) {
-  return k == Kind::kHello || k == Kind::kResult || k == Kind::kHeartbeat || k == Kind::kBye;
+  return k == Kind::kHello || k == Kind::kResult || k == Kind::kHeartbeat || k == Kind::kBye ||
+         k == Kind::kCheckpoint;
 }
 
 bool IsClientKind(Kind k) {

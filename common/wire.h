@@ -31,6 +31,7 @@ enum class Kind : uint8_t {
   kResult = 2,      // ResultBatch
   kHeartbeat = 3,   // Heartbeat (both directions)
   kBye = 4,         // Heartbeat body; the worker is leaving after a drain
+  kCheckpoint = 5,  // CheckpointSave: a running attempt saved a checkpoint (no reply)
   // coordinator → worker
   kWork = 10,       // WorkBatch: subtasks of one node; consumes one credit (slot) each
   kAck = 11,        // AckBatch: these results are durable; the worker may forget them
@@ -82,14 +83,22 @@ struct TaskDesc {
   std::vector<Param> inputs;         // declared order; WorkItem::args follows it
   std::vector<Param> outputs;        // declared order; ResultItem::outputs follows it
   int64_t timeout_ms = 0;            // per attempt; 0 = none
-  MSGPACK_DEFINE(name, kind, function, command, inputs, outputs, timeout_ms);
+  int64_t checkpoint_interval_ms = 0;  // commands: save $FANOUT_CHECKPOINT_DIR this often; 0 = only at the end
+  int64_t max_checkpoint_bytes = 0;    // larger checkpoints fail the attempt (user error); 0 = default
+  MSGPACK_DEFINE(name, kind, function, command, inputs, outputs, timeout_ms, checkpoint_interval_ms,
+                 max_checkpoint_bytes);
 };
 
 struct WorkItem {
   uint32_t index = 0;
   uint32_t attempt = 0;
   std::string args;  // msgpack array of the inputs, in TaskDesc::inputs order
-  MSGPACK_DEFINE(index, attempt, args);
+  // The latest checkpoint this subtask saved in any earlier attempt (empty: none). For C++
+  // functions the bytes given to ctx.checkpoint(); for commands an encoded directory
+  // (EncodeCheckpointDir in worker/).
+  bool has_checkpoint = false;
+  std::string checkpoint;
+  MSGPACK_DEFINE(index, attempt, args, has_checkpoint, checkpoint);
 };
 
 struct WorkBatch {
@@ -115,7 +124,19 @@ struct ResultItem {
   std::string error;     // otherwise: a one-line message
   int64_t started_ms = 0;
   int64_t ended_ms = 0;
-  MSGPACK_DEFINE(key, outcome, outputs, error, started_ms, ended_ms);
+  // The checkpoint saved when the attempt ended (success, failure, timeout, abort, drain),
+  // if the task saved one during this attempt.
+  bool has_checkpoint = false;
+  std::string checkpoint;
+  MSGPACK_DEFINE(key, outcome, outputs, error, started_ms, ended_ms, has_checkpoint, checkpoint);
+};
+
+// Sent while an attempt runs: every `checkpoint_interval` for commands, and at once for
+// ctx.checkpoint() of C++ functions. The coordinator keeps the latest per subtask.
+struct CheckpointSave {
+  SubtaskKey key;
+  std::string checkpoint;
+  MSGPACK_DEFINE(key, checkpoint);
 };
 
 struct ResultBatch {

@@ -322,7 +322,7 @@ TEST(WireTest, ParseHeaderRejectsBadVersions) {
 }
 
 TEST(WireTest, ParseHeaderRejectsUnknownKinds) {
-  for (int k : {0, 5, 9, 15, 19, 28, 29, 31, 128, 255}) {
+  for (int k : {0, 6, 9, 15, 19, 28, 29, 31, 128, 255}) {
     auto r = ParseHeader(Raw({k, kWireVersion}));
     ASSERT_FALSE(r.has_value()) << k;
     EXPECT_NE(r.error().message().find("kind"), std::string::npos);
@@ -330,7 +330,7 @@ TEST(WireTest, ParseHeaderRejectsUnknownKinds) {
 }
 
 TEST(WireTest, ClassifiesWorkerAndClientKinds) {
-  for (Kind k : {Kind::kHello, Kind::kResult, Kind::kHeartbeat, Kind::kBye}) {
+  for (Kind k : {Kind::kHello, Kind::kResult, Kind::kHeartbeat, Kind::kBye, Kind::kCheckpoint}) {
     EXPECT_TRUE(IsWorkerKind(k)) << KindName(k);
     EXPECT_FALSE(IsClientKind(k)) << KindName(k);
   }

@@ -52,6 +52,11 @@ Result<Json> Client::Query(wire::Kind kind, const std::string& exec) {
   return Call(kind, req.rid, wire::EncodeBody(req));
 }
 
+Result<Json> Client::CacheClear(const std::string& task, const std::string& version) {
+  wire::CacheClearRequest req{next_rid_++, task, version};
+  return Call(wire::Kind::kCacheClear, req.rid, wire::EncodeBody(req));
+}
+
 Result<Json> Client::Call(wire::Kind kind, uint64_t rid, const std::string& body) {
   if (!connect_error_.ok()) return Err(connect_error_);
   try {

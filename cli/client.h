@@ -39,6 +39,8 @@ class Client {
   Result<Json> Submit(wire::SubmitRequest req);
   // STATUS, OUTPUTS, ABORT_EXEC (with exec) and LIST, WORKERS, HEALTH (without).
   Result<Json> Query(wire::Kind kind, const std::string& exec = "");
+  // Removes cache entries of a task and version (empty: all).
+  Result<Json> CacheClear(const std::string& task, const std::string& version);
 
  private:
   Result<Json> Call(wire::Kind kind, uint64_t rid, const std::string& body);

@@ -214,6 +214,7 @@ struct RunArgs {
   std::vector<std::string> inputs;
   std::vector<std::string> plugins;
   bool no_wait = false;
+  bool overwrite_cache = false;
 };
 
 int CmdRun(const RunArgs& a, const Options& o) {
@@ -242,6 +243,7 @@ int CmdRun(const RunArgs& a, const Options& o) {
   req.spec_text = text.str();
   req.workflow = (*wf)->name;
   req.inputs_json = InputsToJson(*given);
+  req.overwrite_cache = a.overwrite_cache;
   Result<Json> sub = t->client->Submit(std::move(req));
   if (!sub) {
     if (sub.error().code() == Code::kAborted) return kExitInterrupted;
@@ -414,6 +416,8 @@ int Main(int argc, char** argv) {
                   "takes plain text. Repeatable; inputs not given use their defaults")
       ->allow_extra_args(false);
   run->add_flag("--no-wait", run_args.no_wait, "Print the execution id and return at once");
+  run->add_flag("--overwrite-cache", run_args.overwrite_cache,
+                "Run every subtask of cached tasks and replace their cache entries");
   run->add_option("--plugin", run_args.plugins,
                   "Task plugin (.so) for the workers of a local cluster started by this run. Repeatable")
       ->allow_extra_args(false);
@@ -483,6 +487,16 @@ int Main(int argc, char** argv) {
   local_cmd->add_option("--port", local.port, "Coordinator port (default: a free one)")
       ->check(CLI::Range(0, 65535));
 
+  std::string cache_task, cache_version;
+  CLI::App* cache = app.add_subcommand("cache", "Manage the task cache");
+  CLI::App* cache_clear = cache->add_subcommand(
+      "clear", "Remove cache entries: all of them, or those of one task and/or cache version");
+  cache_clear->add_option("--task", cache_task, "Only entries of this task");
+  cache_clear->add_option("--version", cache_version, "Only entries of this cache version");
+  AddConnectionOptions(cache_clear, o);
+  AddOutputOption(cache_clear, o);
+  cache->require_subcommand(1);
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -503,6 +517,19 @@ int Main(int argc, char** argv) {
   if (*status) return CmdStatus(exec, o);
   if (*watch) return CmdWatch(exec, o);
   if (*recover) return CmdRecover(exec, recover_no_wait, o);
+  if (*cache_clear) {
+    Result<Target> t = Connect(o, false, {});
+    if (!t) return Fail(t.error());
+    Result<Json> r = t->client->CacheClear(cache_task, cache_version);
+    if (!r) return Fail(r.error());
+    if (o.json()) {
+      PrintJson(*r);
+    } else {
+      std::printf("removed %lld cache entr%s\n", static_cast<long long>(JsonInt(*r, "deleted")),
+                  JsonInt(*r, "deleted") == 1 ? "y" : "ies");
+    }
+    return kExitOk;
+  }
   if (*outputs) return CmdOutputs(exec, o);
   if (*abort) return CmdAbort(exec, o);
   if (*health) return CmdHealth(o);

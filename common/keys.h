@@ -28,6 +28,7 @@ inline constexpr const char* kFieldError = "error";
 inline constexpr const char* kFieldOutputs = "outputs";      // msgpack map of workflow outputs
 inline constexpr const char* kFieldRecoveredFrom = "recovered_from";  // source of `fanout recover`
 inline constexpr const char* kFieldStatus = "status";        // final STATUS document (JSON)
+inline constexpr const char* kFieldOverwriteCache = "overwrite_cache";  // "1" when set
 // Per node: "node:ID:phase", "node:ID:size", "node:ID:error".
 inline std::string NodeField(std::string_view node, std::string_view what) {
   return "node:" + std::string(node) + ":" + std::string(what);

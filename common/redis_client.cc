@@ -35,12 +35,15 @@ RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::strin
   address_ = host_ + ":" + std::to_string(port_);
   uv_timer_init(loop_, reconnect_timer_.get());
   reconnect_timer_->data = this;
+  uv_timer_init(loop_, connect_timer_.get());
+  connect_timer_->data = this;
 }
 
 RedisClient::~RedisClient() {
   stopping_ = true;
   *alive_ = false;
   uv_timer_stop(reconnect_timer_.get());
+  uv_timer_stop(connect_timer_.get());
   if (ctx_ != nullptr) {
     ctx_->data = nullptr;
     redisAsyncFree(ctx_);  // runs pending callbacks with a null reply
@@ -67,6 +70,19 @@ void RedisClient::Connect() {
   redisLibuvAttach(ctx_, loop_);
   redisAsyncSetConnectCallback(ctx_, &RedisClient::OnConnect);
   redisAsyncSetDisconnectCallback(ctx_, &RedisClient::OnDisconnect);
+  uv_timer_start(
+      connect_timer_.get(),
+      [](uv_timer_t* t) {
+        auto* self = static_cast<RedisClient*>(t->data);
+        if (self->connected_ || self->ctx_ == nullptr) return;
+        spdlog::warn("redis {}: connect timed out; retrying", self->address_);
+        redisAsyncContext* c = self->ctx_;
+        self->ctx_ = nullptr;
+        c->data = nullptr;  // no callbacks into us from the abandoned context
+        redisAsyncFree(c);
+        self->ScheduleReconnect();
+      },
+      2000, 0);
 }
 
 void RedisClient::ScheduleReconnect() {
@@ -87,6 +103,7 @@ void RedisClient::OnConnect(const redisAsyncContext* c, int status) {
     self->ScheduleReconnect();
     return;
   }
+  uv_timer_stop(self->connect_timer_.get());
   auto finish = [self] {
     self->connected_ = true;
     self->backoff_ms_ = 100;

@@ -74,6 +74,9 @@ class RedisClient {
   size_t pending_ = 0;
   OnState on_state_;
   UvHandle<uv_timer_t> reconnect_timer_;
+  // hiredis 0.14's libuv adapter ignores a failed connect (the poll callback returns on an
+  // error status), so a connect that has not succeeded in time is abandoned and retried.
+  UvHandle<uv_timer_t> connect_timer_;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

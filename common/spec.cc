@@ -183,11 +183,21 @@ struct Reader {
       ASSIGN_OR_RETURN(c.enabled, Bool(n, field));
       return c;
     }
-    RETURN_IF_ERROR(Keys(n, field, {"enabled", "version", "serialize"}));
+    RETURN_IF_ERROR(Keys(n, field, {"enabled", "version", "serialize", "ignore_inputs", "ttl"}));
     c.enabled = true;
     if (n["enabled"]) { ASSIGN_OR_RETURN(c.enabled, Bool(n["enabled"], field + ".enabled")); }
     if (n["version"]) { ASSIGN_OR_RETURN(c.version, Str(n["version"], field + ".version")); }
     if (n["serialize"]) { ASSIGN_OR_RETURN(c.serialize, Bool(n["serialize"], field + ".serialize")); }
+    if (n["ttl"]) { ASSIGN_OR_RETURN(c.ttl_ms, Duration(n["ttl"], field + ".ttl")); }
+    if (n["ignore_inputs"]) {
+      const YAML::Node& ig = n["ignore_inputs"];
+      if (!ig.IsSequence()) return Err(ctx.Error(field + ".ignore_inputs", "expected a list of input names", ig));
+      c.ignore_inputs.clear();
+      for (size_t i = 0; i < ig.size(); ++i) {
+        ASSIGN_OR_RETURN(std::string name, Str(ig[i], field + ".ignore_inputs[" + std::to_string(i) + "]"));
+        c.ignore_inputs.push_back(name);
+      }
+    }
     return c;
   }
 };
@@ -408,7 +418,8 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       if (!IsIdentifier(t.name)) return Err(ctx.Error(f, "not a valid task name", kv.first));
       const YAML::Node& n = kv.second;
       RETURN_IF_ERROR(rd.Keys(n, f, {"function", "command", "inputs", "outputs", "retries",
-                                     "timeout", "interruptible", "cache", "requests"}));
+                                     "timeout", "interruptible", "cache", "requests",
+                                     "checkpoint_interval"}));
       if (n["function"] && n["command"])
         return Err(ctx.Error(f, "give either function or command, not both", n));
       if (n["function"]) {
@@ -439,7 +450,15 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       }
       if (n["timeout"]) { ASSIGN_OR_RETURN(t.timeout_ms, rd.Duration(n["timeout"], f + ".timeout")); }
       if (n["interruptible"]) { ASSIGN_OR_RETURN(t.interruptible, rd.Bool(n["interruptible"], f + ".interruptible")); }
-      if (n["cache"]) { ASSIGN_OR_RETURN(t.cache, rd.Cache(n["cache"], f + ".cache", {})); }
+      if (n["cache"]) {
+        ASSIGN_OR_RETURN(t.cache, rd.Cache(n["cache"], f + ".cache", {}));
+        for (const auto& name : t.cache.ignore_inputs)
+          if (t.FindInput(name) == nullptr)
+            return Err(ctx.Error(f + ".cache.ignore_inputs", "task '" + t.name + "' has no input '" + name + "'", n["cache"]));
+      }
+      if (n["checkpoint_interval"]) {
+        ASSIGN_OR_RETURN(t.checkpoint_interval_ms, rd.Duration(n["checkpoint_interval"], f + ".checkpoint_interval"));
+      }
       if (n["requests"]) { ASSIGN_OR_RETURN(t.requests, rd.Requests(n["requests"], f + ".requests", {})); }
       spec.tasks.emplace(t.name, std::move(t));
     }

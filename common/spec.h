@@ -39,7 +39,9 @@ struct Resources {
 struct CacheConfig {
   bool enabled = false;
   std::string version;
-  bool serialize = false;
+  bool serialize = false;                  // parsed; reservations are not implemented yet
+  std::vector<std::string> ignore_inputs;  // inputs left out of the cache key
+  int64_t ttl_ms = 0;                      // 0: entries never expire
 };
 
 struct TypedName {
@@ -58,6 +60,7 @@ struct TaskDef {
   bool interruptible = false;
   CacheConfig cache;
   Resources requests;
+  int64_t checkpoint_interval_ms = 0;  // commands: save $FANOUT_CHECKPOINT_DIR this often
 
   bool is_command() const { return !command.empty(); }
   const TypedName* FindInput(std::string_view n) const;
@@ -109,6 +112,7 @@ struct Spec {
   const TaskDef& TaskOf(const NodeDef& n) const { return tasks.at(n.task); }
   // The effective retries/timeout of a node (node override, else task default).
   int RetriesOf(const NodeDef& n) const;
+  const CacheConfig& CacheOf(const NodeDef& n) const { return n.cache ? *n.cache : TaskOf(n).cache; }
   int64_t TimeoutOf(const NodeDef& n) const;
   // The type of `$node.output` as seen by other nodes: list<T> for map nodes
   // (list<optional<T>> when failures are tolerated), T for task nodes.

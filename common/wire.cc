@@ -22,6 +22,7 @@ const char* KindName(Kind k) {
     case Kind::kHealth: return "HEALTH";
     case Kind::kAbortExec: return "ABORT_EXEC";
     case Kind::kRecover: return "RECOVER";
+    case Kind::kCacheClear: return "CACHE_CLEAR";
     case Kind::kReply: return "REPLY";
   }
   return "?";
@@ -33,7 +34,7 @@ bool IsWorkerKind(Kind k) {
 }
 
 bool IsClientKind(Kind k) {
-  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 27;
+  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 28;
 }
 
 Result<Kind> ParseHeader(std::string_view frame) {

@@ -47,6 +47,7 @@ enum class Kind : uint8_t {
   kHealth = 25,     // QueryRequest{}
   kAbortExec = 26,  // QueryRequest{exec}
   kRecover = 27,    // QueryRequest{exec}: a new execution reusing exec's succeeded subtasks
+  kCacheClear = 28, // CacheClearRequest
   // coordinator → client
   kReply = 30,      // Reply
 };
@@ -185,13 +186,21 @@ struct SubmitRequest {
   std::string spec_text;  // YAML
   std::string workflow;   // may be empty when the spec has one
   std::string inputs_json;  // JSON object of input values given by the user
-  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json);
+  bool overwrite_cache = false;  // run every subtask and replace its cache entry
+  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache);
 };
 
 struct QueryRequest {
   uint64_t rid = 0;
   std::string exec;
   MSGPACK_DEFINE(rid, exec);
+};
+
+struct CacheClearRequest {
+  uint64_t rid = 0;
+  std::string task;     // empty: every task
+  std::string version;  // empty: every version
+  MSGPACK_DEFINE(rid, task, version);
 };
 
 struct Reply {

@@ -135,6 +135,28 @@ bool ArrayNode::OnSucceeded(uint32_t index, uint32_t attempt, bool cached) {
   return true;
 }
 
+bool ArrayNode::Reopen(uint32_t index) {
+  if (index >= n_ || phase_ == NodePhase::kFailed || phase_ == NodePhase::kAborted) return false;
+  keys::SubtaskRecord rec = Record(index);
+  if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kSucceeded) return false;
+  if (rec.cached) --cached_;
+  rec.cached = false;
+  phase_ = NodePhase::kRunning;
+  Retry(index, rec);
+  return true;
+}
+
+bool ArrayNode::CompleteFromCache(uint32_t index) {
+  if (index >= n_ || done()) return false;
+  keys::SubtaskRecord rec = Record(index);
+  if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kQueued) return false;
+  rec.cached = true;
+  ++cached_;
+  SetPhase(index, rec, SubtaskPhase::kSucceeded);
+  Evaluate();
+  return true;
+}
+
 void ArrayNode::Retry(uint32_t index, keys::SubtaskRecord rec) {
   rec.attempt = static_cast<uint8_t>(rec.attempt + 1);
   SetPhase(index, rec, SubtaskPhase::kRetrying);

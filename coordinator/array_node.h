@@ -64,6 +64,11 @@ class ArrayNode {
   // are stale: they change nothing and return false.
   bool OnSucceeded(uint32_t index, uint32_t attempt, bool cached = false);
   bool OnFailed(uint32_t index, uint32_t attempt, FailureKind kind, std::string_view message);
+  // A subtask counted as succeeded whose output the store no longer has (Redis lost its last
+  // writes): it runs again with the next attempt, and the node runs again if it had ended.
+  bool Reopen(uint32_t index);
+  // A queued subtask whose result was found in the cache: it succeeds without running.
+  bool CompleteFromCache(uint32_t index);
   // Is (index, attempt) the live attempt of a non-terminal subtask?
   bool IsCurrent(uint32_t index, uint32_t attempt) const;
 

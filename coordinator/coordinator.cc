@@ -8,6 +8,7 @@
 #include "common/codec.h"
 #include "common/json.h"
 #include "common/keys.h"
+#include "coordinator/cache_key.h"
 
 namespace fanout {
 namespace {
@@ -134,6 +135,7 @@ void Coordinator::RestoreExecution(const std::string& id, std::map<std::string, 
   e->spec_text = fields[keys::kFieldSpecText];
   e->created_ms = std::atoll(fields[keys::kFieldCreated].c_str());
   e->recovered_from = fields[keys::kFieldRecoveredFrom];
+  e->overwrite_cache = fields[keys::kFieldOverwriteCache] == "1";
   auto spec = ParseSpec(e->spec_text, e->spec_name);
   auto fail = [&](const std::string& why) {
     spdlog::error("exec={}: cannot resume: {}", id, why);
@@ -242,6 +244,15 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
         spdlog::info("worker {} is draining", wit->second.hello.worker_id);
       }
       wit->second.draining = hb->draining;
+      return;
+    }
+    case wire::Kind::kCheckpoint: {
+      auto save = wire::DecodeBody<wire::CheckpointSave>(body);
+      if (!save) break;
+      Execution* e = FindExec(save->key.exec);
+      NodeRun* node = e ? e->FindNode(save->key.node) : nullptr;
+      if (node != nullptr)
+        SaveCheckpoint(*e, *node, save->key.index, save->key.attempt, std::move(save->checkpoint));
       return;
     }
     case wire::Kind::kResult: {
@@ -377,10 +388,15 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
       acks.push_back(k);  // stale or unknown: nothing to commit, let the worker forget it
       continue;
     }
+    if (r.has_checkpoint) SaveCheckpoint(*e, *node, k.index, k.attempt, std::move(r.checkpoint));
     auto outcome = static_cast<wire::Outcome>(r.outcome);
     std::string exec_id = k.exec, node_id = k.node;
     if (outcome == wire::Outcome::kSucceeded) {
       keys::SubtaskRecord rec = WithPhase(node->array->Record(k.index), SubtaskPhase::kSucceeded);
+      if (node->cache != nullptr)  // only successful results are cached
+        store_.CachePut(CacheKey(*node->task, *node->cache, node->inputs.ArgSlices(k.index)), r.outputs,
+                        node->cache->ttl_ms);
+      node->checkpoints.erase(k.index);
       QueueOp(exec_id, node_id,
               {Store::Op::kOutput, k.index, k.attempt, keys::PackRecord(rec), std::move(r.outputs)},
               [this, identity, k, held](int applied) {
@@ -410,6 +426,7 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
                  r.error);
     node->array->OnFailed(k.index, k.attempt, KindOf(outcome), r.error);
     keys::SubtaskRecord rec = node->array->Record(k.index);
+    if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) node->checkpoints.erase(k.index);
     QueueOp(exec_id, node_id, {Store::Op::kError, k.index, k.attempt, keys::PackRecord(rec), r.error},
             [this, identity, k](int applied) {
               if (applied < 0) return;
@@ -439,6 +456,15 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
     Status st = Submit(*req, &id, &e);
     if (!st.ok()) return Reply(identity, req->rid, st, "");
     return Accept(identity, req->rid, std::move(e));
+  }
+  if (kind == wire::Kind::kCacheClear) {
+    auto req = wire::DecodeBody<wire::CacheClearRequest>(body);
+    if (!req) return Reply(identity, 0, req.error(), "");
+    store_.CacheClear(req->task, req->version, [this, identity, rid = req->rid](Result<int64_t> n) {
+      if (!n) return Reply(identity, rid, n.error(), "");
+      Reply(identity, rid, Status::Ok(), nlohmann::json{{"deleted", *n}}.dump());
+    });
+    return;
   }
   auto req = wire::DecodeBody<wire::QueryRequest>(body);
   if (!req) return Reply(identity, 0, req.error(), "");
@@ -609,6 +635,7 @@ Status Coordinator::Submit(const wire::SubmitRequest& req, std::string* exec_id,
   if (!st.ok()) return st;
   for (const auto& [name, v] : *inputs) e->values["inputs." + name] = EncodeMsgpack(v);
   e->id = NewExecutionId();
+  e->overwrite_cache = req.overwrite_cache;
   e->spec_name = req.spec_name;
   e->spec_text = req.spec_text;
   e->created_ms = clock_.WallMs();
@@ -641,6 +668,7 @@ void Coordinator::Accept(const std::string& identity, uint64_t rid, std::unique_
       {keys::kFieldPhase, std::string(ExecPhaseName(ExecPhase::kRunning))},
       {keys::kFieldCreated, std::to_string(ref.created_ms)}};
   if (!ref.recovered_from.empty()) fields.emplace_back(keys::kFieldRecoveredFrom, ref.recovered_from);
+  if (ref.overwrite_cache) fields.emplace_back(keys::kFieldOverwriteCache, "1");
   store_.CreateExecution(id, ref.created_ms, fields, [this, identity, rid, id](Status s) {
     if (!s.ok()) {
       execs_.erase(id);
@@ -701,6 +729,9 @@ void Coordinator::StartNode(Execution& e, NodeRun& node) {
   node.array = std::make_unique<ArrayNode>(n, policy);
   node.desc = MakeTaskDesc(*e.spec, *node.def);
   node.interruptible = node.def->interruptible.value_or(node.task->interruptible);
+  node.desc.max_checkpoint_bytes = config_.max_checkpoint_bytes;
+  const CacheConfig& cache = e.spec->CacheOf(*node.def);
+  node.cache = cache.enabled ? &cache : nullptr;
   node.phase = NodePhase::kRunning;
   node.busy = true;
   std::string exec_id = e.id, node_id = node.def->id;
@@ -727,8 +758,8 @@ void Coordinator::LoadNodeRecords(const std::string& exec_id, const std::string&
     Execution* e = FindExec(exec_id);
     NodeRun* node = e ? e->FindNode(node_id) : nullptr;
     if (node == nullptr) return;
-    node->busy = false;
     if (!recs) {
+      node->busy = false;
       spdlog::error("exec={} node={}: cannot load subtask records: {}", exec_id, node_id,
                     recs.error().message());
       return AbortExecution(*e, "cannot load subtask records: " + recs.error().message());
@@ -744,13 +775,99 @@ void Coordinator::LoadNodeRecords(const std::string& exec_id, const std::string&
       ++restored;
       if (static_cast<SubtaskPhase>(rec.phase) == SubtaskPhase::kRunning) AdoptRestored(*node, exec_id, i, rec.attempt);
     }
-    if (restored > 0)
-      spdlog::info("exec={} node={}: restored {} subtask records ({} succeeded)", exec_id, node_id,
-                   restored, node->array->count(SubtaskPhase::kSucceeded));
-    PersistNodePhase(*e, *node);
-    AfterNodeChange(*e, *node);
-    SchedulePump();
+    bool cache = node->cache != nullptr && !e->overwrite_cache;
+    if (restored == 0) return cache ? CacheLookup(exec_id, node_id, 0) : NodeReady(exec_id, node_id);
+    spdlog::info("exec={} node={}: restored {} subtask records ({} succeeded)", exec_id, node_id,
+                 restored, node->array->count(SubtaskPhase::kSucceeded));
+    // Checkpoints saved before the restart go to the subtasks' next attempts.
+    store_.LoadCheckpoints(exec_id, node_id, [this, exec_id, node_id, cache](auto ck) {
+      Execution* e = FindExec(exec_id);
+      NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+      if (node == nullptr) return;
+      if (!ck) {
+        spdlog::warn("exec={} node={}: cannot load checkpoints: {}", exec_id, node_id, ck.error().message());
+      } else {
+        for (auto& [i, bytes] : *ck)
+          if (i < node->array->size() && !IsTerminal(static_cast<SubtaskPhase>(node->array->Record(i).phase)))
+            node->checkpoints[i] = std::move(bytes);
+      }
+      cache ? CacheLookup(exec_id, node_id, 0) : NodeReady(exec_id, node_id);
+    });
   });
+}
+
+void Coordinator::NodeReady(const std::string& exec_id, const std::string& node_id) {
+  Execution* e = FindExec(exec_id);
+  NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+  if (node == nullptr) return;
+  node->busy = false;
+  PersistNodePhase(*e, *node);
+  AfterNodeChange(*e, *node);
+  SchedulePump();
+}
+
+void Coordinator::CacheLookup(const std::string& exec_id, const std::string& node_id, uint32_t from) {
+  constexpr uint32_t kChunk = 4096;
+  Execution* e = FindExec(exec_id);
+  NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+  if (node == nullptr) return;
+  uint32_t n = node->array->size();
+  uint32_t to = std::min(n, from + kChunk);
+  std::vector<uint32_t> indices;
+  std::vector<std::string> cache_keys;
+  for (uint32_t i = from; i < to; ++i) {
+    if (static_cast<SubtaskPhase>(node->array->Record(i).phase) != SubtaskPhase::kQueued) continue;
+    indices.push_back(i);
+    cache_keys.push_back(CacheKey(*node->task, *node->cache, node->inputs.ArgSlices(i)));
+  }
+  auto next = [this, exec_id, node_id, to, n] {
+    if (to >= n) return NodeReady(exec_id, node_id);
+    CacheLookup(exec_id, node_id, to);
+  };
+  if (indices.empty()) return next();
+  store_.CacheGet(cache_keys, [this, exec_id, node_id, indices, next](auto got) {
+    Execution* e = FindExec(exec_id);
+    NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+    if (node == nullptr) return;
+    if (!got || got->size() != indices.size()) {
+      spdlog::warn("exec={} node={}: cache lookup failed; running the subtasks", exec_id, node_id);
+      return next();
+    }
+    // Hits are committed like results (fenced, HSETNX), then counted as cached successes.
+    auto pending = std::make_shared<size_t>(1);
+    auto done = [pending, next] {
+      if (--*pending == 0) next();
+    };
+    for (size_t k = 0; k < indices.size(); ++k) {
+      if (!(*got)[k]) continue;
+      uint32_t i = indices[k];
+      keys::SubtaskRecord rec = node->array->Record(i);
+      rec.phase = static_cast<uint8_t>(SubtaskPhase::kSucceeded);
+      rec.cached = true;
+      ++*pending;
+      QueueOp(exec_id, node_id, {Store::Op::kOutput, i, rec.attempt, keys::PackRecord(rec), std::move(*(*got)[k])},
+              [this, exec_id, node_id, i, done](int applied) {
+                Execution* e = FindExec(exec_id);
+                NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+                if (node != nullptr && applied == 1) node->array->CompleteFromCache(i);
+                done();
+              });
+    }
+    FlushOps();
+    done();
+  });
+}
+
+void Coordinator::SaveCheckpoint(Execution& e, NodeRun& node, uint32_t index, uint32_t attempt,
+                                 std::string bytes) {
+  if (!node.array || !node.array->IsCurrent(index, attempt)) return;  // a stale attempt's save
+  if (static_cast<int64_t>(bytes.size()) > config_.max_checkpoint_bytes) {
+    spdlog::warn("exec={} node={} index={} attempt={}: checkpoint of {} bytes over the cap; not kept",
+                 e.id, node.def->id, index, attempt, bytes.size());
+    return;
+  }
+  store_.PutCheckpoint(e.id, node.def->id, index, bytes);
+  node.checkpoints[index] = std::move(bytes);
 }
 
 void Coordinator::AdoptRestored(const NodeRun& node, const std::string& exec, uint32_t index,
@@ -817,17 +934,30 @@ void Coordinator::CompleteNode(Execution& e, NodeRun& node) {
   node.busy = true;
   auto assembler = std::make_shared<OutputAssembler>(*node.def, *node.task, node.array->size());
   auto status = std::make_shared<Status>();
+  auto lost = std::make_shared<std::vector<uint32_t>>();
   std::string exec_id = e.id, node_id = node.def->id;
+  const ArrayNode* array = node.array.get();
   store_.LoadOutputs(
       exec_id, node_id, node.array->size(),
-      [assembler, status](uint32_t i, std::optional<std::string_view> out) {
+      [assembler, status, lost, array](uint32_t i, std::optional<std::string_view> out) {
+        if (!out && static_cast<SubtaskPhase>(array->Record(i).phase) == SubtaskPhase::kSucceeded)
+          lost->push_back(i);
         if (status->ok()) *status = assembler->Add(i, out);
       },
-      [this, assembler, status, exec_id, node_id](Status st) {
+      [this, assembler, status, lost, exec_id, node_id](Status st) {
         Execution* e = FindExec(exec_id);
         NodeRun* node = e ? e->FindNode(node_id) : nullptr;
         if (node == nullptr) return;
         node->busy = false;
+        if (st.ok() && !lost->empty()) {
+          // Redis lost some committed outputs (e.g. a host crash within appendfsync's second):
+          // those subtasks run again, and the node completes when they are back.
+          spdlog::warn("exec={} node={}: {} committed output(s) missing from Redis; running them again",
+                       exec_id, node_id, lost->size());
+          for (uint32_t i : *lost) node->array->Reopen(i);
+          SchedulePump();
+          return;
+        }
         if (!st.ok() || !status->ok()) {
           std::string why = !st.ok() ? st.message() : status->message();
           node->phase = NodePhase::kFailed;
@@ -884,6 +1014,7 @@ void Coordinator::FinishExecution(Execution& e, ExecPhase phase, std::string err
   // Flush queued subtask writes first, so the execution is never terminal before its results.
   FlushOps();
   std::string id = e.id;
+  if (!config_.keep_checkpoints) store_.DeleteCheckpoints(id);
   store_.FinishExecution(id, f, [this, id](Status st) {
     if (!st.ok()) spdlog::error("exec={}: cannot store its end: {}", id, st.message());
     execs_.erase(id);
@@ -949,7 +1080,15 @@ void Coordinator::Pump() {
         batch.task = node->desc;
         batch.items.reserve(starts.size());
         for (const auto& s : starts) {
-          batch.items.push_back({s.index, s.attempt, node->inputs.ArgsFor(s.index)});
+          wire::WorkItem item;
+          item.index = s.index;
+          item.attempt = s.attempt;
+          item.args = node->inputs.ArgsFor(s.index);
+          if (auto c = node->checkpoints.find(s.index); c != node->checkpoints.end()) {
+            item.has_checkpoint = true;
+            item.checkpoint = c->second;
+          }
+          batch.items.push_back(std::move(item));
           inflight_[InflightKey(e->id, node->def->id, s.index)] =
               Inflight{identity, s.attempt, node->def->requests.cpu, node->def->requests.mem_bytes};
           QueueOp(e->id, node->def->id,

@@ -38,6 +38,8 @@ struct CoordinatorConfig {
   int system_retries = 3;       // per-subtask budget for system errors
   uint32_t max_batch = 256;     // subtasks per WORK message
   std::string endpoint_file;    // if set, the bound endpoint is written there once ready
+  int64_t max_checkpoint_bytes = 16 << 20;  // per subtask; larger ones fail the attempt
+  bool keep_checkpoints = false;            // keep checkpoints after the execution ends
 };
 
 class Coordinator {
@@ -110,6 +112,12 @@ class Coordinator {
   void Accept(const std::string& identity, uint64_t rid, std::unique_ptr<Execution> e);
   void Advance(const std::string& exec);
   void LoadNodeRecords(const std::string& exec, const std::string& node);
+  // Completes cached subtasks of a node from the cache, chunk by chunk, then NodeReady.
+  void CacheLookup(const std::string& exec, const std::string& node, uint32_t from);
+  // The node's restored state is complete: it may dispatch.
+  void NodeReady(const std::string& exec, const std::string& node);
+  void SaveCheckpoint(Execution& e, NodeRun& node, uint32_t index, uint32_t attempt,
+                      std::string bytes);
   void StartNode(Execution& e, NodeRun& node);
   void AfterNodeChange(Execution& e, NodeRun& node);
   void CompleteNode(Execution& e, NodeRun& node);

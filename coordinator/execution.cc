@@ -20,6 +20,16 @@ std::string NodeInputs::ArgsFor(uint32_t index) const {
   return out;
 }
 
+std::vector<std::string_view> NodeInputs::ArgSlices(uint32_t index) const {
+  std::vector<std::string_view> out;
+  out.reserve(args.size());
+  for (const ArgSource& a : args) {
+    std::string_view all(a.bytes);
+    out.push_back(a.mapped ? all.substr(a.offsets[index], a.offsets[index + 1] - a.offsets[index]) : all);
+  }
+  return out;
+}
+
 size_t NodeInputs::Bytes() const {
   size_t b = 0;
   for (const ArgSource& a : args) b += a.bytes.capacity() + a.offsets.capacity() * sizeof(uint32_t);
@@ -123,6 +133,7 @@ wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node) {
   for (const auto& p : task.inputs) d.inputs.push_back({p.name, p.type.ToString()});
   for (const auto& p : task.outputs) d.outputs.push_back({p.name, p.type.ToString()});
   d.timeout_ms = spec.TimeoutOf(node);
+  d.checkpoint_interval_ms = task.checkpoint_interval_ms;
   return d;
 }
 

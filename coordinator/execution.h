@@ -11,6 +11,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/spec.h"
@@ -34,6 +35,8 @@ struct NodeInputs {
   std::vector<ArgSource> args;
   // The msgpack array of subtask i's arguments.
   std::string ArgsFor(uint32_t index) const;
+  // The msgpack encoding of each argument of subtask i (views into this object).
+  std::vector<std::string_view> ArgSlices(uint32_t index) const;
   size_t Bytes() const;
 };
 
@@ -72,6 +75,9 @@ struct NodeRun {
   std::string error;
   std::string waiting;  // why startable subtasks cannot be placed right now, or ""
   bool interruptible = false;
+  const CacheConfig* cache = nullptr;  // set when caching is enabled for this node
+  // Latest checkpoint of each non-terminal subtask that saved one; handed to its next attempt.
+  std::unordered_map<uint32_t, std::string> checkpoints;
 };
 
 struct Execution {
@@ -85,6 +91,7 @@ struct Execution {
   int64_t ended_ms = 0;
   std::string error;
   std::string recovered_from;  // `fanout recover`: reuse this execution's succeeded subtasks
+  bool overwrite_cache = false;  // `fanout run --overwrite-cache`: no lookups, entries replaced
   std::map<std::string, std::string> values;  // ValueKey → msgpack
   std::vector<NodeRun> nodes;
 

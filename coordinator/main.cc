@@ -35,6 +35,13 @@ int main(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--endpoint-file", cfg.endpoint_file, "write the bound endpoint to this file when ready")
       ->envname("FANOUT_ENDPOINT_FILE");
+  app.add_option("--max-checkpoint-bytes", cfg.max_checkpoint_bytes,
+                 "largest checkpoint kept per subtask; a larger one fails the attempt")
+      ->envname("FANOUT_MAX_CHECKPOINT_BYTES")
+      ->capture_default_str();
+  app.add_flag("--keep-checkpoints", cfg.keep_checkpoints,
+               "keep subtask checkpoints in Redis after their execution ends")
+      ->envname("FANOUT_KEEP_CHECKPOINTS");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("FANOUT_LOG_LEVEL")
       ->capture_default_str();

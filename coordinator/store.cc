@@ -1,5 +1,7 @@
 #include "coordinator/store.h"
 
+#include <spdlog/spdlog.h>
+
 #include "common/keys.h"
 #include "coordinator/phases.h"
 
@@ -264,6 +266,125 @@ void Store::CopySucceeded(std::string_view src, std::string_view dst, std::strin
                      return cb(Err(FailedPrecondition("fenced: a newer coordinator has taken the epoch")));
                    cb(r->integer);
                  });
+}
+
+void Store::CacheGet(const std::vector<std::string>& cache_keys,
+                     std::function<void(Result<std::vector<std::optional<std::string>>>)> cb) {
+  std::vector<std::string> argv = {"MGET"};
+  for (const auto& k : cache_keys) argv.push_back(keys::Cache(k));
+  redis_.Command(argv, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::vector<std::optional<std::string>> out;
+    for (auto& e : r->elements) {
+      if (e.is_nil()) out.push_back(std::nullopt);
+      else out.push_back(std::move(e.str));
+    }
+    cb(std::move(out));
+  });
+}
+
+void Store::CachePut(const std::string& key, const std::string& value, int64_t ttl_ms) {
+  std::vector<std::string> argv = {"SET", keys::Cache(key), value};
+  if (ttl_ms > 0) argv.insert(argv.end(), {"PX", std::to_string(ttl_ms)});
+  redis_.Command(argv, [key](Result<RedisReply> r) {
+    // A failed cache write never fails the subtask.
+    if (!r) spdlog::warn("cache write of {} failed: {}", key, r.error().message());
+  });
+}
+
+void Store::Scan(std::string pattern, std::string cursor,
+                 std::function<void(std::vector<std::string>)> on_keys,
+                 std::function<void(Status)> done) {
+  redis_.Command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"},
+                 [this, pattern, on_keys, done](Result<RedisReply> r) {
+                   if (!r) return done(r.error());
+                   if (r->elements.size() != 2) return done(Internal("unexpected SCAN reply"));
+                   std::vector<std::string> found;
+                   for (auto& e : r->elements[1].elements) found.push_back(std::move(e.str));
+                   if (!found.empty()) on_keys(std::move(found));
+                   if (r->elements[0].str == "0") return done(Status::Ok());
+                   Scan(pattern, r->elements[0].str, on_keys, done);
+                 });
+}
+
+void Store::CacheClear(const std::string& task, const std::string& version,
+                       std::function<void(Result<int64_t>)> cb) {
+  // Cache keys are "TASK:VERSION:HEX" (coordinator/cache_key.h); glob characters in the
+  // names are escaped.
+  auto escape = [](const std::string& s) {
+    std::string o;
+    for (char c : s) {
+      if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') o.push_back('\\');
+      o.push_back(c);
+    }
+    return o;
+  };
+  std::string pattern = keys::Cache((task.empty() ? "*" : escape(task)) + ":" +
+                                    (version.empty() ? "*" : escape(version)) + ":*");
+  auto deleted = std::make_shared<int64_t>(0);
+  Scan(pattern, "0",
+       [this, deleted](std::vector<std::string> found) {
+         std::vector<std::string> argv = {"DEL"};
+         for (auto& k : found)
+           if (k.size() < 4 || k.compare(k.size() - 4, 4, ":res") != 0) argv.push_back(std::move(k));
+         *deleted += static_cast<int64_t>(argv.size() - 1);
+         if (argv.size() > 1) redis_.Command(argv, [](Result<RedisReply>) {});
+       },
+       [this, cb, deleted](Status st) {
+         if (!st.ok()) return cb(Err(st));
+         // The DELs were pipelined before this PING: when it answers, they are done.
+         redis_.Command({"PING"}, [cb, deleted](Result<RedisReply>) { cb(*deleted); });
+       });
+}
+
+void Store::PutCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
+                          const std::string& bytes) {
+  redis_.Command({"SET", keys::Checkpoint(exec, node, index), bytes}, [](Result<RedisReply> r) {
+    if (!r) spdlog::warn("checkpoint write failed: {}", r.error().message());
+  });
+}
+
+void Store::LoadCheckpoints(std::string exec, std::string node,
+                            std::function<void(Result<std::map<uint32_t, std::string>>)> cb) {
+  auto out = std::make_shared<std::map<uint32_t, std::string>>();
+  auto pending = std::make_shared<size_t>(1);  // the scan itself
+  auto failed = std::make_shared<Status>();
+  auto finish = [cb, out, pending, failed] {
+    if (--*pending > 0) return;
+    if (!failed->ok()) return cb(Err(*failed));
+    cb(std::move(*out));
+  };
+  std::string prefix = keys::Checkpoint(exec, node, 0);
+  prefix.resize(prefix.size() - 1);  // "...:ckpt:"
+  Scan(prefix + "*", "0",
+       [this, out, pending, failed, finish, prefix](std::vector<std::string> found) {
+         for (const std::string& k : found) {
+           uint32_t index = static_cast<uint32_t>(std::strtoul(k.c_str() + prefix.size(), nullptr, 10));
+           ++*pending;
+           redis_.Command({"GET", k}, [out, failed, finish, index](Result<RedisReply> r) {
+             if (!r) *failed = r.error();
+             else if (!r->is_nil()) (*out)[index] = std::move(r->str);
+             finish();
+           });
+         }
+       },
+       [failed, finish](Status st) {
+         if (!st.ok()) *failed = st;
+         finish();
+       });
+}
+
+void Store::DeleteCheckpoints(std::string exec) {
+  std::string pattern = "fo:{" + exec + "}:n:*:ckpt:*";
+  Scan(pattern, "0",
+       [this](std::vector<std::string> found) {
+         std::vector<std::string> argv = {"DEL"};
+         for (auto& k : found) argv.push_back(std::move(k));
+         redis_.Command(argv, [](Result<RedisReply>) {});
+       },
+       [exec](Status st) {
+         if (!st.ok()) spdlog::warn("exec={}: cannot delete checkpoints: {}", exec, st.message());
+       });
 }
 
 void Store::LoadErrors(std::string_view exec, std::string_view node,

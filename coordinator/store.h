@@ -77,6 +77,21 @@ class Store {
   // tags in one slot, which they are not; fanout targets a single Redis (DESIGN §6).
   void CopySucceeded(std::string_view src, std::string_view dst, std::string_view node, uint32_t n,
                      std::function<void(Result<int64_t>)> cb);
+  // Cache entries: values of fo:cache:KEY for each key (nullopt: miss).
+  void CacheGet(const std::vector<std::string>& keys,
+                std::function<void(Result<std::vector<std::optional<std::string>>>)> cb);
+  void CachePut(const std::string& key, const std::string& value, int64_t ttl_ms);
+  // Deletes the entries of a task and version (empty: all); returns how many.
+  void CacheClear(const std::string& task, const std::string& version,
+                  std::function<void(Result<int64_t>)> cb);
+  // Checkpoints: the latest saved bytes of a subtask, kept per subtask (not per attempt).
+  void PutCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
+                     const std::string& bytes);
+  // Every checkpoint of a node: index → bytes.
+  void LoadCheckpoints(std::string exec, std::string node,
+                       std::function<void(Result<std::map<uint32_t, std::string>>)> cb);
+  // Deletes every checkpoint of an execution.
+  void DeleteCheckpoints(std::string exec);
   // Last error message per index for the given indices.
   void LoadErrors(std::string_view exec, std::string_view node, const std::vector<uint32_t>& indices,
                   std::function<void(Result<std::vector<std::optional<std::string>>>)> cb);
@@ -86,6 +101,9 @@ class Store {
                         std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
                         std::function<void(Status)> done);
 
+  // SCAN MATCH pattern; calls on_keys per batch, then done.
+  void Scan(std::string pattern, std::string cursor,
+            std::function<void(std::vector<std::string>)> on_keys, std::function<void(Status)> done);
   static void ApplyReply(Result<RedisReply> r, size_t n, const ApplyCallback& cb);
 
   RedisClient& redis_;

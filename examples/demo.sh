@@ -20,3 +20,6 @@ for wf in map_workflow map_workflow_with_resource_overrides map_workflow_with_me
           map_workflow_partial_with_task_output map_workflow_with_lists; do
   run "$wf"
 done
+echo
+echo "Caching: map_workflow_with_metadata again; its subtasks now come from the cache (cached 10):"
+run map_workflow_with_metadata

@@ -71,7 +71,7 @@ TEST(WireTest, RoundTripsTaskDesc) {
 }
 
 TEST(WireTest, RoundTripsWorkItemWithBinaryArgs) {
-  WorkItem w{12, 3, std::string("\x92\x01\xc0\x00\xff", 5)};
+  WorkItem w{12, 3, std::string("\x92\x01\xc0\x00\xff", 5), false, ""};
   WorkItem out = RoundTrip(w);
   EXPECT_EQ(out.index, 12u);
   EXPECT_EQ(out.attempt, 3u);
@@ -83,7 +83,7 @@ TEST(WireTest, RoundTripsWorkBatch) {
   b.exec = "e1";
   b.node = "totals";
   b.task = SampleTask();
-  for (uint32_t i = 0; i < 50; ++i) b.items.push_back({i, i % 3, std::string(i, 'a')});
+  for (uint32_t i = 0; i < 50; ++i) b.items.push_back({i, i % 3, std::string(i, 'a'), false, ""});
   WorkBatch out = RoundTrip(b);
   EXPECT_EQ(out.exec, "e1");
   EXPECT_EQ(out.node, "totals");
@@ -206,7 +206,7 @@ TEST(WireTest, DecodeRejectsEveryTruncation) {
   b.exec = "e";
   b.node = "n";
   b.task = SampleTask();
-  b.items = {{1, 0, "\x91\x01"}, {2, 0, "\x91\x02"}};
+  b.items = {{1, 0, "\x91\x01", false, ""}, {2, 0, "\x91\x02", false, ""}};
   std::string enc = EncodeBody(b);
   for (size_t n = 0; n < enc.size(); ++n)
     EXPECT_FALSE(DecodeBody<WorkBatch>(std::string_view(enc).substr(0, n)).has_value()) << n;
@@ -279,7 +279,7 @@ TEST(WireTest, GarbageBodiesOfEveryKindReturnErrorsNotCrashes) {
 TEST(WireTest, MutatedValidBodiesReturnErrorsOrValuesNotCrashes) {
   ResultBatch b;
   for (uint32_t i = 0; i < 5; ++i)
-    b.results.push_back(ResultItem{Key(i, 0), 0, "\x91\x01", "", 1, 2});
+    b.results.push_back(ResultItem{Key(i, 0), 0, "\x91\x01", "", 1, 2, false, ""});
   std::string enc = EncodeBody(b);
   std::mt19937_64 rng(77);
   for (int i = 0; i < 5000; ++i) {
@@ -322,7 +322,7 @@ TEST(WireTest, ParseHeaderRejectsBadVersions) {
 }
 
 TEST(WireTest, ParseHeaderRejectsUnknownKinds) {
-  for (int k : {0, 6, 9, 15, 19, 28, 29, 31, 128, 255}) {
+  for (int k : {0, 6, 9, 15, 19, 29, 31, 128, 255}) {
     auto r = ParseHeader(Raw({k, kWireVersion}));
     ASSERT_FALSE(r.has_value()) << k;
     EXPECT_NE(r.error().message().find("kind"), std::string::npos);

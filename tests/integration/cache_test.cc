@@ -1,0 +1,171 @@
+// Per-subtask caching (DESIGN §4, issue 5): hits complete without any worker, only
+// successful results are cached, the key covers the task interface, the cache version and
+// each subtask's own inputs (bound ones included) minus ignore_inputs; --overwrite-cache runs
+// and replaces; `fanout cache clear` removes entries.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "tests/integration/harness.h"
+
+namespace fanout::testing {
+namespace {
+
+namespace fs = std::filesystem;
+
+class CacheTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ClusterOptions o;
+    o.workers = 2;
+    o.slots = 4;
+    cluster_ = new Cluster(o);
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+
+  void SetUp() override {
+    markers_ = cluster_->dir().Path(::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(markers_);
+  }
+
+  // A spec whose task leaves a marker per execution and returns x * k + (note length).
+  std::string Spec(const std::string& version, const std::string& extra_cache = "") {
+    return cluster_->dir().WriteFile(
+        "cache-" + version + ".yaml",
+        R"(version: 1
+tasks:
+  t:
+    command: [/bin/sh, -c, 'touch "{{inputs.dir}}/$FANOUT_INDEX.$$"; echo $(( {{inputs.x}} * {{inputs.k}} ))']
+    inputs: {x: int, k: int, dir: str, note: str}
+    outputs: {o0: int}
+    cache: {enabled: true, version: ")" + version + R"(", ignore_inputs: [note, dir])" + extra_cache + R"(}
+workflows:
+  w:
+    inputs:
+      xs: {type: "list<int>", default: [1, 2, 3, 4]}
+      k: {type: int, default: 10}
+      note: {type: str, default: "a"}
+    nodes:
+      - id: n
+        map: t
+        inputs: {x: $inputs.xs}
+        bind: {k: $inputs.k, dir: ")" + markers_ + R"(", note: $inputs.note}
+    outputs: {o0: $n.o0}
+)");
+  }
+
+  int Markers() {
+    int n = 0;
+    for ([[maybe_unused]] const auto& e : fs::directory_iterator(markers_)) ++n;
+    return n;
+  }
+
+  nlohmann::json Run(const std::string& spec, std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {"run", spec, "-o", "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    RunResult r = cluster_->Fanout(args);
+    EXPECT_EQ(r.exit_code, 0) << r;
+    auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    if (doc.is_discarded()) return nullptr;
+    RunResult s = cluster_->Fanout("status", doc["execution"].get<std::string>(), "-o", "json");
+    doc["status"] = nlohmann::json::parse(s.out, nullptr, false);
+    return doc;
+  }
+
+  static int Cached(const nlohmann::json& doc) { return doc["status"]["nodes"][0]["counts"]["cached"]; }
+
+  static Cluster* cluster_;
+  std::string markers_;
+};
+
+Cluster* CacheTest::cluster_ = nullptr;
+
+TEST_F(CacheTest, SecondIdenticalRunExecutesNothingAndReturnsIdenticalOutputs) {
+  std::string spec = Spec("same");
+  auto first = Run(spec);
+  EXPECT_EQ(Markers(), 4);
+  EXPECT_EQ(Cached(first), 0);
+  auto second = Run(spec);
+  EXPECT_EQ(Markers(), 4) << "a cached subtask ran";
+  EXPECT_EQ(Cached(second), 4);
+  EXPECT_EQ(second["outputs"], first["outputs"]);
+  EXPECT_EQ(second["outputs"]["o0"], nlohmann::json({10, 20, 30, 40}));
+}
+
+TEST_F(CacheTest, ChangingOneElementRerunsExactlyOneSubtask) {
+  std::string spec = Spec("one");
+  Run(spec);
+  auto changed = Run(spec, {"-i", "xs=[1, 2, 7, 4]"});
+  EXPECT_EQ(Markers(), 5);
+  EXPECT_EQ(Cached(changed), 3);
+  EXPECT_EQ(changed["outputs"]["o0"], nlohmann::json({10, 20, 70, 40}));
+}
+
+TEST_F(CacheTest, NewCacheVersionRerunsEverything) {
+  Run(Spec("v1"));
+  auto v2 = Run(Spec("v2"));
+  EXPECT_EQ(Markers(), 8);
+  EXPECT_EQ(Cached(v2), 0);
+}
+
+TEST_F(CacheTest, IgnoredInputsDoNotChangeTheKeyButBoundInputsDo) {
+  std::string spec = Spec("bound");
+  Run(spec);
+  auto ignored = Run(spec, {"-i", "note=\"b\""});
+  EXPECT_EQ(Markers(), 4);
+  EXPECT_EQ(Cached(ignored), 4);
+  auto bound = Run(spec, {"-i", "k=3"});
+  EXPECT_EQ(Markers(), 8);
+  EXPECT_EQ(Cached(bound), 0);
+  EXPECT_EQ(bound["outputs"]["o0"], nlohmann::json({3, 6, 9, 12}));
+}
+
+TEST_F(CacheTest, OverwriteRunsEverySubtaskAndReplacesTheEntries) {
+  std::string spec = Spec("over");
+  Run(spec);
+  auto over = Run(spec, {"--overwrite-cache"});
+  EXPECT_EQ(Markers(), 8);
+  EXPECT_EQ(Cached(over), 0);
+  auto after = Run(spec);
+  EXPECT_EQ(Markers(), 8);
+  EXPECT_EQ(Cached(after), 4);
+}
+
+TEST_F(CacheTest, FailedSubtasksAreNotCached) {
+  std::string spec = cluster_->dir().WriteFile("cache-fail.yaml", R"(version: 1
+tasks:
+  f:
+    command: [/bin/sh, -c, 'touch "{{inputs.dir}}/$FANOUT_INDEX.$$"; [ {{inputs.x}} -ne 2 ] && echo {{inputs.x}}']
+    inputs: {x: int, dir: str}
+    outputs: {o0: int}
+    cache: {enabled: true, version: "f1", ignore_inputs: [dir]}
+workflows:
+  w:
+    nodes:
+      - {id: n, map: f, inputs: {x: [1, 2, 3]}, bind: {dir: ")" + markers_ + R"("}, min_successes: 2}
+    outputs: {o0: $n.o0}
+)");
+  auto first = Run(spec);
+  EXPECT_EQ(first["outputs"]["o0"], nlohmann::json({1, nullptr, 3}));
+  auto second = Run(spec);
+  EXPECT_EQ(Cached(second), 2);
+  EXPECT_EQ(Markers(), 4);  // index 1 (x=2) ran again
+}
+
+TEST_F(CacheTest, CacheClearRemovesTheEntriesOfOneVersion) {
+  std::string spec = Spec("clear");
+  Run(spec);
+  RunResult clear = cluster_->Fanout("cache", "clear", "--task", "t", "--version", "clear", "-o", "json");
+  ASSERT_EQ(clear.exit_code, 0) << clear;
+  EXPECT_EQ(nlohmann::json::parse(clear.out)["deleted"], 4);
+  auto again = Run(spec);
+  EXPECT_EQ(Cached(again), 0);
+  EXPECT_EQ(Markers(), 8);
+}
+
+}  // namespace
+}  // namespace fanout::testing

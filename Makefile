@@ -23,7 +23,7 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600
 
 chaos: build
-	cd $(BUILD) && ctest --output-on-failure -L chaos
+	FANOUT_CHAOS_LONG=1 ./tests/chaos/run_chaos.sh $(BUILD)
 
 bench: build
 	@./bench/run.sh $(BUILD)

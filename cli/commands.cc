@@ -371,15 +371,23 @@ int CmdHealth(const Options& o) {
 }
 
 // Connection options on a verb. FANOUT_COORDINATOR/FANOUT_TIMEOUT fill them when not given.
+// The environment is read after parsing (ApplyEnvDefaults), not with CLI11's envname: every
+// subcommand binds the same Options, and CLI11 would let the env of an unused subcommand
+// overwrite the flag given to the used one.
 void AddConnectionOptions(CLI::App* sub, Options& o) {
   sub->add_option("--coordinator", o.coordinator,
                   "Coordinator address, tcp://HOST:PORT (env FANOUT_COORDINATOR). Without it, the "
-                  "local cluster of $FANOUT_HOME is used")
-      ->envname("FANOUT_COORDINATOR");
+                  "local cluster of $FANOUT_HOME is used");
   sub->add_option("--timeout", o.timeout,
                   "How long to wait for each answer of the coordinator, e.g. 5s (env FANOUT_TIMEOUT; "
-                  "default 5s)")
-      ->envname("FANOUT_TIMEOUT");
+                  "default 5s)");
+}
+
+void ApplyEnvDefaults(Options& o) {
+  if (o.coordinator.empty())
+    if (const char* v = std::getenv("FANOUT_COORDINATOR"); v != nullptr) o.coordinator = v;
+  if (o.timeout.empty())
+    if (const char* v = std::getenv("FANOUT_TIMEOUT"); v != nullptr) o.timeout = v;
 }
 
 void AddOutputOption(CLI::App* sub, Options& o) {
@@ -512,6 +520,7 @@ int Main(int argc, char** argv) {
   }
   if (*local_cmd) return RunLocalCluster(local);
 
+  ApplyEnvDefaults(o);
   InstallInterruptHandler();
   if (*run) return CmdRun(run_args, o);
   if (*status) return CmdStatus(exec, o);

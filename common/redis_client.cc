@@ -37,6 +37,38 @@ RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::strin
   reconnect_timer_->data = this;
   uv_timer_init(loop_, connect_timer_.get());
   connect_timer_->data = this;
+  uv_timer_init(loop_, ping_timer_.get());
+  ping_timer_->data = this;
+}
+
+void RedisClient::OnPingTimer() {
+  if (!connected_ || ctx_ == nullptr) return;
+  uint64_t now = uv_now(loop_);
+  if (ping_pending_) {
+    if (now - ping_sent_ms_ > 5000) ForceReconnect("no answer to PING for 5 s");
+    return;
+  }
+  ping_pending_ = true;
+  ping_sent_ms_ = now;
+  std::weak_ptr<bool> alive = alive_;
+  Command({"PING"}, [this, alive](Result<RedisReply>) {
+    if (!alive.expired() && *alive.lock()) ping_pending_ = false;
+  });
+}
+
+void RedisClient::ForceReconnect(const char* why) {
+  spdlog::warn("redis {}: {}; reconnecting", address_, why);
+  redisAsyncContext* c = ctx_;
+  ctx_ = nullptr;
+  bool was = connected_;
+  connected_ = false;
+  ping_pending_ = false;
+  if (c != nullptr) {
+    c->data = nullptr;
+    redisAsyncFree(c);  // pending commands get their callbacks with an error
+  }
+  if (was && on_state_) on_state_(false);
+  ScheduleReconnect();
 }
 
 RedisClient::~RedisClient() {
@@ -44,6 +76,7 @@ RedisClient::~RedisClient() {
   *alive_ = false;
   uv_timer_stop(reconnect_timer_.get());
   uv_timer_stop(connect_timer_.get());
+  uv_timer_stop(ping_timer_.get());
   if (ctx_ != nullptr) {
     ctx_->data = nullptr;
     redisAsyncFree(ctx_);  // runs pending callbacks with a null reply
@@ -53,6 +86,9 @@ RedisClient::~RedisClient() {
 
 void RedisClient::Start(OnState on_state) {
   on_state_ = std::move(on_state);
+  uv_timer_start(
+      ping_timer_.get(), [](uv_timer_t* t) { static_cast<RedisClient*>(t->data)->OnPingTimer(); },
+      1000, 1000);
   Connect();
 }
 
@@ -133,6 +169,7 @@ void RedisClient::OnDisconnect(const redisAsyncContext* c, int status) {
   self->ctx_ = nullptr;
   bool was = self->connected_;
   self->connected_ = false;
+  self->ping_pending_ = false;
   if (status != REDIS_OK) spdlog::warn("redis {}: disconnected: {}", self->address_, c->errstr);
   if (was && self->on_state_) self->on_state_(false);
   self->ScheduleReconnect();

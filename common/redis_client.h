@@ -77,6 +77,13 @@ class RedisClient {
   // hiredis 0.14's libuv adapter ignores a failed connect (the poll callback returns on an
   // error status), so a connect that has not succeeded in time is abandoned and retried.
   UvHandle<uv_timer_t> connect_timer_;
+  // A PING every second; a connection that leaves one unanswered for 5 s is dropped and
+  // re-established (a peer that vanished without a FIN would otherwise hang us for good).
+  UvHandle<uv_timer_t> ping_timer_;
+  bool ping_pending_ = false;
+  uint64_t ping_sent_ms_ = 0;
+  void OnPingTimer();
+  void ForceReconnect(const char* why);
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

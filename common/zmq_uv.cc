@@ -32,18 +32,27 @@ void ZmqWatcher::Drain() {
   std::vector<zmq::message_t> frames;
   // Bound one turn's work so timers and other sockets get their share of the loop.
   for (int budget = 4096; budget > 0; --budget) {
-    int events = socket_.get(zmq::sockopt::events);
-    if (!(events & ZMQ_POLLIN)) break;
-    frames.clear();
-    bool more = true;
     bool got = false;
-    while (more) {
-      zmq::message_t m;
-      auto r = socket_.recv(m, zmq::recv_flags::dontwait);
-      if (!r) break;
-      got = true;
-      more = m.more();
-      frames.push_back(std::move(m));
+    try {
+      int events = socket_.get(zmq::sockopt::events);
+      if (!(events & ZMQ_POLLIN)) break;
+      frames.clear();
+      bool more = true;
+      while (more) {
+        zmq::message_t m;
+        auto r = socket_.recv(m, zmq::recv_flags::dontwait);
+        if (!r) break;
+        got = true;
+        more = m.more();
+        frames.push_back(std::move(m));
+      }
+    } catch (const zmq::error_t& e) {
+      // A signal (e.g. SIGCHLD of a command task) interrupted the call: try again.
+      if (e.num() == EINTR) {
+        Poke();
+        break;
+      }
+      throw;
     }
     if (!got) break;
     on_message_(frames);
@@ -59,7 +68,11 @@ bool SendFrames(zmq::socket_t& socket, const std::vector<std::string>& frames) {
     try {
       auto r = socket.send(zmq::buffer(frames[i]), flags);
       if (!r) return false;
-    } catch (const zmq::error_t&) {
+    } catch (const zmq::error_t& e) {
+      if (e.num() == EINTR && i == 0) {  // interrupted before anything went out: retry
+        --i;
+        continue;
+      }
       return false;  // EHOSTUNREACH with ZMQ_ROUTER_MANDATORY: the peer is gone
     }
   }

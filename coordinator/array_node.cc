@@ -135,6 +135,15 @@ bool ArrayNode::OnSucceeded(uint32_t index, uint32_t attempt, bool cached) {
   return true;
 }
 
+bool ArrayNode::OnCommitted(uint32_t index) {
+  if (index >= n_ || done()) return false;
+  keys::SubtaskRecord rec = Record(index);
+  if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) return false;
+  SetPhase(index, rec, SubtaskPhase::kSucceeded);
+  Evaluate();
+  return true;
+}
+
 bool ArrayNode::Reopen(uint32_t index) {
   if (index >= n_ || phase_ == NodePhase::kFailed || phase_ == NodePhase::kAborted) return false;
   keys::SubtaskRecord rec = Record(index);

@@ -67,6 +67,9 @@ class ArrayNode {
   // A subtask counted as succeeded whose output the store no longer has (Redis lost its last
   // writes): it runs again with the next attempt, and the node runs again if it had ended.
   bool Reopen(uint32_t index);
+  // The store committed an output for this subtask (Redis is the truth), although in memory
+  // it had moved on (e.g. re-queued when its worker was lost during the commit).
+  bool OnCommitted(uint32_t index);
   // A queued subtask whose result was found in the cache: it succeeds without running.
   bool CompleteFromCache(uint32_t index);
   // Is (index, attempt) the live attempt of a non-terminal subtask?

@@ -375,16 +375,20 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
     // The attempt is over on the worker. Its slot goes back at once for failures, and for
     // successes when the commit is durable: dispatch never runs ahead of Redis.
     std::optional<Inflight> held;
-    if (inf != inflight_.end() && inf->second.attempt == k.attempt && inf->second.worker == identity) {
-      held = inf->second;
-      inflight_.erase(inf);
-    }
+    if (inf != inflight_.end() && inf->second.attempt == k.attempt) held = inf->second;
+    bool success = static_cast<wire::Outcome>(r.outcome) == wire::Outcome::kSucceeded;
+    // A success stays in flight until its commit is durable: if Redis is away, the worker
+    // holds the result, claims it in its next HELLO, and re-sends it.
+    if (held && !success) inflight_.erase(inf);
     if (auto u = unclaimed_.find(ikey); u != unclaimed_.end() && u->second.attempt == k.attempt)
       unclaimed_.erase(u);
     Execution* e = FindExec(k.exec);
     NodeRun* node = e ? e->FindNode(k.node) : nullptr;
     if (node == nullptr || !node->array || !node->array->IsCurrent(k.index, k.attempt)) {
-      if (held) Release(*held);
+      if (held) {
+        Release(*held);
+        if (success) inflight_.erase(ikey);
+      }
       acks.push_back(k);  // stale or unknown: nothing to commit, let the worker forget it
       continue;
     }
@@ -399,14 +403,18 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
       node->checkpoints.erase(k.index);
       QueueOp(exec_id, node_id,
               {Store::Op::kOutput, k.index, k.attempt, keys::PackRecord(rec), std::move(r.outputs)},
-              [this, identity, k, held](int applied) {
-                if (held) Release(*held);
+              [this, identity, k](int applied) {
                 if (applied < 0) return;  // not durable: the worker keeps it and re-sends
+                std::string ikey = InflightKey(k.exec, k.node, k.index);
+                if (auto inf = inflight_.find(ikey); inf != inflight_.end() && inf->second.attempt == k.attempt) {
+                  Release(inf->second);
+                  inflight_.erase(inf);
+                }
                 Execution* e = FindExec(k.exec);
                 NodeRun* node = e ? e->FindNode(k.node) : nullptr;
                 if (applied == 1 && node && node->array) {
-                  if (!node->array->OnSucceeded(k.index, k.attempt))
-                    spdlog::warn("exec={} node={} index={} attempt={}: committed but no longer current",
+                  if (!node->array->OnSucceeded(k.index, k.attempt) && node->array->OnCommitted(k.index))
+                    spdlog::info("exec={} node={} index={} attempt={}: committed after it was re-queued",
                                  k.exec, k.node, k.index, k.attempt);
                   AfterNodeChange(*e, *node);
                   SchedulePump();

@@ -11,6 +11,7 @@
 #include <sstream>
 #include <system_error>
 
+#include "worker/checkpoint.h"
 #include "worker/subtask_key.h"
 #include "worker/task_io.h"
 
@@ -114,13 +115,19 @@ struct CommandRunner::WriteReq {
 
 CommandRunner::CommandRunner(uv_loop_t* loop, const CommandOptions& options,
                              std::shared_ptr<const wire::TaskDesc> task, wire::SubtaskKey key,
-                             List args, DoneFn done)
+                             List args, DoneFn done,
+                             std::optional<std::string> previous_checkpoint,
+                             CheckpointFn on_checkpoint)
     : loop_(loop),
       options_(options),
       task_(std::move(task)),
       key_(std::move(key)),
       args_(std::move(args)),
-      done_(std::move(done)) {}
+      done_(std::move(done)),
+      previous_(std::move(previous_checkpoint)),
+      on_checkpoint_(std::move(on_checkpoint)),
+      checkpoint_cap_(
+          EffectiveCheckpointCap(task_->max_checkpoint_bytes, options_.max_checkpoint_bytes)) {}
 
 CommandRunner::~CommandRunner() {
   if (write_ != nullptr) write_->owner = nullptr;
@@ -146,13 +153,25 @@ Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::s
   std::string inputs = InputsJson(*task_, args_).dump();
   Status st = WriteFile(dir_ / "inputs.json", inputs);
   if (!st.ok()) return st;
-  *env = CommandEnv(options_.base_env, {{"FANOUT_EXECUTION", key_.exec},
-                                        {"FANOUT_NODE", key_.node},
-                                        {"FANOUT_INDEX", std::to_string(key_.index)},
-                                        {"FANOUT_ATTEMPT", std::to_string(key_.attempt)},
-                                        {"FANOUT_INPUTS", (dir_ / "inputs.json").string()},
-                                        {"FANOUT_OUTPUTS", (dir_ / "outputs.json").string()},
-                                        {"FANOUT_CHECKPOINT_DIR", (dir_ / "checkpoint").string()}});
+  std::vector<std::pair<std::string, std::string>> vars = {
+      {"FANOUT_EXECUTION", key_.exec},
+      {"FANOUT_NODE", key_.node},
+      {"FANOUT_INDEX", std::to_string(key_.index)},
+      {"FANOUT_ATTEMPT", std::to_string(key_.attempt)},
+      {"FANOUT_INPUTS", (dir_ / "inputs.json").string()},
+      {"FANOUT_OUTPUTS", (dir_ / "outputs.json").string()},
+      {"FANOUT_CHECKPOINT_DIR", (dir_ / "checkpoint").string()}};
+  if (previous_) {
+    std::filesystem::path prev = dir_ / "prev_checkpoint";
+    Status restored = DecodeCheckpointDir(*previous_, prev);
+    previous_.reset();
+    if (!restored.ok()) {
+      std::string msg = "cannot restore the previous checkpoint: " + restored.message();
+      return restored.code() == Code::kInvalidArgument ? InvalidArgument(msg) : Internal(msg);
+    }
+    vars.emplace_back("FANOUT_PREV_CHECKPOINT_DIR", prev.string());
+  }
+  *env = CommandEnv(options_.base_env, vars);
   write_ = new WriteReq;
   write_->data = std::move(inputs);
   write_->owner = this;
@@ -247,6 +266,58 @@ void CommandRunner::Start() {
         },
         static_cast<uint64_t>(task_->timeout_ms), 0);
   }
+
+  if (task_->checkpoint_interval_ms > 0) {
+    uv_timer_init(loop_, checkpoint_timer_.get());
+    checkpoint_timer_->data = this;
+    auto interval = static_cast<uint64_t>(task_->checkpoint_interval_ms);
+    uv_timer_start(
+        checkpoint_timer_.get(),
+        [](uv_timer_t* t) { static_cast<CommandRunner*>(t->data)->SaveOnInterval(); }, interval,
+        interval);
+  }
+}
+
+void CommandRunner::SaveOnInterval() {
+  if (exited_ || cancel_ || ended_ || dir_.empty()) return;
+  auto bytes = EncodeCheckpointDir(dir_ / "checkpoint", checkpoint_cap_);
+  if (!bytes) {
+    if (bytes.error().code() == Code::kInvalidArgument) {
+      spdlog::info("{} {}: stopping the command", KeyLog(key_), bytes.error().message());
+      cancel_ = TaskOutcome::Failure(wire::Outcome::kUserError, bytes.error().message());
+      Terminate();
+    } else {
+      spdlog::warn("{} cannot save the checkpoint: {}", KeyLog(key_), bytes.error().message());
+    }
+    return;
+  }
+  if (CheckpointDirIsEmpty(*bytes) || (last_saved_ && *last_saved_ == *bytes)) return;
+  spdlog::debug("{} checkpoint of {} bytes", KeyLog(key_), bytes->size());
+  last_saved_ = *bytes;
+  if (on_checkpoint_) on_checkpoint_(std::move(*bytes));
+}
+
+void CommandRunner::SaveAtEnd(TaskOutcome* outcome) {
+  if (dir_.empty()) return;
+  auto bytes = EncodeCheckpointDir(dir_ / "checkpoint", checkpoint_cap_);
+  if (bytes) {
+    if (!CheckpointDirIsEmpty(*bytes)) outcome->checkpoint = std::move(*bytes);
+    return;
+  }
+  // Not saved: the result carries the last save that was sent, if any.
+  outcome->checkpoint = last_saved_;
+  const std::string& why = bytes.error().message();
+  if (bytes.error().code() != Code::kInvalidArgument) {
+    spdlog::warn("{} cannot save the checkpoint: {}", KeyLog(key_), why);
+    return;
+  }
+  if (outcome->outcome == wire::Outcome::kSucceeded) {
+    *outcome = TaskOutcome::Failure(wire::Outcome::kUserError, why);
+    outcome->checkpoint = last_saved_;
+  } else if (outcome->error.find(" exceeds the cap of ") == std::string::npos) {
+    // Already a failure (its kind is kept: an abort or a shutdown is not the task's doing).
+    outcome->error += "; " + why;
+  }
 }
 
 void CommandRunner::StartRead(Stream* s) {
@@ -301,6 +372,7 @@ void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
   term_signal_ = term_signal;
   if (timeout_timer_->loop != nullptr) uv_timer_stop(timeout_timer_.get());
   if (kill_timer_->loop != nullptr) uv_timer_stop(kill_timer_.get());
+  if (checkpoint_timer_->loop != nullptr) uv_timer_stop(checkpoint_timer_.get());
   // A stopped attempt leaves nothing behind: whatever the leader spawned dies with it.
   if (cancel_) uv_kill(-pid_, SIGKILL);
   process_.Close();
@@ -346,6 +418,7 @@ void CommandRunner::Finish() {
   if (!err_.data.empty()) {
     spdlog::debug("{} stderr tail: {}", KeyLog(key_), LastNonEmptyLine(err_.data));
   }
+  SaveAtEnd(&outcome);
   End(std::move(outcome));
 }
 

@@ -6,7 +6,18 @@
 // stdout/stderr are captured (the last 1 MiB of each). Exit 0: outputs from $FANOUT_OUTPUTS,
 // else stdout as the single output; exit 42: non-retryable; other exits and signals: user
 // errors. On timeout or Cancel the group gets SIGTERM, then SIGKILL after the grace period.
-// The per-attempt scratch directory is removed when the attempt ends. Loop thread only.
+// The per-attempt scratch directory is removed when the attempt ends.
+//
+// Checkpoints (DESIGN §3.3): $FANOUT_CHECKPOINT_DIR starts empty. When the WorkItem carries a
+// checkpoint it is decoded (DecodeCheckpointDir) into a fresh directory named by
+// $FANOUT_PREV_CHECKPOINT_DIR (unset otherwise). Every checkpoint_interval_ms while the command
+// runs, the directory is encoded and, when non-empty and changed since the last save, handed to
+// the CheckpointFn (a kCheckpoint message); when the attempt ends, however it ends, it is encoded
+// once more into TaskOutcome::checkpoint (nothing for an empty directory). Over the cap
+// (task max_checkpoint_bytes, else CommandOptions::max_checkpoint_bytes) the attempt fails as a
+// user error "checkpoint of N bytes exceeds the cap of M bytes" (a running command is stopped).
+// Encoding reads the files on the loop thread, so tasks should keep checkpoints small and
+// write them atomically (write a temporary file, then rename it). Loop thread only.
 #pragma once
 
 #include <uv.h>
@@ -21,6 +32,7 @@
 #include "common/uv_handle.h"
 #include "common/value.h"
 #include "common/wire.h"
+#include "worker/checkpoint.h"
 #include "worker/task_runner.h"
 
 namespace fanout::worker {
@@ -30,6 +42,7 @@ struct CommandOptions {
   std::filesystem::path scratch_root;  // per-attempt directories are created below it
   int64_t kill_grace_ms = 5000;        // SIGTERM → SIGKILL
   std::vector<std::string> base_env;   // "K=V" entries every command inherits
+  int64_t max_checkpoint_bytes = kDefaultMaxCheckpointBytes;  // when the task sets none
 };
 
 inline constexpr size_t kMaxCapturedBytes = 1u << 20;
@@ -47,11 +60,13 @@ class CommandRunner : public TaskRunner {
  public:
   CommandRunner(uv_loop_t* loop, const CommandOptions& options,
                 std::shared_ptr<const wire::TaskDesc> task, wire::SubtaskKey key, List args,
-                DoneFn done);
+                DoneFn done, std::optional<std::string> previous_checkpoint = std::nullopt,
+                CheckpointFn on_checkpoint = nullptr);
   ~CommandRunner() override;
 
   void Start() override;
   void Cancel(wire::Outcome outcome, std::string reason) override;
+  std::optional<std::string> LastCheckpoint() const override { return last_saved_; }
 
   int pid() const { return pid_; }
 
@@ -69,6 +84,8 @@ class CommandRunner : public TaskRunner {
   void Terminate();
   void MaybeFinish();
   void Finish();
+  void SaveOnInterval();
+  void SaveAtEnd(TaskOutcome* outcome);
   void End(TaskOutcome outcome);
 
   uv_loop_t* loop_;
@@ -77,13 +94,17 @@ class CommandRunner : public TaskRunner {
   wire::SubtaskKey key_;
   List args_;
   DoneFn done_;
+  std::optional<std::string> previous_;  // until decoded
+  CheckpointFn on_checkpoint_;
+  int64_t checkpoint_cap_;
+  std::optional<std::string> last_saved_;  // the last checkpoint sent
 
   std::filesystem::path dir_;  // per-attempt scratch
   UvHandle<uv_process_t> process_;
   UvHandle<uv_pipe_t> stdin_;
   WriteReq* write_ = nullptr;
   Stream out_, err_;
-  UvHandle<uv_timer_t> timeout_timer_, kill_timer_, eof_timer_;
+  UvHandle<uv_timer_t> timeout_timer_, kill_timer_, eof_timer_, checkpoint_timer_;
   int pid_ = 0;
   bool exited_ = false;
   int64_t exit_status_ = 0;

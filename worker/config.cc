@@ -79,7 +79,7 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
   unsigned cores = uv_available_parallelism();
   c.slots = cores;
   c.cpu = cores;
-  std::string mem, labels;
+  std::string mem, labels, max_checkpoint;
 
   CLI::App app{
       "fanout-worker: runs map subtasks (C++ plugin functions, commands, built-ins) "
@@ -130,6 +130,11 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
       ->envname("FANOUT_KILL_GRACE_MS")
       ->check(CLI::Range(int64_t{0}, int64_t{3600000}))
       ->capture_default_str();
+  app.add_option("--max-checkpoint-bytes", max_checkpoint,
+                 "Largest checkpoint an attempt may save when its task sets no "
+                 "max_checkpoint_bytes, bytes or with a unit such as 16Mi (default: 16Mi); a "
+                 "larger one fails the attempt")
+      ->envname("FANOUT_MAX_CHECKPOINT_BYTES");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
       ->envname("FANOUT_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -161,6 +166,12 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
     if (!m) return fail("--mem: " + m.error().message());
     if (*m <= 0) return fail("--mem must be positive");
     c.mem_bytes = *m;
+  }
+  if (!max_checkpoint.empty()) {
+    auto m = ParseBytes(max_checkpoint);
+    if (!m) return fail("--max-checkpoint-bytes: " + m.error().message());
+    if (*m <= 0) return fail("--max-checkpoint-bytes must be positive");
+    c.max_checkpoint_bytes = *m;
   }
   if (c.id.empty()) c.id = DefaultId();
   if (c.scratch.empty()) {

@@ -25,6 +25,7 @@ struct WorkerConfig {
   bool interruptible = false;
   std::string scratch;  // default: $TMPDIR/fanout-worker-ID
   int64_t kill_grace_ms = 5000;
+  int64_t max_checkpoint_bytes = int64_t{16} << 20;  // when a task sets no max_checkpoint_bytes
   std::string log_level = "info";
 };
 

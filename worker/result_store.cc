@@ -43,15 +43,24 @@ void ResultStore::ResendAll() {
   }
 }
 
-std::vector<wire::ResultItem> ResultStore::TakeBatch(size_t max_items) {
+std::vector<wire::ResultItem> ResultStore::TakeBatch(size_t max_items, size_t max_bytes) {
   std::vector<wire::ResultItem> batch;
+  size_t bytes = 0;
   while (!unsent_.empty() && batch.size() < max_items) {
-    wire::SubtaskKey key = std::move(unsent_.front());
-    unsent_.pop_front();
+    const wire::SubtaskKey& key = unsent_.front();
     auto it = held_.find(key);
-    if (it == held_.end() || !it->second.queued) continue;  // acked meanwhile
+    if (it == held_.end() || !it->second.queued) {  // acked meanwhile
+      unsent_.pop_front();
+      continue;
+    }
+    const wire::ResultItem& r = it->second.result;
+    size_t size = r.outputs.size() + r.error.size() + r.checkpoint.size() + r.key.exec.size() +
+                  r.key.node.size() + 64;
+    if (!batch.empty() && bytes + size > max_bytes) break;  // the rest go in the next batch
+    bytes += size;
     it->second.queued = false;
-    batch.push_back(it->second.result);
+    batch.push_back(r);
+    unsent_.pop_front();
   }
   return batch;
 }

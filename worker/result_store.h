@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <deque>
 #include <map>
 #include <vector>
@@ -32,8 +33,10 @@ class ResultStore {
   // (re)connect's WELCOME.
   void ResendAll();
 
-  // Takes up to max_items queued results that are still held, for one RESULT batch.
-  std::vector<wire::ResultItem> TakeBatch(size_t max_items);
+  // Takes up to max_items queued results that are still held, for one RESULT batch, stopping
+  // before the batch would exceed about max_bytes (outputs, errors and checkpoints can be large;
+  // a single result is always taken).
+  std::vector<wire::ResultItem> TakeBatch(size_t max_items, size_t max_bytes = SIZE_MAX);
 
   bool has_unsent() const { return !unsent_.empty(); }
   size_t held() const { return held_.size(); }

@@ -10,6 +10,7 @@
 #include <filesystem>
 
 #include "worker/builtins.h"
+#include "worker/checkpoint.h"
 #include "worker/function_runner.h"
 #include "worker/task_io.h"
 
@@ -22,6 +23,8 @@ constexpr int64_t kInitialBackoffMs = 250;
 constexpr int64_t kMaxBackoffMs = 5000;
 constexpr uint64_t kDrainAckWaitMs = 10000;
 constexpr size_t kMaxResultsPerBatch = 1024;
+// Well under wire::kMaxBodyBytes: results carry checkpoints of up to --max-checkpoint-bytes.
+constexpr size_t kMaxResultBatchBytes = 64u << 20;
 
 int64_t WallMs() {
   return std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -65,6 +68,7 @@ Worker::Worker(uv_loop_t* loop, WorkerConfig config, PluginRegistry plugins)
   if (uv_cwd(cwd, &len) == 0) command_options_.cwd.assign(cwd, len);
   command_options_.scratch_root = config_.scratch;
   command_options_.kill_grace_ms = config_.kill_grace_ms;
+  command_options_.max_checkpoint_bytes = config_.max_checkpoint_bytes;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     command_options_.base_env.emplace_back(*e);
   }
@@ -310,7 +314,9 @@ void Worker::OnWork(wire::WorkBatch batch) {
       ReportNow(key, TaskOutcome::Failure(wire::Outcome::kSystemError, "worker draining"));
       continue;
     }
-    queue_.push_back(Queued{task, std::move(key), std::move(item.args)});
+    std::optional<std::string> checkpoint;
+    if (item.has_checkpoint) checkpoint = std::move(item.checkpoint);
+    queue_.push_back(Queued{task, std::move(key), std::move(item.args), std::move(checkpoint)});
   }
   StartQueued();
 }
@@ -355,6 +361,7 @@ void Worker::StartItem(Queued item) {
   const wire::TaskDesc& task = *item.task;
   wire::SubtaskKey key = item.key;
   DoneFn done = [this, key](TaskOutcome o) { OnTaskDone(key, std::move(o)); };
+  CheckpointFn save = [this, key](std::string bytes) { SendCheckpoint(key, std::move(bytes)); };
   std::unique_ptr<TaskRunner> runner;
   auto system_error = [&](std::string msg) {
     spdlog::warn("{} cannot start task {}: {}", KeyLog(key), task.name, msg);
@@ -366,7 +373,8 @@ void Worker::StartItem(Queued item) {
     if (!args) return system_error(args.error().message());
     if (task.kind == static_cast<uint8_t>(wire::TaskKind::kCommand)) {
       runner = std::make_unique<CommandRunner>(loop_, command_options_, item.task, key,
-                                               std::move(*args), std::move(done));
+                                               std::move(*args), std::move(done),
+                                               std::move(item.checkpoint), std::move(save));
     } else {
       runner = MakeBuiltinRunner(loop_, item.task, std::move(*args), std::move(done));
     }
@@ -377,8 +385,11 @@ void Worker::StartItem(Queued item) {
                           "' is not available on this worker (loaded: " +
                           fmt::format("{}", fmt::join(Functions(), ", ")) + ")");
     }
-    runner = std::make_unique<FunctionRunner>(loop_, item.task, fn, std::move(item.args),
-                                              key.attempt, std::move(done));
+    runner = std::make_unique<FunctionRunner>(
+        loop_, item.task, fn, std::move(item.args), key.attempt, std::move(done),
+        std::move(item.checkpoint),
+        EffectiveCheckpointCap(task.max_checkpoint_bytes, config_.max_checkpoint_bytes),
+        std::move(save));
   } else {
     return system_error("unknown task kind " + std::to_string(task.kind));
   }
@@ -398,6 +409,10 @@ void Worker::OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome) {
   r.error = std::move(outcome.error);
   r.started_ms = it->second.started_ms;
   r.ended_ms = WallMs();
+  if (outcome.checkpoint) {
+    r.has_checkpoint = true;
+    r.checkpoint = std::move(*outcome.checkpoint);
+  }
   if (outcome.outcome == wire::Outcome::kSucceeded) {
     spdlog::debug("{} succeeded in {} ms", KeyLog(key), r.ended_ms - r.started_ms);
   } else {
@@ -416,7 +431,21 @@ void Worker::ReportNow(const wire::SubtaskKey& key, TaskOutcome outcome) {
   r.outputs = std::move(outcome.outputs);
   r.error = std::move(outcome.error);
   r.started_ms = r.ended_ms = WallMs();
+  if (outcome.checkpoint) {
+    r.has_checkpoint = true;
+    r.checkpoint = std::move(*outcome.checkpoint);
+  }
   results_.Add(std::move(r));
+}
+
+void Worker::SendCheckpoint(const wire::SubtaskKey& key, std::string bytes) {
+  if (running_.count(key) == 0) return;
+  if (!socket_ || !welcomed_) {
+    spdlog::debug("{} checkpoint of {} bytes not sent (not connected)", KeyLog(key), bytes.size());
+    return;
+  }
+  spdlog::debug("{} sending a checkpoint of {} bytes", KeyLog(key), bytes.size());
+  Send(wire::Kind::kCheckpoint, wire::EncodeBody(wire::CheckpointSave{key, std::move(bytes)}));
 }
 
 // Runs once per loop turn, after I/O: one RESULT batch for everything that finished.
@@ -425,7 +454,7 @@ void Worker::Flush() {
   if (socket_ && welcomed_) {
     while (results_.has_unsent()) {
       wire::ResultBatch batch;
-      batch.results = results_.TakeBatch(kMaxResultsPerBatch);
+      batch.results = results_.TakeBatch(kMaxResultsPerBatch, kMaxResultBatchBytes);
       if (batch.results.empty()) break;
       if (!Send(wire::Kind::kResult, wire::EncodeBody(batch))) {
         results_.ResendAll();  // kept; retried next turn or after the next WELCOME
@@ -487,8 +516,9 @@ void Worker::StopRunning(const char* why) {
       [](uv_timer_t* t) {
         auto* self = static_cast<Worker*>(t->data);
         for (auto& [key, r] : self->running_) {
-          self->ReportNow(key, TaskOutcome::Failure(wire::Outcome::kSystemError,
-                                                    self->stop_reason_));
+          TaskOutcome o = TaskOutcome::Failure(wire::Outcome::kSystemError, self->stop_reason_);
+          o.checkpoint = r.runner->LastCheckpoint();
+          self->ReportNow(key, std::move(o));
         }
         self->Flush();
         self->Exit(1);

@@ -13,6 +13,9 @@
 //   second signal stops the children, reports them as system errors and exits 1. A worker
 //   started with --interruptible treats the first SIGTERM as a preemption: it stops at once and
 //   hands its attempts back as system errors ("worker preempted").
+//   Checkpoints: a WORK item's checkpoint goes to its runner (ctx.previous_checkpoint(),
+//   $FANOUT_PREV_CHECKPOINT_DIR); saves made while it runs go out at once as CHECKPOINT
+//   messages, and the last one of the attempt rides in its RESULT (has_checkpoint).
 // Loop thread only.
 #pragma once
 
@@ -22,6 +25,7 @@
 #include <deque>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -61,6 +65,7 @@ class Worker {
     std::shared_ptr<const wire::TaskDesc> task;
     wire::SubtaskKey key;
     std::string args;
+    std::optional<std::string> checkpoint;  // WorkItem::checkpoint, when it has one
   };
 
   // Connection.
@@ -84,6 +89,9 @@ class Worker {
   void StartItem(Queued item);
   void OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome);
   void ReportNow(const wire::SubtaskKey& key, TaskOutcome outcome);
+  // A running attempt saved a checkpoint: a kCheckpoint now (dropped when not connected; the
+  // result carries the last one anyway).
+  void SendCheckpoint(const wire::SubtaskKey& key, std::string bytes);
   void Flush();
 
   // Drain and shutdown.

@@ -66,6 +66,15 @@ wire::TaskDesc Command(std::vector<std::string> argv, std::vector<wire::Param> i
   return t;
 }
 
+// A WORK item without a checkpoint.
+wire::WorkItem Item(uint32_t index, uint32_t attempt, std::string args) {
+  wire::WorkItem w;
+  w.index = index;
+  w.attempt = attempt;
+  w.args = std::move(args);
+  return w;
+}
+
 std::string Args(List values) { return EncodeMsgpack(Value(std::move(values))); }
 
 List Outputs(const wire::ResultItem& r) {
@@ -223,7 +232,7 @@ class WorkerProcessTest : public ::testing::Test {
   // Runs one command item and returns its result.
   wire::ResultItem RunOne(const wire::TaskDesc& task, List args, uint32_t index = 0,
                           uint32_t attempt = 0, milliseconds timeout = milliseconds(10000)) {
-    SendWork(task, {wire::WorkItem{index, attempt, Args(std::move(args))}});
+    SendWork(task, {Item(index, attempt, Args(std::move(args)))});
     auto results = CollectResults(1, timeout);
     EXPECT_EQ(results.size(), 1u);
     return results.empty() ? wire::ResultItem{} : results[0];
@@ -273,7 +282,7 @@ TEST_F(WorkerProcessTest, HelloAnnouncesBuiltinsAndCapacity) {
 TEST_F(WorkerProcessTest, RunsBuiltinNoopItemsAndReturnsTheirValues) {
   Handshake();
   std::vector<wire::WorkItem> items;
-  for (uint32_t i = 0; i < 6; ++i) items.push_back({i, 0, Args({Value(int64_t{i * 10})})});
+  for (uint32_t i = 0; i < 6; ++i) items.push_back(Item(i, 0, Args({Value(int64_t{i * 10})})));
   SendWork(Builtin("builtin.noop", {{"x", "int"}}), items);
   auto results = CollectResults(6, milliseconds(10000));
   ASSERT_EQ(results.size(), 6u);
@@ -299,7 +308,7 @@ TEST_F(WorkerProcessTest, RunsBuiltinNoopItemsAndReturnsTheirValues) {
 TEST_F(WorkerProcessTest, QueuesItemsBeyondItsSlotsAndRunsThemAll) {
   Handshake();  // 4 slots
   std::vector<wire::WorkItem> items;
-  for (uint32_t i = 0; i < 10; ++i) items.push_back({i, 0, Args({Value(int64_t{20})})});
+  for (uint32_t i = 0; i < 10; ++i) items.push_back(Item(i, 0, Args({Value(int64_t{20})})));
   SendWork(Builtin("builtin.sleep_ms", {{"ms", "int"}}), items);
   auto results = CollectResults(10, milliseconds(10000));
   ASSERT_EQ(results.size(), 10u);
@@ -324,7 +333,7 @@ TEST_F(WorkerProcessTest, RunsAPluginFunctionOnTheThreadPool) {
   EXPECT_NE(std::find(h.functions.begin(), h.functions.end(), "detect_anomalies"),
             h.functions.end());
   wire::TaskDesc t = Builtin("detect_anomalies", {{"data_point", "int"}}, {{"o0", "bool"}});
-  SendWork(t, {{0, 0, Args({Value(int64_t{11})})}, {1, 0, Args({Value(int64_t{12})})}});
+  SendWork(t, {Item(0, 0, Args({Value(int64_t{11})})), Item(1, 0, Args({Value(int64_t{12})}))});
   auto results = CollectResults(2, milliseconds(10000));
   ASSERT_EQ(results.size(), 2u);
   for (const auto& r : results) {
@@ -409,7 +418,7 @@ TEST_F(WorkerProcessTest, CommandTimesOutAndItsProcessGroupIsKilled) {
 TEST_F(WorkerProcessTest, AbortKillsARunningCommandPromptly) {
   Handshake();
   auto t = Command({"sleep", "30"}, {}, {});
-  SendWork(t, {{0, 0, Args({})}});
+  SendWork(t, {Item(0, 0, Args({}))});
   // Running: the heartbeat says so.
   ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
     auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
@@ -488,7 +497,7 @@ TEST_F(WorkerProcessTest, ReconnectMessageMakesTheWorkerSayHelloAgain) {
 
 TEST_F(WorkerProcessTest, SigtermDrainsRunningWorkAndExitsZero) {
   Handshake();
-  SendWork(Builtin("builtin.sleep_ms", {{"ms", "int"}}), {{0, 0, Args({Value(int64_t{500})})}});
+  SendWork(Builtin("builtin.sleep_ms", {{"ms", "int"}}), {Item(0, 0, Args({Value(int64_t{500})}))});
   ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
     auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
     return h && h->running == 1;
@@ -499,7 +508,7 @@ TEST_F(WorkerProcessTest, SigtermDrainsRunningWorkAndExitsZero) {
     return h && h->draining;
   }));
   // New work is refused at once.
-  SendWork(Builtin("builtin.noop", {{"x", "int"}}), {{1, 0, Args({Value(int64_t{1})})}});
+  SendWork(Builtin("builtin.noop", {{"x", "int"}}), {Item(1, 0, Args({Value(int64_t{1})}))});
   auto results = CollectResults(2, milliseconds(5000));
   ASSERT_EQ(results.size(), 2u);
   wire::AckBatch ack;
@@ -522,7 +531,7 @@ TEST_F(WorkerProcessTest, SigtermDrainsRunningWorkAndExitsZero) {
 
 TEST_F(WorkerProcessTest, SecondSignalStopsChildrenAndReportsThemAsShutDown) {
   Handshake();
-  SendWork(Command({"sleep", "30"}, {}, {}), {{0, 0, Args({})}});
+  SendWork(Command({"sleep", "30"}, {}, {}), {Item(0, 0, Args({}))});
   ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
     auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
     return h && h->running == 1;

@@ -86,6 +86,21 @@ TEST(ResultStoreTest, SplitsBatchesAtTheLimit) {
   EXPECT_FALSE(store.has_unsent());
 }
 
+TEST(ResultStoreTest, SplitsBatchesAtAByteBudgetButAlwaysTakesOne) {
+  ResultStore store;
+  for (uint32_t i = 0; i < 4; ++i) {
+    wire::ResultItem r = Result(Key(i));
+    r.has_checkpoint = true;
+    r.checkpoint.assign(i == 0 ? 5000 : 1000, 'c');  // checkpoints count towards the budget
+    store.Add(std::move(r));
+  }
+  // The first alone is over the budget: taken anyway, on its own.
+  EXPECT_EQ(Indexes(store.TakeBatch(100, 2500)), (std::vector<uint32_t>{0}));
+  EXPECT_EQ(Indexes(store.TakeBatch(100, 2500)), (std::vector<uint32_t>{1, 2}));
+  EXPECT_EQ(Indexes(store.TakeBatch(100, 2500)), (std::vector<uint32_t>{3}));
+  EXPECT_FALSE(store.has_unsent());
+}
+
 TEST(ResultStoreTest, ResendOfOneKeyQueuesOnlyAHeldResult) {
   ResultStore store;
   store.Add(Result(Key(0)));

@@ -65,7 +65,8 @@ struct fanout_call {
   void* host;  // opaque, passed back to the callbacks below
   // Thread-safe; may be polled often.
   int (*is_cancelled)(void* host);
-  // Copies the bytes; the latest call wins.
+  // Copies the bytes and saves them; the latest call wins. Over the cap: refused, and the
+  // attempt fails.
   void (*checkpoint)(void* host, const char* data, size_t len);
   // Copies the bytes. Called exactly once per invoke.
   void (*set_result)(void* host, int status, const char* data, size_t len);
@@ -103,14 +104,20 @@ class TaskContext {
   int attempt() const { return call_->attempt; }
   // True once the coordinator aborted this attempt or it timed out; return soon after.
   bool cancelled() const { return call_->is_cancelled(call_->host) != 0; }
-  // The last checkpoint of this subtask from an earlier attempt, if any.
+  // The latest checkpoint this subtask saved in any earlier attempt (kept by the coordinator
+  // across attempts, worker loss and coordinator restarts), if any.
   std::optional<std::string> previous_checkpoint() const {
     if (call_->prev_checkpoint == nullptr) return std::nullopt;
     return std::string(call_->prev_checkpoint, call_->prev_checkpoint_len);
   }
-  // Records a checkpoint (opaque bytes); the latest one wins. For now the worker keeps it in
-  // memory for the attempt only; persisting it for the next attempt (DESIGN §4) comes later.
-  void checkpoint(std::string bytes) { call_->checkpoint(call_->host, bytes.data(), bytes.size()); }
+  // Saves a checkpoint (opaque bytes): the worker sends it to the coordinator at once, and the
+  // next attempt of this subtask gets the latest one as previous_checkpoint(). A checkpoint
+  // larger than the task's max_checkpoint_bytes (default: the worker's --max-checkpoint-bytes,
+  // 16 MiB) is refused: the attempt fails as a user error "checkpoint of N bytes exceeds the cap
+  // of M bytes", whatever the function returns, and cancelled() is true from then on.
+  void checkpoint(const std::string& bytes) {
+    call_->checkpoint(call_->host, bytes.data(), bytes.size());
+  }
 
  private:
   const fanout_call* call_;

@@ -1,0 +1,82 @@
+// Shared pieces of the chaos suite (tests/chaos/README.md): the workload, submission and
+// progress read straight from Redis (so they work while a coordinator is down), and the
+// product-independent checks: commits counted in Redis's AOF, executions counted with marker
+// files, outputs compared with a reference computed here (2 * x).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "tests/integration/harness.h"
+
+namespace fanout::testing::chaos {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// True when FANOUT_CHAOS_LONG=1: the long forms run, otherwise they skip.
+bool LongForm();
+
+// A one-node workflow `w` mapping task `double` over input `xs`: each run writes a marker
+// MARKERS/INDEX.ATTEMPT.PID, sleeps `sleep_ms`, then prints 2x.
+std::string MapSpec(const std::string& markers, int sleep_ms, int concurrency);
+
+// Writes the spec and the inputs 0..n-1 into the cluster dir, submits with --no-wait through
+// `coordinator` (empty: the cluster's) and returns the execution id ("" + gtest failure).
+std::string Submit(Cluster& cluster, const std::string& markers, int n, int sleep_ms,
+                   int concurrency, const std::string& coordinator = {});
+
+// Read from Redis directly: the execution's phase ("" when unknown) and the number of
+// committed outputs of node `double`.
+std::string PhaseInRedis(const RedisServer& redis, const std::string& exec);
+long CommittedInRedis(const RedisServer& redis, const std::string& exec);
+// Waits until the execution is terminal in Redis; returns its phase ("" on timeout).
+std::string WaitTerminal(const RedisServer& redis, const std::string& exec,
+                         std::chrono::milliseconds timeout);
+
+// CONFIG SET auto-aof-rewrite-percentage 0 (again after every Redis restart): the AOF keeps
+// every write since the start, so commits can be counted in it.
+void DisableAofRewrite(const RedisServer& redis);
+
+// Every successful HSETNX on `key` in the AOF files of a Redis with data dir `dir`, by field,
+// in AOF order. Fails the test when the AOF was rewritten (its base is not the first one).
+std::map<std::string, std::vector<std::string>> AofHsetnx(const std::string& dir,
+                                                           const std::string& key);
+// Total size in bytes of the AOF files (to tell whether anything was written meanwhile).
+uintmax_t AofBytes(const std::string& dir);
+
+// Index → executions (marker files).
+std::map<int, int> CountMarkers(const std::string& dir);
+
+// Every worker of the cluster still runs (a worker must survive the chaos it is not the target
+// of); names the dead ones and their last log lines.
+void ExpectWorkersAlive(Cluster& cluster);
+
+// The figures of one scenario run, written as one JSON line to $FANOUT_CHAOS_REPORT (when
+// set) on destruction, with pass = the test has no failure.
+struct Report {
+  std::string scenario;
+  std::string form;  // "short" or "long"
+  int n = 0;
+  int kills = 0;
+  long reexecutions = -1;
+  long duplicates = -1;  // indexes committed more than once (must be 0)
+  long missing = -1;     // indexes never committed (must be 0)
+  SteadyClock::time_point start = SteadyClock::now();
+  nlohmann::json extra = nlohmann::json::object();
+  Report(std::string s, bool long_form, int n_)
+      : scenario(std::move(s)), form(long_form ? "long" : "short"), n(n_) {}
+  ~Report();
+};
+
+// The end checks every scenario shares, through coordinator `coordinator` (empty: the
+// cluster's): the execution SUCCEEDED, its outputs are [2*0, ..., 2*(n-1)], the AOF has exactly
+// one HSETNX per index of the output hash and it equals the stored output, every index ran at
+// least once. Fills the report's reexecutions, duplicates and missing.
+void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& markers, int n,
+                  Report& report, const std::string& coordinator = {});
+
+}  // namespace fanout::testing::chaos

@@ -1,0 +1,72 @@
+// Chaos 1: the coordinator is killed with SIGKILL every 2 s during a map of a 5 ms command task
+// on 4 workers, and started again each time on the same port and Redis. Proves: a restarted
+// coordinator resumes from Redis, work in flight is either claimed by its worker or re-run, and
+// every index is committed exactly once with the reference output.
+#include <gtest/gtest.h>
+
+#include "tests/chaos/chaos_util.h"
+
+namespace fanout::testing::chaos {
+namespace {
+
+using std::chrono::milliseconds;
+
+void CoordinatorKill(bool long_form) {
+  const int n = long_form ? 20000 : 3000;
+  const int max_kills = long_form ? 1000 : 3;
+  Report report("coordinator-kill", long_form, n);
+  ClusterOptions o;
+  o.workers = 4;
+  o.slots = 4;
+  o.coordinator_args = {"--system-retries", "15"};
+  Cluster cluster(o);
+  ASSERT_FALSE(::testing::Test::HasFailure()) << "the cluster did not start";
+  DisableAofRewrite(cluster.redis());
+  std::string markers = cluster.dir().Path("markers");
+  std::string exec = Submit(cluster, markers, n, 5, 1000);
+  ASSERT_FALSE(exec.empty());
+
+  nlohmann::json kill_at = nlohmann::json::array();  // commits in Redis at each kill
+  long last = -1;
+  while (report.kills < max_kills) {
+    // The chaos interval: 2 s, cut short when the execution ends.
+    bool ended = WaitFor(
+        [&] {
+          std::string p = PhaseInRedis(cluster.redis(), exec);
+          return !p.empty() && p != "RUNNING";
+        },
+        milliseconds(2000), milliseconds(50));
+    if (ended) break;
+    // No commit since the last kill: stop killing, so that attempts nobody claims (their
+    // worker is gone) can outlive the restart grace window and run again.
+    long now = CommittedInRedis(cluster.redis(), exec);
+    if (now == last) {
+      report.extra["stalled_at"] = now;
+      ADD_FAILURE() << "no commit in the 2 s after restart " << report.kills << " (" << now
+                    << " committed): the kills stop here";
+      break;
+    }
+    last = now;
+    cluster.KillCoordinator(SIGKILL);
+    ++report.kills;
+    kill_at.push_back(CommittedInRedis(cluster.redis(), exec));
+    ASSERT_TRUE(cluster.StartCoordinator()) << "restart " << report.kills;
+  }
+  report.extra["committed_at_kills"] = kill_at;
+  std::string phase = WaitTerminal(cluster.redis(), exec, milliseconds(long_form ? 900000 : 180000));
+  if (phase != "SUCCEEDED") ExpectWorkersAlive(cluster);
+  ASSERT_EQ(phase, "SUCCEEDED");
+  EXPECT_GE(report.kills, long_form ? 5 : 2) << "the map ended before the planned kills";
+  CheckOutcome(cluster, exec, markers, n, report);
+  ExpectWorkersAlive(cluster);
+}
+
+TEST(ChaosCoordinatorKill, Short) { CoordinatorKill(false); }
+
+TEST(ChaosCoordinatorKill, Long) {
+  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
+  CoordinatorKill(true);
+}
+
+}  // namespace
+}  // namespace fanout::testing::chaos

@@ -46,6 +46,11 @@ inline std::string Outputs(std::string_view e, std::string_view node) {
 inline std::string Errors(std::string_view e, std::string_view node) {
   return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":err";
 }
+// Hash index → wall ms when a restarted coordinator first found that RUNNING subtask with no
+// worker claiming it: the claim grace window runs from there across further restarts.
+inline std::string Unclaimed(std::string_view e, std::string_view node) {
+  return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":unclaimed";
+}
 inline std::string Checkpoint(std::string_view e, std::string_view node, uint32_t index) {
   return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":ckpt:" + std::to_string(index);
 }

@@ -320,7 +320,7 @@ void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello)
     auto u = unclaimed_.find(key);
     if (u != unclaimed_.end() && u->second.attempt == attempt) {
       inflight_[key] = Inflight{identity, attempt, u->second.cpu, u->second.mem};
-      unclaimed_.erase(u);
+      ForgetUnclaimed(key);
     } else if (!inflight_.count(key)) {
       claims_[key] = Claim{identity, attempt, clock_.NowMs()};  // the node may not be restored yet
     }
@@ -381,7 +381,7 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
     // holds the result, claims it in its next HELLO, and re-sends it.
     if (held && !success) inflight_.erase(inf);
     if (auto u = unclaimed_.find(ikey); u != unclaimed_.end() && u->second.attempt == k.attempt)
-      unclaimed_.erase(u);
+      ForgetUnclaimed(ikey);
     Execution* e = FindExec(k.exec);
     NodeRun* node = e ? e->FindNode(k.node) : nullptr;
     if (node == nullptr || !node->array || !node->array->IsCurrent(k.index, k.attempt)) {
@@ -783,6 +783,7 @@ void Coordinator::LoadNodeRecords(const std::string& exec_id, const std::string&
       ++restored;
       if (static_cast<SubtaskPhase>(rec.phase) == SubtaskPhase::kRunning) AdoptRestored(*node, exec_id, i, rec.attempt);
     }
+    CarryGraceAcrossRestarts(exec_id, node_id);
     bool cache = node->cache != nullptr && !e->overwrite_cache;
     if (restored == 0) return cache ? CacheLookup(exec_id, node_id, 0) : NodeReady(exec_id, node_id);
     spdlog::info("exec={} node={}: restored {} subtask records ({} succeeded)", exec_id, node_id,
@@ -878,6 +879,41 @@ void Coordinator::SaveCheckpoint(Execution& e, NodeRun& node, uint32_t index, ui
   node.checkpoints[index] = std::move(bytes);
 }
 
+void Coordinator::CarryGraceAcrossRestarts(const std::string& exec_id, const std::string& node_id) {
+  // The grace window of an unclaimed attempt starts when a coordinator first saw it unclaimed,
+  // not at every restart: otherwise restarts closer together than the window would keep such
+  // attempts (whose worker is gone) from ever running again.
+  redis_.Command({"HGETALL", keys::Unclaimed(exec_id, node_id)}, [this, exec_id, node_id](Result<RedisReply> r) {
+    if (!r) return;
+    std::map<uint32_t, int64_t> first_seen;
+    for (size_t i = 0; i + 1 < r->elements.size(); i += 2)
+      first_seen[static_cast<uint32_t>(std::stoul(r->elements[i].str))] = std::atoll(r->elements[i + 1].str.c_str());
+    int64_t now_wall = clock_.WallMs(), now = clock_.NowMs();
+    std::vector<std::string> mark = {"HSET", keys::Unclaimed(exec_id, node_id)};
+    std::string prefix = InflightKey(exec_id, node_id, 0);
+    prefix.pop_back();  // "exec\0node\0"
+    for (auto& [key, u] : unclaimed_) {
+      if (key.compare(0, prefix.size(), prefix) != 0) continue;
+      uint32_t index = static_cast<uint32_t>(std::stoul(key.substr(prefix.size())));
+      auto it = first_seen.find(index);
+      if (it == first_seen.end()) {
+        mark.push_back(std::to_string(index));
+        mark.push_back(std::to_string(now_wall));
+      } else {
+        u.deadline_ms = now + std::max<int64_t>(0, it->second + Grace() - now_wall);
+      }
+    }
+    if (mark.size() > 2) redis_.Command(mark, [](Result<RedisReply>) {});
+  });
+}
+
+void Coordinator::ForgetUnclaimed(const std::string& key) {
+  if (unclaimed_.erase(key) == 0) return;
+  size_t a = key.find('\0'), b = key.find('\0', a + 1);
+  redis_.Command({"HDEL", keys::Unclaimed(key.substr(0, a), key.substr(a + 1, b - a - 1)), key.substr(b + 1)},
+                 [](Result<RedisReply>) {});
+}
+
 void Coordinator::AdoptRestored(const NodeRun& node, const std::string& exec, uint32_t index,
                                 uint32_t attempt) {
   std::string key = InflightKey(exec, node.def->id, index);
@@ -893,6 +929,8 @@ void Coordinator::AdoptRestored(const NodeRun& node, const std::string& exec, ui
       w.free_cpu -= req.cpu;
       w.free_mem -= req.mem_bytes;
       claims_.erase(c);
+      redis_.Command({"HDEL", keys::Unclaimed(exec, node.def->id), std::to_string(index)},
+                     [](Result<RedisReply>) {});
       return;
     }
   }
@@ -1023,6 +1061,8 @@ void Coordinator::FinishExecution(Execution& e, ExecPhase phase, std::string err
   FlushOps();
   std::string id = e.id;
   if (!config_.keep_checkpoints) store_.DeleteCheckpoints(id);
+  for (const NodeRun& node : e.nodes)
+    redis_.Command({"DEL", keys::Unclaimed(id, node.def->id)}, [](Result<RedisReply>) {});
   store_.FinishExecution(id, f, [this, id](Status st) {
     if (!st.ok()) spdlog::error("exec={}: cannot store its end: {}", id, st.message());
     execs_.erase(id);
@@ -1198,15 +1238,10 @@ void Coordinator::OnTick() {
   for (const auto& id : lost) LoseWorker(id, "missed heartbeats");
   // Restored attempts nobody claimed within the grace period run again, as system retries.
   std::vector<std::pair<std::string, Unclaimed>> expired;
-  for (auto it = unclaimed_.begin(); it != unclaimed_.end();) {
-    if (now >= it->second.deadline_ms) {
-      expired.emplace_back(it->first, it->second);
-      it = unclaimed_.erase(it);
-    } else {
-      ++it;
-    }
-  }
+  for (const auto& [key, u] : unclaimed_)
+    if (now >= u.deadline_ms) expired.emplace_back(key, u);
   for (const auto& [key, u] : expired) {
+    ForgetUnclaimed(key);
     size_t a = key.find('\0'), b = key.find('\0', a + 1);
     FailSystem(key.substr(0, a), key.substr(a + 1, b - a - 1),
                static_cast<uint32_t>(std::stoul(key.substr(b + 1))), u.attempt,

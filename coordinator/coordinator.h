@@ -136,6 +136,8 @@ class Coordinator {
                   uint32_t attempt, const std::string& msg);
   // A restored RUNNING subtask: claimed already, or given a grace period to be claimed.
   void AdoptRestored(const NodeRun& node, const std::string& exec, uint32_t index, uint32_t attempt);
+  void CarryGraceAcrossRestarts(const std::string& exec, const std::string& node);
+  void ForgetUnclaimed(const std::string& key);
   // How long restored attempts wait for a worker to claim them: one liveness window.
   int64_t Grace() const { return config_.heartbeat_ms * config_.liveness; }
   // Gives a finished attempt's slot and requests back to its worker.

@@ -301,3 +301,127 @@ workflows:
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+TEST(ArrayNodeTest, TimedOutAttemptIsARetryableUserError) {
+  // Workers report a timeout as a user error ("timed out after 1s"): it consumes retries.
+  ArrayNodePolicy p;
+  p.retries = 1;
+  ArrayNode node(1, p);
+  Take(node);
+  ASSERT_TRUE(node.OnFailed(0, 0, FailureKind::kUser, "timed out after 1s"));
+  EXPECT_EQ(node.count(SubtaskPhase::kRetrying), 1u);
+  Take(node);
+  ASSERT_TRUE(node.OnFailed(0, 1, FailureKind::kUser, "timed out after 1s"));
+  EXPECT_EQ(node.phase(), NodePhase::kFailed);
+  EXPECT_EQ(node.ErrorSummary(), "[0]: timed out after 1s");
+}
+
+TEST(ArrayNodeTest, CommitHonouredAfterTheSubtaskWasRequeued) {
+  ArrayNode node(1, {});
+  Take(node);
+  ASSERT_TRUE(node.OnFailed(0, 0, FailureKind::kSystem, "worker lost"));
+  // The store had committed attempt 0's output: Redis is the truth.
+  EXPECT_TRUE(node.OnCommitted(0));
+  EXPECT_EQ(node.phase(), NodePhase::kSucceeded);
+  EXPECT_TRUE(Take(node).empty());
+}
+
+TEST(ArrayNodeTest, ReopenedSubtaskRunsAgainWithTheNextAttempt) {
+  ArrayNode node(2, {});
+  Take(node);
+  node.OnSucceeded(0, 0);
+  node.OnSucceeded(1, 0);
+  ASSERT_EQ(node.phase(), NodePhase::kSucceeded);
+  ASSERT_TRUE(node.Reopen(1));  // Redis lost its output
+  EXPECT_EQ(node.phase(), NodePhase::kRunning);
+  auto s = Take(node);
+  ASSERT_EQ(s.size(), 1u);
+  EXPECT_EQ(s[0].index, 1u);
+  EXPECT_EQ(s[0].attempt, 1u);
+}
+
+TEST(ArrayNodeTest, CacheHitCompletesAQueuedSubtaskWithoutStartingIt) {
+  ArrayNode node(2, {});
+  ASSERT_TRUE(node.CompleteFromCache(1));
+  EXPECT_EQ(node.cached(), 1u);
+  EXPECT_EQ(Indices(Take(node)), (std::vector<uint32_t>{0}));
+}
+
+const char* kTwoNodeSpec = R"(
+version: 1
+tasks:
+  p: {command: [true], outputs: {o0: float}}
+  m: {command: [true], inputs: {q: int, price: float}, outputs: {o0: float}}
+workflows:
+  w:
+    inputs: {qs: "list<int>"}
+    nodes:
+      - {id: price, task: p}
+      - {id: totals, map: m, inputs: {q: $inputs.qs}, bind: {price: $price.o0}, min_success_ratio: 0.5}
+    outputs: {o0: $totals.o0, first: $price.o0}
+)";
+
+TEST(WorkflowTest, DownstreamNodeReadsTheUpstreamOutputWhole) {
+  auto spec = ParseSpec(kTwoNodeSpec, "w.yaml");
+  ASSERT_TRUE(spec) << spec.error().message();
+  const WorkflowDef& wf = spec->workflows.at("w");
+  std::map<std::string, std::string> values{{"inputs.qs", EncodeMsgpack(Value(List{Value(1), Value(2)}))}};
+  // Before the upstream node has produced $price.o0, the map node cannot resolve.
+  EXPECT_FALSE(ResolveNodeInputs(*spec, wf.nodes[1], values));
+  values["price.o0"] = EncodeMsgpack(Value(7.0));
+  auto in = ResolveNodeInputs(*spec, wf.nodes[1], values);
+  ASSERT_TRUE(in) << in.error().message();
+  EXPECT_EQ(*DecodeMsgpack(in->ArgsFor(1)), Value(List{Value(2), Value(7.0)}));
+}
+
+TEST(WorkflowTest, WorkflowOutputsAreResolvedFromNodeOutputs) {
+  auto spec = ParseSpec(kTwoNodeSpec, "w.yaml");
+  ASSERT_TRUE(spec) << spec.error().message();
+  Execution e;
+  e.wf = &spec->workflows.at("w");
+  e.values["price.o0"] = EncodeMsgpack(Value(7.0));
+  e.values["totals.o0"] = EncodeMsgpack(Value(List{Value(7.0), Value()}));
+  auto out = WorkflowOutputs(e);
+  ASSERT_TRUE(out) << out.error().message();
+  EXPECT_EQ(*DecodeMsgpack(*out), Value(Map{{"o0", Value(List{Value(7.0), Value()})}, {"first", Value(7.0)}}));
+}
+
+TEST(StatusJsonTest, ReportsPhaseSizeCountsAndFailedIndices) {
+  auto spec = ParseSpec(kTwoNodeSpec, "w.yaml");
+  ASSERT_TRUE(spec) << spec.error().message();
+  Execution e;
+  e.id = "fx";
+  e.wf = &spec->workflows.at("w");
+  NodeRun run;
+  run.def = &e.wf->nodes[1];
+  run.task = &spec->TaskOf(*run.def);
+  run.phase = NodePhase::kRunning;
+  ArrayNodePolicy p;
+  p.min_successes = 2;
+  run.array = std::make_unique<ArrayNode>(4, p);
+  std::vector<ArrayNode::Start> s;
+  run.array->Next(3, &s);
+  run.array->OnSucceeded(0, 0);
+  run.array->OnFailed(2, 0, FailureKind::kUser, "exit code 1");
+  e.nodes.push_back(std::move(run));
+  nlohmann::json j = StatusJson(e);
+  EXPECT_EQ(j["execution"], "fx");
+  EXPECT_EQ(j["phase"], "RUNNING");
+  const auto& n = j["nodes"][0];
+  EXPECT_EQ(n["size"], 4);
+  EXPECT_EQ(n["min_successes"], 2);
+  EXPECT_EQ(n["counts"]["succeeded"], 1);
+  EXPECT_EQ(n["counts"]["running"], 1);
+  EXPECT_EQ(n["counts"]["failed"], 1);
+  EXPECT_EQ(n["counts"]["queued"], 1);
+  ASSERT_EQ(n["failed"].size(), 1u);
+  EXPECT_EQ(n["failed"][0]["index"], 2);
+  EXPECT_EQ(n["failed"][0]["attempts"], 1);
+  EXPECT_EQ(n["failed"][0]["error"], "exit code 1");
+}
+
+}  // namespace
+}  // namespace fanout

@@ -39,7 +39,7 @@ struct Resources {
 struct CacheConfig {
   bool enabled = false;
   std::string version;
-  bool serialize = false;                  // parsed; reservations are not implemented yet
+  bool serialize = false;                  // one subtask per key computes it (reservations)
   std::vector<std::string> ignore_inputs;  // inputs left out of the cache key
   int64_t ttl_ms = 0;                      // 0: entries never expire
 };

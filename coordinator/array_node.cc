@@ -108,6 +108,16 @@ void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failure
     out->push_back({i, rec.attempt});
     ++taken;
   }
+  while (taken < max && !requeued_.empty() &&
+         (policy_.concurrency == 0 || active_ < policy_.concurrency)) {
+    uint32_t i = requeued_.front();
+    requeued_.pop_front();
+    keys::SubtaskRecord rec = Record(i);
+    if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kQueued) continue;
+    SetPhase(i, rec, SubtaskPhase::kRunning);
+    out->push_back({i, rec.attempt});
+    ++taken;
+  }
   while (taken < max && cursor_ < n_ &&
          (policy_.concurrency == 0 || active_ < policy_.concurrency)) {
     uint32_t i = cursor_++;
@@ -155,10 +165,28 @@ bool ArrayNode::Reopen(uint32_t index) {
   return true;
 }
 
-bool ArrayNode::CompleteFromCache(uint32_t index) {
+bool ArrayNode::WaitForCache(uint32_t index) {
   if (index >= n_ || done()) return false;
   keys::SubtaskRecord rec = Record(index);
   if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kQueued) return false;
+  SetPhase(index, rec, SubtaskPhase::kWaitingForCache);
+  return true;
+}
+
+bool ArrayNode::ResumeFromCacheWait(uint32_t index) {
+  if (index >= n_ || done()) return false;
+  keys::SubtaskRecord rec = Record(index);
+  if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kWaitingForCache) return false;
+  SetPhase(index, rec, SubtaskPhase::kQueued);
+  if (index < cursor_) requeued_.push_back(index);
+  return true;
+}
+
+bool ArrayNode::CompleteFromCache(uint32_t index) {
+  if (index >= n_ || done()) return false;
+  keys::SubtaskRecord rec = Record(index);
+  auto p = static_cast<SubtaskPhase>(rec.phase);
+  if (p != SubtaskPhase::kQueued && p != SubtaskPhase::kWaitingForCache) return false;
   rec.cached = true;
   ++cached_;
   SetPhase(index, rec, SubtaskPhase::kSucceeded);

@@ -70,8 +70,14 @@ class ArrayNode {
   // The store committed an output for this subtask (Redis is the truth), although in memory
   // it had moved on (e.g. re-queued when its worker was lost during the commit).
   bool OnCommitted(uint32_t index);
-  // A queued subtask whose result was found in the cache: it succeeds without running.
+  // A queued (or cache-waiting) subtask whose result was found in the cache: it succeeds
+  // without running.
   bool CompleteFromCache(uint32_t index);
+  // Cache serialization: a queued subtask whose key another subtask is computing waits,
+  // holding no slot, until the result is in the cache or the reservation is free again.
+  bool WaitForCache(uint32_t index);
+  // The reservation is ours now: the waiting subtask is queued again (ahead of fresh ones).
+  bool ResumeFromCacheWait(uint32_t index);
   // Is (index, attempt) the live attempt of a non-terminal subtask?
   bool IsCurrent(uint32_t index, uint32_t attempt) const;
 
@@ -110,6 +116,7 @@ class ArrayNode {
   CompactArray records_;
   uint32_t cursor_ = 0;             // indices below it were all started at least once
   std::deque<uint32_t> retry_queue_;
+  std::deque<uint32_t> requeued_;  // queued again behind the cursor (back from a cache wait)
   uint64_t counts_[kSubtaskPhaseCount] = {};
   uint64_t cached_ = 0;
   uint64_t active_ = 0;  // started and not terminal (running or waiting to retry)

@@ -397,9 +397,11 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
     std::string exec_id = k.exec, node_id = k.node;
     if (outcome == wire::Outcome::kSucceeded) {
       keys::SubtaskRecord rec = WithPhase(node->array->Record(k.index), SubtaskPhase::kSucceeded);
-      if (node->cache != nullptr)  // only successful results are cached
+      if (node->cache != nullptr) {  // only successful results are cached
         store_.CachePut(CacheKey(*node->task, *node->cache, node->inputs.ArgSlices(k.index)), r.outputs,
                         node->cache->ttl_ms);
+        ReleaseReservation(k.exec, k.node, k.index);
+      }
       node->checkpoints.erase(k.index);
       QueueOp(exec_id, node_id,
               {Store::Op::kOutput, k.index, k.attempt, keys::PackRecord(rec), std::move(r.outputs)},
@@ -434,7 +436,10 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
                  r.error);
     node->array->OnFailed(k.index, k.attempt, KindOf(outcome), r.error);
     keys::SubtaskRecord rec = node->array->Record(k.index);
-    if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) node->checkpoints.erase(k.index);
+    if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) {
+      node->checkpoints.erase(k.index);
+      ReleaseReservation(k.exec, k.node, k.index);  // a waiter takes over
+    }
     QueueOp(exec_id, node_id, {Store::Op::kError, k.index, k.attempt, keys::PackRecord(rec), r.error},
             [this, identity, k](int applied) {
               if (applied < 0) return;
@@ -834,7 +839,7 @@ void Coordinator::CacheLookup(const std::string& exec_id, const std::string& nod
     CacheLookup(exec_id, node_id, to);
   };
   if (indices.empty()) return next();
-  store_.CacheGet(cache_keys, [this, exec_id, node_id, indices, next](auto got) {
+  store_.CacheGet(cache_keys, [this, exec_id, node_id, indices, cache_keys, next](auto got) {
     Execution* e = FindExec(exec_id);
     NodeRun* node = e ? e->FindNode(node_id) : nullptr;
     if (node == nullptr) return;
@@ -847,24 +852,121 @@ void Coordinator::CacheLookup(const std::string& exec_id, const std::string& nod
     auto done = [pending, next] {
       if (--*pending == 0) next();
     };
+    bool serialize = node->cache->serialize;
     for (size_t k = 0; k < indices.size(); ++k) {
-      if (!(*got)[k]) continue;
       uint32_t i = indices[k];
-      keys::SubtaskRecord rec = node->array->Record(i);
-      rec.phase = static_cast<uint8_t>(SubtaskPhase::kSucceeded);
-      rec.cached = true;
+      if (!(*got)[k]) {
+        if (!serialize) continue;
+        // Serialized: run only if we take the key's reservation; otherwise wait for its result.
+        ++*pending;
+        TryReserve(cache_keys[k], CacheRef{exec_id, node_id, i}, [this, exec_id, node_id, i, key = cache_keys[k], done](bool mine) {
+          Execution* e = FindExec(exec_id);
+          NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+          if (node != nullptr && !mine && node->array->WaitForCache(i))
+            cache_waiters_[key].push_back(CacheRef{exec_id, node_id, i});
+          done();
+        });
+        continue;
+      }
       ++*pending;
-      QueueOp(exec_id, node_id, {Store::Op::kOutput, i, rec.attempt, keys::PackRecord(rec), std::move(*(*got)[k])},
-              [this, exec_id, node_id, i, done](int applied) {
-                Execution* e = FindExec(exec_id);
-                NodeRun* node = e ? e->FindNode(node_id) : nullptr;
-                if (node != nullptr && applied == 1) node->array->CompleteFromCache(i);
-                done();
-              });
+      CommitCached(exec_id, node_id, i, std::move(*(*got)[k]), done);
     }
     FlushOps();
     done();
   });
+}
+
+void Coordinator::CommitCached(const std::string& exec_id, const std::string& node_id, uint32_t i,
+                               std::string outputs, std::function<void()> done) {
+  Execution* e = FindExec(exec_id);
+  NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+  if (node == nullptr) return done();
+  keys::SubtaskRecord rec = node->array->Record(i);
+  rec.phase = static_cast<uint8_t>(SubtaskPhase::kSucceeded);
+  rec.cached = true;
+  // Committed like a result (fenced, HSETNX), then counted as a cached success.
+  QueueOp(exec_id, node_id, {Store::Op::kOutput, i, rec.attempt, keys::PackRecord(rec), std::move(outputs)},
+          [this, exec_id, node_id, i, done](int applied) {
+            Execution* e = FindExec(exec_id);
+            NodeRun* node = e ? e->FindNode(node_id) : nullptr;
+            if (node != nullptr && applied == 1) {
+              node->array->CompleteFromCache(i);
+              AfterNodeChange(*e, *node);
+            }
+            done();
+          });
+}
+
+void Coordinator::TryReserve(const std::string& key, const CacheRef& ref, std::function<void(bool)> cb) {
+  std::string owner = ref.exec + "/" + ref.node + "/" + std::to_string(ref.index);
+  redis_.Command({"SET", keys::CacheReservation(key), owner, "NX", "PX", std::to_string(3 * config_.heartbeat_ms)},
+                 [this, key, ref, cb](Result<RedisReply> r) {
+                   bool mine = r && r->type == RedisReply::Type::kStatus;
+                   if (!r) spdlog::warn("cache reservation of {} failed: {}; running it", key, r.error().message());
+                   if (mine || !r) reserved_[key] = ref;
+                   cb(mine || !r);
+                 });
+}
+
+void Coordinator::ReleaseReservation(const std::string& exec, const std::string& node, uint32_t index) {
+  for (auto it = reserved_.begin(); it != reserved_.end(); ++it) {
+    if (it->second.exec == exec && it->second.node == node && it->second.index == index) {
+      redis_.Command({"DEL", keys::CacheReservation(it->first)}, [](Result<RedisReply>) {});
+      reserved_.erase(it);
+      return;
+    }
+  }
+}
+
+void Coordinator::TickCacheReservations() {
+  // Renew what we own, while its subtask runs; let waiters take what finished or expired.
+  for (auto it = reserved_.begin(); it != reserved_.end();) {
+    Execution* e = FindExec(it->second.exec);
+    NodeRun* node = e ? e->FindNode(it->second.node) : nullptr;
+    if (node == nullptr || !node->array || node->array->done()) {
+      redis_.Command({"DEL", keys::CacheReservation(it->first)}, [](Result<RedisReply>) {});
+      it = reserved_.erase(it);
+      continue;
+    }
+    redis_.Command({"PEXPIRE", keys::CacheReservation(it->first), std::to_string(3 * config_.heartbeat_ms)},
+                   [](Result<RedisReply>) {});
+    ++it;
+  }
+  for (auto& [key, waiters] : cache_waiters_) {
+    std::string k = key;
+    store_.CacheGet({k}, [this, k](auto got) {
+      auto w = cache_waiters_.find(k);
+      if (w == cache_waiters_.end() || !got || got->size() != 1) return;
+      std::vector<CacheRef> refs = std::move(w->second);
+      cache_waiters_.erase(w);
+      if ((*got)[0]) {
+        for (const CacheRef& r : refs) CommitCached(r.exec, r.node, r.index, *(*got)[0], [] {});
+        return;
+      }
+      // Still no result: the first waiter takes the reservation over if it is free.
+      std::vector<CacheRef> live;
+      for (const CacheRef& r : refs) {
+        Execution* e = FindExec(r.exec);
+        NodeRun* node = e ? e->FindNode(r.node) : nullptr;
+        if (node != nullptr && node->array && !node->array->done()) live.push_back(r);
+      }
+      if (live.empty()) return;
+      CacheRef first = live.front();
+      cache_waiters_[k] = std::vector<CacheRef>(live.begin() + 1, live.end());
+      TryReserve(k, first, [this, k, first](bool mine) {
+        Execution* e = FindExec(first.exec);
+        NodeRun* node = e ? e->FindNode(first.node) : nullptr;
+        if (node == nullptr) return;
+        if (mine) {
+          spdlog::info("exec={} node={} index={}: took the cache reservation over", first.exec, first.node, first.index);
+          node->array->ResumeFromCacheWait(first.index);
+          SchedulePump();
+        } else {
+          cache_waiters_[k].insert(cache_waiters_[k].begin(), first);
+        }
+      });
+    });
+  }
 }
 
 void Coordinator::SaveCheckpoint(Execution& e, NodeRun& node, uint32_t index, uint32_t attempt,
@@ -1236,6 +1338,7 @@ void Coordinator::OnTick() {
     Send(identity, wire::Kind::kHeartbeat, wire::EncodeBody(wire::Heartbeat{}));
   }
   for (const auto& id : lost) LoseWorker(id, "missed heartbeats");
+  if (redis_.connected()) TickCacheReservations();
   // Restored attempts nobody claimed within the grace period run again, as system retries.
   std::vector<std::pair<std::string, Unclaimed>> expired;
   for (const auto& [key, u] : unclaimed_)

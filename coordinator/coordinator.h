@@ -116,6 +116,17 @@ class Coordinator {
   void CacheLookup(const std::string& exec, const std::string& node, uint32_t from);
   // The node's restored state is complete: it may dispatch.
   void NodeReady(const std::string& exec, const std::string& node);
+  // Cache serialization (cache.serialize): one subtask per key computes it; the others wait.
+  struct CacheRef {
+    std::string exec, node;
+    uint32_t index = 0;
+  };
+  void CommitCached(const std::string& exec, const std::string& node, uint32_t index,
+                    std::string outputs, std::function<void()> done);
+  void TryReserve(const std::string& key, const CacheRef& ref, std::function<void(bool mine)> cb);
+  void ReleaseReservation(const std::string& exec, const std::string& node, uint32_t index);
+  // On the heartbeat tick: renew our reservations (TTL 3 intervals), resolve waiters.
+  void TickCacheReservations();
   void SaveCheckpoint(Execution& e, NodeRun& node, uint32_t index, uint32_t attempt,
                       std::string bytes);
   void StartNode(Execution& e, NodeRun& node);
@@ -177,6 +188,8 @@ class Coordinator {
   std::unordered_map<std::string, Inflight> inflight_;       // InflightKey → where it runs
   std::unordered_map<std::string, Claim> claims_;            // InflightKey → HELLO claim
   std::unordered_map<std::string, Unclaimed> unclaimed_;     // InflightKey → grace deadline
+  std::unordered_map<std::string, CacheRef> reserved_;       // cache key → our owner subtask
+  std::unordered_map<std::string, std::vector<CacheRef>> cache_waiters_;  // cache key → waiting
   std::map<std::pair<std::string, std::string>, std::vector<PendingOp>> pending_ops_;
   std::map<std::string, std::vector<wire::SubtaskKey>> pending_acks_;  // per worker, per turn
   size_t rr_node_ = 0;  // round-robin cursor over runnable nodes

@@ -169,3 +169,95 @@ TEST_F(CacheTest, CacheClearRemovesTheEntriesOfOneVersion) {
 
 }  // namespace
 }  // namespace fanout::testing
+
+namespace fanout::testing {
+namespace {
+
+// Cache serialization: subtasks with the same key, in any execution, run once.
+class CacheSerializeTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ClusterOptions o;
+    o.workers = 2;
+    o.slots = 4;
+    cluster_ = std::make_unique<Cluster>(o);
+    dir_ = cluster_->dir().Path("serialize");
+    fs::create_directories(dir_);
+    // Sleeps long while the file "slow" exists, briefly otherwise.
+    spec_ = cluster_->dir().WriteFile("serialize.yaml", R"(version: 1
+tasks:
+  t:
+    command: [/bin/sh, -c, 'touch "{{inputs.dir}}/run.$FANOUT_EXECUTION.$FANOUT_INDEX"; if [ -e "{{inputs.dir}}/slow" ]; then sleep 30; else sleep 1; fi; echo $(( {{inputs.x}} * 2 ))']
+    inputs: {x: int, dir: str}
+    outputs: {o0: int}
+    cache: {enabled: true, version: "s1", serialize: true, ignore_inputs: [dir]}
+workflows:
+  w:
+    nodes:
+      - {id: n, map: t, inputs: {x: [1, 2, 3]}, bind: {dir: ")" + dir_ + R"("}}
+    outputs: {o0: $n.o0}
+)");
+  }
+
+  std::string Submit() {
+    RunResult r = cluster_->Fanout("run", spec_, "--no-wait");
+    EXPECT_EQ(r.exit_code, 0) << r;
+    return r.out.substr(0, r.out.find_first_of(" \n"));
+  }
+  nlohmann::json Node(const std::string& exec) {
+    RunResult s = cluster_->Fanout("status", exec, "-o", "json");
+    auto j = nlohmann::json::parse(s.out, nullptr, false);
+    return j.is_discarded() ? nlohmann::json() : j;
+  }
+  int Runs(const std::string& exec) {
+    int n = 0;
+    for (const auto& e : fs::directory_iterator(dir_))
+      if (e.path().filename().string().rfind("run." + exec + ".", 0) == 0) ++n;
+    return n;
+  }
+
+  std::unique_ptr<Cluster> cluster_;
+  std::string dir_, spec_;
+};
+
+TEST_F(CacheSerializeTest, TwoConcurrentExecutionsRunEachKeyOnce) {
+  std::string a = Submit();
+  ASSERT_TRUE(WaitFor([&] { return Runs(a) == 3; }, std::chrono::milliseconds(20000)));
+  std::string b = Submit();
+  // B's subtasks wait for A's results instead of running.
+  ASSERT_TRUE(WaitFor([&] {
+    nlohmann::json s = Node(b);
+    return s.is_object() && (s["nodes"][0]["counts"]["waiting_for_cache"] == 3 || s["phase"] == "SUCCEEDED");
+  }, std::chrono::milliseconds(20000), std::chrono::milliseconds(50)));
+  RunResult wa = cluster_->Fanout("watch", a, "-o", "json");
+  RunResult wb = cluster_->Fanout("watch", b, "-o", "json");
+  ASSERT_EQ(wa.exit_code, 0) << wa;
+  ASSERT_EQ(wb.exit_code, 0) << wb;
+  EXPECT_EQ(nlohmann::json::parse(wb.out)["outputs"]["o0"], nlohmann::json({2, 4, 6}));
+  EXPECT_EQ(Runs(a), 3);
+  EXPECT_EQ(Runs(b), 0) << "B computed keys A was computing";
+  EXPECT_EQ(Node(b)["nodes"][0]["counts"]["cached"], 3);
+}
+
+TEST_F(CacheSerializeTest, WaiterTakesTheReservationOverWhenTheHolderGoesAway) {
+  cluster_->dir().WriteFile("serialize/slow", "");
+  std::string a = Submit();
+  ASSERT_TRUE(WaitFor([&] { return Runs(a) == 3; }, std::chrono::milliseconds(20000)));
+  std::string b = Submit();
+  ASSERT_TRUE(WaitFor([&] {
+    nlohmann::json s = Node(b);
+    return s.is_object() && s["nodes"][0]["counts"]["waiting_for_cache"] == 3;
+  }, std::chrono::milliseconds(20000), std::chrono::milliseconds(50)));
+  fs::remove(dir_ + "/slow");
+  RunResult abort = cluster_->Fanout("abort", a);
+  ASSERT_EQ(abort.exit_code, 0) << abort;
+  // Within the reservation TTL (3 s) and one renewal interval (1 s), with slack for a loaded
+  // machine: this is a deadline, not a timing assertion.
+  ASSERT_TRUE(WaitFor([&] { return Runs(b) == 3; }, std::chrono::milliseconds(20000)));
+  RunResult wb = cluster_->Fanout("watch", b, "-o", "json");
+  ASSERT_EQ(wb.exit_code, 0) << wb;
+  EXPECT_EQ(nlohmann::json::parse(wb.out)["outputs"]["o0"], nlohmann::json({2, 4, 6}));
+}
+
+}  // namespace
+}  // namespace fanout::testing

@@ -78,7 +78,13 @@ workflows:
 )");
   RunResult r = cluster.Fanout("run", spec, "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
-  EXPECT_EQ(nlohmann::json::parse(r.out)["outputs"]["o0"], 10);
+  auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["outputs"]["o0"], 10);
+  // Checkpoints are deleted when their execution ends.
+  std::string exec = doc["execution"];
+  EXPECT_TRUE(WaitFor([&] {
+    return cluster.redis().Command({"KEYS", "fo:{" + exec + "}:n:*:ckpt:*"}).empty();
+  }, std::chrono::milliseconds(5000)));
 }
 
 TEST(CheckpointTest, CppFunctionResumesThroughItsContext) {

@@ -82,6 +82,17 @@ return copied
 
 Status StatusOf(const Result<RedisReply>& r) { return r ? Status::Ok() : r.error(); }
 
+// The elements of an MGET/HMGET reply: nullopt for a missing key or field.
+std::vector<std::optional<std::string>> OptionalStrings(RedisReply& r) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(r.elements.size());
+  for (auto& e : r.elements) {
+    if (e.is_nil()) out.push_back(std::nullopt);
+    else out.push_back(std::move(e.str));
+  }
+  return out;
+}
+
 }  // namespace
 
 void Store::TakeEpoch(std::function<void(Result<int64_t>)> cb) {
@@ -181,12 +192,7 @@ void Store::GetFields(std::string_view exec, const std::vector<std::string>& fie
   argv.insert(argv.end(), fields.begin(), fields.end());
   redis_.Command(argv, [cb](Result<RedisReply> r) {
     if (!r) return cb(Err(r.error()));
-    std::vector<std::optional<std::string>> out;
-    for (auto& e : r->elements) {
-      if (e.is_nil()) out.push_back(std::nullopt);
-      else out.push_back(std::move(e.str));
-    }
-    cb(std::move(out));
+    cb(OptionalStrings(*r));
   });
 }
 
@@ -274,12 +280,7 @@ void Store::CacheGet(const std::vector<std::string>& cache_keys,
   for (const auto& k : cache_keys) argv.push_back(keys::Cache(k));
   redis_.Command(argv, [cb](Result<RedisReply> r) {
     if (!r) return cb(Err(r.error()));
-    std::vector<std::optional<std::string>> out;
-    for (auto& e : r->elements) {
-      if (e.is_nil()) out.push_back(std::nullopt);
-      else out.push_back(std::move(e.str));
-    }
-    cb(std::move(out));
+    cb(OptionalStrings(*r));
   });
 }
 
@@ -387,21 +388,5 @@ void Store::DeleteCheckpoints(std::string exec) {
        });
 }
 
-void Store::LoadErrors(std::string_view exec, std::string_view node,
-                       const std::vector<uint32_t>& indices,
-                       std::function<void(Result<std::vector<std::optional<std::string>>>)> cb) {
-  if (indices.empty()) return cb(std::vector<std::optional<std::string>>{});
-  std::vector<std::string> argv = {"HMGET", keys::Errors(exec, node)};
-  for (uint32_t i : indices) argv.push_back(std::to_string(i));
-  redis_.Command(argv, [cb](Result<RedisReply> r) {
-    if (!r) return cb(Err(r.error()));
-    std::vector<std::optional<std::string>> out;
-    for (auto& e : r->elements) {
-      if (e.is_nil()) out.push_back(std::nullopt);
-      else out.push_back(std::move(e.str));
-    }
-    cb(std::move(out));
-  });
-}
 
 }  // namespace fanout

@@ -92,9 +92,6 @@ class Store {
                        std::function<void(Result<std::map<uint32_t, std::string>>)> cb);
   // Deletes every checkpoint of an execution.
   void DeleteCheckpoints(std::string exec);
-  // Last error message per index for the given indices.
-  void LoadErrors(std::string_view exec, std::string_view node, const std::vector<uint32_t>& indices,
-                  std::function<void(Result<std::vector<std::optional<std::string>>>)> cb);
 
  private:
   void LoadOutputsChunk(std::string exec, std::string node, uint32_t from, uint32_t n,

@@ -188,15 +188,6 @@ uintmax_t AofBytes(const std::string& dir) {
   return total;
 }
 
-std::map<int, int> CountMarkers(const std::string& dir) {
-  std::map<int, int> counts;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    counts[std::stoi(name.substr(0, name.find('.')))]++;
-  }
-  return counts;
-}
-
 void ExpectWorkersAlive(Cluster& cluster) {
   for (size_t i = 0; i < cluster.worker_count(); ++i) {
     Process& w = cluster.worker(i);

@@ -48,9 +48,6 @@ std::map<std::string, std::vector<std::string>> AofHsetnx(const std::string& dir
 // Total size in bytes of the AOF files (to tell whether anything was written meanwhile).
 uintmax_t AofBytes(const std::string& dir);
 
-// Index → executions (marker files).
-std::map<int, int> CountMarkers(const std::string& dir);
-
 // Every worker of the cluster still runs (a worker must survive the chaos it is not the target
 // of); names the dead ones and their last log lines.
 void ExpectWorkersAlive(Cluster& cluster);

@@ -1,5 +1,7 @@
 #include "tests/integration/harness.h"
 
+#include <cctype>
+
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -144,6 +146,16 @@ std::string ReadFile(const std::string& path) {
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
+}
+
+std::map<int, int> CountMarkers(const std::string& dir) {
+  std::map<int, int> counts;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
+    counts[std::stoi(name.substr(0, name.find('.')))]++;
+  }
+  return counts;
 }
 
 std::string TailFile(const std::string& path, size_t lines) {

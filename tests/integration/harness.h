@@ -19,6 +19,7 @@
 #include <memory>
 #include <optional>
 #include <ostream>
+#include <map>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -48,6 +49,9 @@ bool WaitFor(const std::function<bool()>& cond, milliseconds timeout,
 std::string ReadFile(const std::string& path);
 // The last `lines` lines of a file.
 std::string TailFile(const std::string& path, size_t lines);
+// Marker files named "INDEX.…" (one per task execution, written by test tasks): index → how
+// many. Files whose name does not start with a digit are ignored.
+std::map<int, int> CountMarkers(const std::string& dir);
 
 // A fresh directory (mkdtemp under $TMPDIR or /tmp), removed recursively on destruction unless
 // the environment has FANOUT_KEEP_TEST_DIRS (then its path is printed). Move-only.

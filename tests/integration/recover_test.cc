@@ -15,16 +15,6 @@ namespace {
 
 namespace fs = std::filesystem;
 
-std::map<int, int> CountMarkers(const std::string& dir) {
-  std::map<int, int> counts;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    if (name == "fail") continue;
-    counts[std::stoi(name.substr(0, name.find('.')))]++;
-  }
-  return counts;
-}
-
 std::set<int> Lines(const std::string& text) {
   std::set<int> out;
   std::istringstream in(text);

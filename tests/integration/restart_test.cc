@@ -39,17 +39,6 @@ workflows:
     outputs: {o0: $double.o0}
 )";
 }
-
-// Index → number of times a subtask with that index ran (markers written).
-std::map<int, int> CountMarkers(const std::string& dir) {
-  std::map<int, int> counts;
-  for (const auto& e : fs::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    counts[std::stoi(name.substr(0, name.find('.')))]++;
-  }
-  return counts;
-}
-
 nlohmann::json Status(Cluster& c, const std::string& exec) {
   RunResult s = c.Fanout("status", exec, "-o", "json");
   if (s.exit_code != 0) return nullptr;

@@ -151,18 +151,9 @@ void Coordinator::RestoreExecution(const std::string& id, std::map<std::string, 
   auto inputs = DecodeMsgpack(fields[keys::kFieldInputs]);
   if (!inputs || !inputs->is_map()) return fail("stored inputs are unreadable");
   for (const auto& [name, v] : inputs->as_map()) e->values["inputs." + name] = EncodeMsgpack(v);
-  for (const NodeDef& n : e->wf->nodes) {
-    NodeRun run;
-    run.def = &n;
-    run.task = &e->spec->TaskOf(n);
-    NodePhase p;
-    auto it = fields.find(keys::NodeField(n.id, "phase"));
-    if (it != fields.end() && ParseNodePhase(it->second, &p) && p == NodePhase::kSucceeded) {
-      // Its outputs are re-read from Redis when the node is started again below.
-      run.phase = NodePhase::kPending;
-    }
-    e->nodes.push_back(std::move(run));
-  }
+  // Every node starts PENDING again: Advance restarts them in order, and a node that had
+  // finished restores all its subtasks as succeeded and re-reads its outputs from Redis.
+  e->InitNodes();
   e->phase = ExecPhase::kRunning;
   execs_.emplace(id, std::move(e));
   done();
@@ -343,11 +334,8 @@ void Coordinator::OnHello(const std::string& identity, const wire::Hello& hello)
 void Coordinator::FailLost(const std::vector<std::pair<std::string, Inflight>>& lost,
                            const std::string& worker_id, const std::string& why) {
   for (const auto& [key, inf] : lost) {
-    // key = exec \0 node \0 index
-    size_t a = key.find('\0'), b = key.find('\0', a + 1);
-    std::string exec = key.substr(0, a), node_id = key.substr(a + 1, b - a - 1);
-    uint32_t index = static_cast<uint32_t>(std::stoul(key.substr(b + 1)));
-    FailSystem(exec, node_id, index, inf.attempt, "worker " + worker_id + " " + why);
+    SubtaskRef r = ParseInflightKey(key);
+    FailSystem(r.exec, r.node, r.index, inf.attempt, "worker " + worker_id + " " + why);
   }
 }
 
@@ -652,12 +640,7 @@ Status Coordinator::Submit(const wire::SubmitRequest& req, std::string* exec_id,
   e->spec_name = req.spec_name;
   e->spec_text = req.spec_text;
   e->created_ms = clock_.WallMs();
-  for (const NodeDef& n : e->wf->nodes) {
-    NodeRun run;
-    run.def = &n;
-    run.task = &e->spec->TaskOf(n);
-    e->nodes.push_back(std::move(run));
-  }
+  e->InitNodes();
   *exec_id = e->id;
   *out = std::move(e);
   return Status::Ok();
@@ -859,11 +842,11 @@ void Coordinator::CacheLookup(const std::string& exec_id, const std::string& nod
         if (!serialize) continue;
         // Serialized: run only if we take the key's reservation; otherwise wait for its result.
         ++*pending;
-        TryReserve(cache_keys[k], CacheRef{exec_id, node_id, i}, [this, exec_id, node_id, i, key = cache_keys[k], done](bool mine) {
+        TryReserve(cache_keys[k], SubtaskRef{exec_id, node_id, i}, [this, exec_id, node_id, i, key = cache_keys[k], done](bool mine) {
           Execution* e = FindExec(exec_id);
           NodeRun* node = e ? e->FindNode(node_id) : nullptr;
           if (node != nullptr && !mine && node->array->WaitForCache(i))
-            cache_waiters_[key].push_back(CacheRef{exec_id, node_id, i});
+            cache_waiters_[key].push_back(SubtaskRef{exec_id, node_id, i});
           done();
         });
         continue;
@@ -897,7 +880,7 @@ void Coordinator::CommitCached(const std::string& exec_id, const std::string& no
           });
 }
 
-void Coordinator::TryReserve(const std::string& key, const CacheRef& ref, std::function<void(bool)> cb) {
+void Coordinator::TryReserve(const std::string& key, const SubtaskRef& ref, std::function<void(bool)> cb) {
   std::string owner = ref.exec + "/" + ref.node + "/" + std::to_string(ref.index);
   redis_.Command({"SET", keys::CacheReservation(key), owner, "NX", "PX", std::to_string(3 * config_.heartbeat_ms)},
                  [this, key, ref, cb](Result<RedisReply> r) {
@@ -937,22 +920,22 @@ void Coordinator::TickCacheReservations() {
     store_.CacheGet({k}, [this, k](auto got) {
       auto w = cache_waiters_.find(k);
       if (w == cache_waiters_.end() || !got || got->size() != 1) return;
-      std::vector<CacheRef> refs = std::move(w->second);
+      std::vector<SubtaskRef> refs = std::move(w->second);
       cache_waiters_.erase(w);
       if ((*got)[0]) {
-        for (const CacheRef& r : refs) CommitCached(r.exec, r.node, r.index, *(*got)[0], [] {});
+        for (const SubtaskRef& r : refs) CommitCached(r.exec, r.node, r.index, *(*got)[0], [] {});
         return;
       }
       // Still no result: the first waiter takes the reservation over if it is free.
-      std::vector<CacheRef> live;
-      for (const CacheRef& r : refs) {
+      std::vector<SubtaskRef> live;
+      for (const SubtaskRef& r : refs) {
         Execution* e = FindExec(r.exec);
         NodeRun* node = e ? e->FindNode(r.node) : nullptr;
         if (node != nullptr && node->array && !node->array->done()) live.push_back(r);
       }
       if (live.empty()) return;
-      CacheRef first = live.front();
-      cache_waiters_[k] = std::vector<CacheRef>(live.begin() + 1, live.end());
+      SubtaskRef first = live.front();
+      cache_waiters_[k] = std::vector<SubtaskRef>(live.begin() + 1, live.end());
       TryReserve(k, first, [this, k, first](bool mine) {
         Execution* e = FindExec(first.exec);
         NodeRun* node = e ? e->FindNode(first.node) : nullptr;
@@ -992,11 +975,10 @@ void Coordinator::CarryGraceAcrossRestarts(const std::string& exec_id, const std
       first_seen[static_cast<uint32_t>(std::stoul(r->elements[i].str))] = std::atoll(r->elements[i + 1].str.c_str());
     int64_t now_wall = clock_.WallMs(), now = clock_.NowMs();
     std::vector<std::string> mark = {"HSET", keys::Unclaimed(exec_id, node_id)};
-    std::string prefix = InflightKey(exec_id, node_id, 0);
-    prefix.pop_back();  // "exec\0node\0"
     for (auto& [key, u] : unclaimed_) {
-      if (key.compare(0, prefix.size(), prefix) != 0) continue;
-      uint32_t index = static_cast<uint32_t>(std::stoul(key.substr(prefix.size())));
+      SubtaskRef ref = ParseInflightKey(key);
+      if (ref.exec != exec_id || ref.node != node_id) continue;
+      uint32_t index = ref.index;
       auto it = first_seen.find(index);
       if (it == first_seen.end()) {
         mark.push_back(std::to_string(index));
@@ -1011,8 +993,8 @@ void Coordinator::CarryGraceAcrossRestarts(const std::string& exec_id, const std
 
 void Coordinator::ForgetUnclaimed(const std::string& key) {
   if (unclaimed_.erase(key) == 0) return;
-  size_t a = key.find('\0'), b = key.find('\0', a + 1);
-  redis_.Command({"HDEL", keys::Unclaimed(key.substr(0, a), key.substr(a + 1, b - a - 1)), key.substr(b + 1)},
+  SubtaskRef r = ParseInflightKey(key);
+  redis_.Command({"HDEL", keys::Unclaimed(r.exec, r.node), std::to_string(r.index)},
                  [](Result<RedisReply>) {});
 }
 
@@ -1345,10 +1327,8 @@ void Coordinator::OnTick() {
     if (now >= u.deadline_ms) expired.emplace_back(key, u);
   for (const auto& [key, u] : expired) {
     ForgetUnclaimed(key);
-    size_t a = key.find('\0'), b = key.find('\0', a + 1);
-    FailSystem(key.substr(0, a), key.substr(a + 1, b - a - 1),
-               static_cast<uint32_t>(std::stoul(key.substr(b + 1))), u.attempt,
-               "no worker claimed it after a coordinator restart");
+    SubtaskRef r = ParseInflightKey(key);
+    FailSystem(r.exec, r.node, r.index, u.attempt, "no worker claimed it after a coordinator restart");
   }
   for (auto it = claims_.begin(); it != claims_.end();)
     it = now - it->second.at_ms > Grace() ? claims_.erase(it) : std::next(it);
@@ -1413,6 +1393,12 @@ std::string Coordinator::InflightKey(std::string_view exec, std::string_view nod
   k.push_back('\0');
   k.append(std::to_string(index));
   return k;
+}
+
+Coordinator::SubtaskRef Coordinator::ParseInflightKey(const std::string& key) {
+  size_t a = key.find('\0'), b = key.find('\0', a + 1);
+  return SubtaskRef{key.substr(0, a), key.substr(a + 1, b - a - 1),
+                    static_cast<uint32_t>(std::stoul(key.substr(b + 1)))};
 }
 
 Execution* Coordinator::FindExec(const std::string& id) {

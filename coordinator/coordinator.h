@@ -55,6 +55,11 @@ class Coordinator {
   const std::string& endpoint() const { return endpoint_; }
 
  private:
+  // One subtask of one execution.
+  struct SubtaskRef {
+    std::string exec, node;
+    uint32_t index = 0;
+  };
   struct Worker {
     std::string identity;
     wire::Hello hello;
@@ -117,13 +122,9 @@ class Coordinator {
   // The node's restored state is complete: it may dispatch.
   void NodeReady(const std::string& exec, const std::string& node);
   // Cache serialization (cache.serialize): one subtask per key computes it; the others wait.
-  struct CacheRef {
-    std::string exec, node;
-    uint32_t index = 0;
-  };
   void CommitCached(const std::string& exec, const std::string& node, uint32_t index,
                     std::string outputs, std::function<void()> done);
-  void TryReserve(const std::string& key, const CacheRef& ref, std::function<void(bool mine)> cb);
+  void TryReserve(const std::string& key, const SubtaskRef& ref, std::function<void(bool mine)> cb);
   void ReleaseReservation(const std::string& exec, const std::string& node, uint32_t index);
   // On the heartbeat tick: renew our reservations (TTL 3 intervals), resolve waiters.
   void TickCacheReservations();
@@ -166,7 +167,9 @@ class Coordinator {
   void FlushAcks();
   void Fenced();
 
+  // "exec \0 node \0 index": the key of a subtask in the in-flight maps, and back.
   static std::string InflightKey(std::string_view exec, std::string_view node, uint32_t index);
+  static SubtaskRef ParseInflightKey(const std::string& key);
   Execution* FindExec(const std::string& id);
   std::string NewExecutionId();
 
@@ -188,8 +191,8 @@ class Coordinator {
   std::unordered_map<std::string, Inflight> inflight_;       // InflightKey → where it runs
   std::unordered_map<std::string, Claim> claims_;            // InflightKey → HELLO claim
   std::unordered_map<std::string, Unclaimed> unclaimed_;     // InflightKey → grace deadline
-  std::unordered_map<std::string, CacheRef> reserved_;       // cache key → our owner subtask
-  std::unordered_map<std::string, std::vector<CacheRef>> cache_waiters_;  // cache key → waiting
+  std::unordered_map<std::string, SubtaskRef> reserved_;       // cache key → our owner subtask
+  std::unordered_map<std::string, std::vector<SubtaskRef>> cache_waiters_;  // cache key → waiting
   std::map<std::pair<std::string, std::string>, std::vector<PendingOp>> pending_ops_;
   std::map<std::string, std::vector<wire::SubtaskKey>> pending_acks_;  // per worker, per turn
   size_t rr_node_ = 0;  // round-robin cursor over runnable nodes

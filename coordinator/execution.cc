@@ -123,6 +123,16 @@ NodeRun* Execution::FindNode(std::string_view id) {
   return nullptr;
 }
 
+void Execution::InitNodes() {
+  nodes.clear();
+  for (const NodeDef& n : wf->nodes) {
+    NodeRun run;
+    run.def = &n;
+    run.task = &spec->TaskOf(n);
+    nodes.push_back(std::move(run));
+  }
+}
+
 wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node) {
   const TaskDef& task = spec.TaskOf(node);
   wire::TaskDesc d;

@@ -96,6 +96,8 @@ struct Execution {
   std::vector<NodeRun> nodes;
 
   NodeRun* FindNode(std::string_view id);
+  // One PENDING NodeRun per node of the workflow (spec and wf must be set).
+  void InitNodes();
 };
 
 // The task description sent with every WORK batch of a node.

@@ -23,22 +23,4 @@ static constexpr std::string_view kExecPhases[] = {"QUEUED", "RUNNING", "SUCCEED
 std::string_view NodePhaseName(NodePhase p) { return kNodePhases[static_cast<int>(p)]; }
 std::string_view ExecPhaseName(ExecPhase p) { return kExecPhases[static_cast<int>(p)]; }
 
-bool ParseNodePhase(std::string_view s, NodePhase* out) {
-  for (int i = 0; i < 6; ++i)
-    if (kNodePhases[i] == s) {
-      *out = static_cast<NodePhase>(i);
-      return true;
-    }
-  return false;
-}
-
-bool ParseExecPhase(std::string_view s, ExecPhase* out) {
-  for (int i = 0; i < 5; ++i)
-    if (kExecPhases[i] == s) {
-      *out = static_cast<ExecPhase>(i);
-      return true;
-    }
-  return false;
-}
-
 }  // namespace fanout

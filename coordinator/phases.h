@@ -26,11 +26,9 @@ std::string_view SubtaskPhaseName(SubtaskPhase p);  // "queued", "running", ...
 
 enum class NodePhase : uint8_t { kPending, kRunning, kSucceeded, kFailed, kAborted, kSkipped };
 std::string_view NodePhaseName(NodePhase p);  // "PENDING", ...
-bool ParseNodePhase(std::string_view s, NodePhase* out);
 
 enum class ExecPhase : uint8_t { kQueued, kRunning, kSucceeded, kFailed, kAborted };
 std::string_view ExecPhaseName(ExecPhase p);  // "QUEUED", ...
-bool ParseExecPhase(std::string_view s, ExecPhase* out);
 inline bool IsTerminal(ExecPhase p) {
   return p == ExecPhase::kSucceeded || p == ExecPhase::kFailed || p == ExecPhase::kAborted;
 }

@@ -28,15 +28,18 @@ namespace fs = std::filesystem;
 class CheckpointDirTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    root_ = fs::temp_directory_path() /
+    // root_ sits one level inside a directory the test owns, so that a path escaping it
+    // ("../x", "a/../../x") lands where the test can look, never in the shared temp dir.
+    base_ = fs::temp_directory_path() /
             ("fanout-ckpt-test-" + std::to_string(getpid()) + "-" +
              ::testing::UnitTest::GetInstance()->current_test_info()->name());
-    fs::remove_all(root_);
+    fs::remove_all(base_);
+    root_ = base_ / "root";
     fs::create_directories(root_);
   }
   void TearDown() override {
     std::error_code ec;
-    fs::remove_all(root_, ec);
+    fs::remove_all(base_, ec);
   }
   static void Write(const fs::path& p, const std::string& data) {
     fs::create_directories(p.parent_path());
@@ -60,7 +63,7 @@ class CheckpointDirTest : public ::testing::Test {
     }
     return std::string(buf.data(), buf.size());
   }
-  fs::path root_;
+  fs::path base_, root_;
 };
 
 TEST_F(CheckpointDirTest, RoundTripsNestedFiles) {

@@ -6,6 +6,10 @@
 #include <gtest/gtest.h>
 #include <uv.h>
 
+#include <chrono>
+#include <memory>
+#include <thread>
+
 #include "common/keys.h"
 #include "coordinator/phases.h"
 #include "tests/integration/harness.h"
@@ -39,17 +43,24 @@ class StoreTest : public ::testing::Test {
     uv_loop_close(&loop_);
   }
 
+  // Runs the loop until `done` or ten seconds pass. Bounded by time, not by iterations: a
+  // fast machine spins through any iteration count before Redis has answered.
   template <typename F>
   void Spin(F done) {
-    for (int i = 0; i < 20000 && !done(); ++i) uv_run(&loop_, UV_RUN_NOWAIT);
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      if (uv_run(&loop_, UV_RUN_NOWAIT) == 0) break;
+      std::this_thread::sleep_for(std::chrono::microseconds(100));
+    }
   }
 
   Result<std::vector<int>> Apply(Store& store, std::vector<Store::Op> ops) {
-    std::optional<Result<std::vector<int>>> out;
-    store.Apply("e1", "n", ops, [&](Result<std::vector<int>> r) { out = std::move(r); });
-    Spin([&] { return out.has_value(); });
-    if (!out) return Err(Internal("no reply"));
-    return *out;
+    // Shared, so that a reply arriving after a failed assertion writes nowhere dangerous.
+    auto out = std::make_shared<std::optional<Result<std::vector<int>>>>();
+    store.Apply("e1", "n", ops, [out](Result<std::vector<int>> r) { *out = std::move(r); });
+    Spin([&] { return out->has_value(); });
+    if (!out->has_value()) return Err(Internal("no reply within 10 s"));
+    return **out;
   }
 
   Store::Op Dispatch(uint32_t i, uint8_t attempt) {

@@ -2,7 +2,9 @@
 // concurrency 50; the coordinator is killed with SIGKILL when about half have succeeded and
 // started again on the same Redis. The execution completes with every output correct, and no
 // subtask that had succeeded before the kill runs again (marker files count executions).
+// And a running attempt's timeout keeps counting from the attempt's start across a restart.
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <filesystem>
 #include <map>
@@ -120,6 +122,64 @@ TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   }
   // The execution's output hash holds exactly one output per index.
   EXPECT_EQ(std::stoi(cluster.redis().Command({"HLEN", out_key})), kN);
+}
+
+// The clock of an attempt's timeout is the worker's, started when the attempt started: a
+// coordinator that dies and comes back neither restarts it nor re-runs the attempt. Here the
+// attempt times out while the coordinator is down; the worker holds that result, hands it to the
+// restarted coordinator, and the subtask fails with "timed out" after exactly one attempt.
+TEST(RestartTest, TimeoutKeepsCountingFromTheAttemptsStartAcrossARestart) {
+  ClusterOptions o;
+  o.workers = 1;
+  o.slots = 2;
+  Cluster cluster(o);
+  std::string markers = cluster.dir().Path("markers");
+  fs::create_directories(markers);
+  std::string spec = cluster.dir().WriteFile("timeout.yaml", R"(version: 1
+tasks:
+  slow:
+    command: [/bin/sh, -c, 'touch "{{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT"; echo $$ > "{{inputs.dir}}/pid.tmp"; mv "{{inputs.dir}}/pid.tmp" "{{inputs.dir}}/pid"; exec sleep 60']
+    inputs: {x: int, dir: str}
+    outputs: {o0: int}
+    timeout: 2s
+    retries: 0
+workflows:
+  w:
+    inputs:
+      xs: "list<int>"
+    nodes:
+      - id: slow
+        map: slow
+        inputs: {x: $inputs.xs}
+        bind: {dir: ")" + markers + R"("}
+    outputs: {o0: $slow.o0}
+)");
+  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[7]", "--no-wait");
+  ASSERT_EQ(run.exit_code, 0) << run;
+  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+
+  std::string pid_file = markers + "/pid";
+  ASSERT_TRUE(WaitFor([&] { return !ReadFile(pid_file).empty(); }, milliseconds(30000)))
+      << "the attempt never started";
+  int pid = std::stoi(ReadFile(pid_file));
+  cluster.KillCoordinator(SIGKILL);
+  // The attempt ends while no coordinator runs: its worker's timer killed it.
+  ASSERT_TRUE(WaitFor([&] { return kill(pid, 0) != 0; }, milliseconds(30000)))
+      << "the timed-out task process " << pid << " still runs";
+
+  ASSERT_TRUE(cluster.StartCoordinator());
+  nlohmann::json st;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        st = Status(cluster, exec);
+        return st.is_object() && st.value("phase", "") != "RUNNING";
+      },
+      milliseconds(60000), milliseconds(100)));
+  EXPECT_EQ(st["phase"], "FAILED") << st.dump(2);
+  EXPECT_NE(st.value("error", "").find("timed out after 2s"), std::string::npos) << st.dump(2);
+  std::map<int, int> runs = CountMarkers(markers);
+  EXPECT_EQ(runs, (std::map<int, int>{{0, 1}})) << "the attempt ran again after the restart";
+  EXPECT_TRUE(fs::exists(markers + "/0.0"));
 }
 
 }  // namespace

@@ -109,4 +109,56 @@ Result<Json> Client::Call(wire::Kind kind, uint64_t rid, const std::string& body
   }
 }
 
+std::string EventsAddress(const std::string& coordinator_address, int port) {
+  std::string a = NormalizeAddress(coordinator_address);
+  auto colon = a.rfind(':');
+  if (!a.starts_with("tcp://") || colon == std::string::npos || colon < 6) return "";
+  return a.substr(0, colon + 1) + std::to_string(port);
+}
+
+ProgressSubscription::ProgressSubscription(const std::string& coordinator_address, int port,
+                                           std::string exec)
+    : port_(port), exec_(std::move(exec)), ctx_(1), sock_(ctx_, zmq::socket_type::sub) {
+  sock_.set(zmq::sockopt::linger, 0);
+  sock_.set(zmq::sockopt::subscribe, exec_);
+  std::string at = EventsAddress(coordinator_address, port);
+  try {
+    if (!at.empty()) sock_.connect(at);
+  } catch (const zmq::error_t&) {
+    // No events then: Next() times out and the caller reads STATUS.
+  }
+}
+
+std::optional<Json> ProgressSubscription::Next(std::chrono::milliseconds timeout) {
+  Clock::time_point deadline = Clock::now() + timeout;
+  try {
+    while (true) {
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      zmq_pollitem_t item{sock_.handle(), 0, ZMQ_POLLIN, 0};
+      int rc = zmq_poll(&item, 1, std::min(left, std::chrono::milliseconds(kPollSlice)).count());
+      if (rc < 0) return std::nullopt;  // EINTR: let the caller look at its flag
+      if (rc == 0) continue;
+      std::vector<zmq::message_t> frames;
+      while (true) {
+        zmq::message_t m;
+        if (!sock_.recv(m, zmq::recv_flags::dontwait)) break;
+        bool more = m.more();
+        frames.push_back(std::move(m));
+        if (!more) break;
+      }
+      // Subscriptions match prefixes: "e1" also receives "e12"'s events.
+      if (frames.size() != 3 || frames[0].to_string_view() != exec_) continue;
+      Result<wire::Kind> k = wire::ParseHeader(frames[1].to_string_view());
+      if (!k || *k != wire::Kind::kProgress) continue;
+      Result<wire::ProgressEvent> ev = wire::DecodeBody<wire::ProgressEvent>(frames[2].to_string_view());
+      if (!ev) continue;
+      Json doc = Json::parse(ev->json, nullptr, /*allow_exceptions=*/false);
+      if (doc.is_object()) return doc;
+    }
+  } catch (const zmq::error_t&) {
+    return std::nullopt;
+  }
+}
+
 }  // namespace fanout::cli

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include <zmq.hpp>
@@ -53,6 +54,31 @@ class Client {
   zmq::context_t ctx_;
   zmq::socket_t sock_;
 };
+
+// Follows one execution's progress events on the coordinator's event socket (common/wire.h,
+// kProgress): SUB, subscribed to the execution id, connected to `port` on the host of the
+// coordinator address. Events may be missed (PUB drops, late joins), so callers treat them as
+// a live view and read STATUS when they go quiet.
+class ProgressSubscription {
+ public:
+  ProgressSubscription(const std::string& coordinator_address, int port, std::string exec);
+  ProgressSubscription(const ProgressSubscription&) = delete;
+  ProgressSubscription& operator=(const ProgressSubscription&) = delete;
+
+  int port() const { return port_; }
+  // The next STATUS document of the execution, or nullopt when none came within `timeout`
+  // (also on a signal, so the caller can look at its interrupt flag).
+  std::optional<Json> Next(std::chrono::milliseconds timeout);
+
+ private:
+  int port_;
+  std::string exec_;
+  zmq::context_t ctx_;
+  zmq::socket_t sock_;
+};
+
+// The endpoint of `port` on the host of a tcp:// coordinator address ("" for other schemes).
+std::string EventsAddress(const std::string& coordinator_address, int port);
 
 // "host:port" → "tcp://host:port"; addresses with a scheme are returned unchanged.
 std::string NormalizeAddress(const std::string& address);

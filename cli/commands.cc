@@ -144,28 +144,41 @@ int Interrupted(const std::string& exec, const Target& t) {
   return kExitInterrupted;
 }
 
-// Polls STATUS until the execution is terminal, drawing progress; then prints the outputs.
-// Used by `run` (after submitting) and `watch`.
+// Follows the execution until it is terminal, drawing progress; then prints the outputs.
+// Used by `run` (after submitting) and `watch`. Progress comes from the coordinator's events
+// (ProgressSubscription); STATUS is read to start, and whenever events have been quiet for
+// kQuietMs (a long task, a missed event, a restarted coordinator with a new event port).
 int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
+  constexpr int64_t kQuietMs = 2000;
   Client& c = *t.client;
   const bool show_progress = !o.json();
   Progress progress(stderr, isatty(STDERR_FILENO) != 0);
   // A supervised coordinator restarts within seconds; keep polling through that.
   const milliseconds unreachable_budget = std::max(c.timeout(), milliseconds(30'000));
-  std::optional<std::chrono::steady_clock::time_point> unreachable_since;
+  int64_t unreachable_since_ms = -1;
+  std::unique_ptr<ProgressSubscription> events;
+  int64_t last_doc_ms = -kQuietMs;  // read STATUS first
   Json status;
   while (true) {
     if (g_interrupted != 0) return Interrupted(exec, t);
+    if (events && WallMs() - last_doc_ms < kQuietMs) {
+      std::optional<Json> ev = events->Next(milliseconds(250));
+      if (!ev) continue;
+      status = std::move(*ev);
+      last_doc_ms = WallMs();
+      if (IsTerminalPhase(JsonStr(status, "phase"))) break;
+      if (show_progress) progress.Update(status, WallMs());
+      continue;
+    }
     Result<Json> st = c.Query(wire::Kind::kStatus, exec);
     if (!st) {
       if (st.error().code() == Code::kAborted) return Interrupted(exec, t);
       if (st.error().code() == Code::kUnavailable) {
-        auto now = std::chrono::steady_clock::now();
-        if (!unreachable_since) {
-          unreachable_since = now;
+        if (unreachable_since_ms < 0) {
+          unreachable_since_ms = WallMs();
           std::fprintf(stderr, "fanout: the coordinator at %s is not answering; still trying\n",
                        c.address().c_str());
-        } else if (now - *unreachable_since > unreachable_budget) {
+        } else if (WallMs() - unreachable_since_ms > unreachable_budget.count()) {
           return Fail(st.error());
         }
         SleepInterruptible(milliseconds(200));
@@ -173,11 +186,18 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
       }
       return Fail(st.error());
     }
-    unreachable_since.reset();
+    unreachable_since_ms = -1;
     status = std::move(*st);
     if (IsTerminalPhase(JsonStr(status, "phase"))) break;
     if (show_progress) progress.Update(status, WallMs());
-    SleepInterruptible(milliseconds(200));
+    int port = static_cast<int>(JsonInt(status, "events_port"));
+    if (port > 0 && (!events || events->port() != port))
+      events = std::make_unique<ProgressSubscription>(c.address(), port, exec);
+    if (events) {
+      last_doc_ms = WallMs();
+    } else {
+      SleepInterruptible(milliseconds(200));  // a coordinator without events: poll
+    }
   }
   if (show_progress) progress.Finish(status, WallMs());
 

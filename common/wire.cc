@@ -24,6 +24,7 @@ const char* KindName(Kind k) {
     case Kind::kRecover: return "RECOVER";
     case Kind::kCacheClear: return "CACHE_CLEAR";
     case Kind::kReply: return "REPLY";
+    case Kind::kProgress: return "PROGRESS";
   }
   return "?";
 }

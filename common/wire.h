@@ -4,7 +4,9 @@
 //   frame 0: two bytes, [kind, kWireVersion]
 //   frame 1: msgpack body, an array of the struct's fields in declaration order
 // Workers and clients talk to the coordinator's single ROUTER socket with DEALER sockets; the
-// kind tells a worker message from a client request. Bodies are decoded with size and depth
+// kind tells a worker message from a client request. Progress events go out on a second socket,
+// an XPUB: frames [exec id][kProgress header][ProgressEvent body]; a client SUBscribes to an
+// exec id (ZeroMQ matches prefixes, so it compares frame 0 whole). Bodies are decoded with size and depth
 // limits; a malformed message yields a Status (the receiver logs, counts and drops it).
 #pragma once
 
@@ -50,6 +52,8 @@ enum class Kind : uint8_t {
   kCacheClear = 28, // CacheClearRequest
   // coordinator → client
   kReply = 30,      // Reply
+  // coordinator → subscribers, on the event socket
+  kProgress = 31,   // ProgressEvent
 };
 
 const char* KindName(Kind k);
@@ -209,6 +213,12 @@ struct Reply {
   std::string error;  // when code != 0
   std::string json;   // the answer document
   MSGPACK_DEFINE(rid, code, error, json);
+};
+
+// An execution's STATUS document, published on the event socket when it changes.
+struct ProgressEvent {
+  std::string json;
+  MSGPACK_DEFINE(json);
 };
 
 // Encodes a body.

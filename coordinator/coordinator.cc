@@ -172,11 +172,28 @@ void Coordinator::Bind() {
   watcher_ = std::make_unique<ZmqWatcher>(loop_, router_, [this](std::vector<zmq::message_t>& f) {
     OnMessage(f);
   });
+  if (config_.events_bind != "none") {
+    events_ = std::make_unique<EventPublisher>(
+        loop_, zctx_, [this](const std::string& exec) -> std::optional<std::string> {
+          Execution* e = FindExec(exec);
+          // An ended execution is published once its end is stored (FinishExecution).
+          if (e == nullptr || IsTerminal(e->phase)) return std::nullopt;
+          return StatusJson(*e).dump();
+        });
+    std::string at = config_.events_bind.empty() ? DefaultEventsEndpoint(endpoint_) : config_.events_bind;
+    if (Status s = events_->Bind(at); !s.ok()) {
+      spdlog::error("{}", s.message());
+      exit_code_ = 2;
+      uv_stop(loop_);
+      return;
+    }
+  }
   uv_timer_start(
       tick_timer_.get(), [](uv_timer_t* t) { static_cast<Coordinator*>(t->data)->OnTick(); },
       static_cast<uint64_t>(config_.heartbeat_ms), static_cast<uint64_t>(config_.heartbeat_ms));
   ready_ = true;
-  spdlog::info("listening on {} (epoch {})", endpoint_, store_.epoch());
+  spdlog::info("listening on {} (epoch {}){}", endpoint_, store_.epoch(),
+               events_ ? ", progress events on " + events_->endpoint() : "");
   // Announce readiness to whoever started us (fanout local, tests).
   std::printf("FANOUT_COORDINATOR_LISTENING=%s\n", endpoint_.c_str());
   std::fflush(stdout);
@@ -498,7 +515,12 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
       return Reply(identity, rid, Status::Ok(), nlohmann::json{{"workers", arr}}.dump());
     }
     case wire::Kind::kStatus: {
-      if (Execution* e = FindExec(exec)) return Reply(identity, rid, Status::Ok(), StatusJson(*e).dump());
+      if (Execution* e = FindExec(exec)) {
+        nlohmann::json j = StatusJson(*e);
+        // Where to follow it: the event socket's port, on the host the client reached us at.
+        if (events_ && !IsTerminal(e->phase)) j["events_port"] = events_->port();
+        return Reply(identity, rid, Status::Ok(), j.dump());
+      }
       store_.GetFields(exec, {keys::kFieldStatus}, [this, identity, rid, exec](auto r) {
         if (!r) return Reply(identity, rid, r.error(), "");
         if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
@@ -1149,6 +1171,8 @@ void Coordinator::FinishExecution(Execution& e, ExecPhase phase, std::string err
     redis_.Command({"DEL", keys::Unclaimed(id, node.def->id)}, [](Result<RedisReply>) {});
   store_.FinishExecution(id, f, [this, id](Status st) {
     if (!st.ok()) spdlog::error("exec={}: cannot store its end: {}", id, st.message());
+    auto it = execs_.find(id);
+    if (it != execs_.end() && events_) events_->Publish(id, StatusJson(*it->second).dump());
     execs_.erase(id);
   });
 }

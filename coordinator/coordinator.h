@@ -2,7 +2,7 @@
 // and clients talk to, the Redis connection and the timers; it feeds events to the pure core
 // (ArrayNode per map node, the workflow logic in Execution) and executes what it decides:
 // WORK batches against worker credit, Redis writes batched per loop turn, ACKs after the
-// writes are durable, ABORTs on fail-fast.
+// writes are durable, ABORTs on fail-fast, progress events to subscribed clients.
 #pragma once
 
 #include <uv.h>
@@ -22,6 +22,7 @@
 #include "common/uv_handle.h"
 #include "common/wire.h"
 #include "common/zmq_uv.h"
+#include "coordinator/events.h"
 #include "coordinator/execution.h"
 #include "coordinator/placement.h"
 #include "coordinator/store.h"
@@ -30,6 +31,7 @@ namespace fanout {
 
 struct CoordinatorConfig {
   std::string bind = "tcp://*:7800";  // the ROUTER workers and clients connect to
+  std::string events_bind;            // the progress XPUB; "" = bind's host, any port; "none"
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
   std::string redis_password;
@@ -179,6 +181,7 @@ class Coordinator {
   zmq::context_t zctx_;
   zmq::socket_t router_;
   std::unique_ptr<ZmqWatcher> watcher_;
+  std::unique_ptr<EventPublisher> events_;  // after Bind, unless --events-bind none
   RedisClient redis_;
   Store store_;
   bool ready_ = false;  // executions loaded, socket bound

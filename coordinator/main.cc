@@ -15,6 +15,10 @@ int main(int argc, char** argv) {
   app.add_option("--bind", cfg.bind, "ZeroMQ endpoint for workers and clients (tcp://HOST:PORT; port * picks one)")
       ->envname("FANOUT_BIND")
       ->capture_default_str();
+  app.add_option("--events-bind", cfg.events_bind,
+                 "ZeroMQ endpoint of the progress event socket (XPUB) that `fanout run`/`watch` follow;\n"
+                 "default: --bind's host with a free port; 'none' turns events off")
+      ->envname("FANOUT_EVENTS_BIND");
   app.add_option("--redis", redis, "Redis address HOST:PORT")->envname("FANOUT_REDIS")->capture_default_str();
   app.add_option("--redis-password", cfg.redis_password, "Redis AUTH password")->envname("FANOUT_REDIS_PASSWORD");
   app.add_option("--heartbeat-ms", cfg.heartbeat_ms, "heartbeat interval with workers")

@@ -134,5 +134,42 @@ TEST(CliClientTest, BadAddressIsAnInvalidArgument) {
   EXPECT_EQ(r.error().code(), Code::kInvalidArgument);
 }
 
+TEST(EventsAddressTest, UsesTheCoordinatorsHostWithTheEventPort) {
+  EXPECT_EQ(EventsAddress("tcp://10.0.0.5:7800", 40001), "tcp://10.0.0.5:40001");
+  EXPECT_EQ(EventsAddress("coordinator:7800", 7801), "tcp://coordinator:7801");
+  EXPECT_EQ(EventsAddress("ipc:///run/fanout.sock", 7801), "");
+}
+
+// A real PUB in the test: a subscription to "e1" must not hand over "e12"'s documents, which
+// ZeroMQ's prefix matching delivers too.
+TEST(ProgressSubscriptionTest, DeliversOnlyItsOwnExecutionsDocuments) {
+  zmq::context_t ctx(1);
+  zmq::socket_t pub(ctx, zmq::socket_type::pub);
+  pub.set(zmq::sockopt::linger, 0);
+  pub.bind("tcp://127.0.0.1:*");
+  std::string at = pub.get(zmq::sockopt::last_endpoint);
+  int port = std::stoi(at.substr(at.rfind(':') + 1));
+  ProgressSubscription sub("tcp://127.0.0.1:1", port, "e1");
+  auto send = [&](const std::string& exec, const std::string& json) {
+    pub.send(zmq::buffer(exec), zmq::send_flags::sndmore);
+    pub.send(zmq::buffer(wire::Header(wire::Kind::kProgress)), zmq::send_flags::sndmore);
+    pub.send(zmq::buffer(wire::EncodeBody(wire::ProgressEvent{json})), zmq::send_flags::none);
+  };
+  std::optional<Json> got;
+  // The subscription reaches the PUB asynchronously: publish until something arrives.
+  for (int i = 0; i < 100 && !got; ++i) {
+    send("e12", R"({"execution":"e12"})");
+    send("e1", R"({"execution":"e1"})");
+    got = sub.Next(milliseconds(50));
+  }
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ((*got)["execution"], "e1");
+  for (int i = 0; i < 5; ++i) {
+    send("e12", R"({"execution":"e12"})");
+    auto other = sub.Next(milliseconds(20));
+    EXPECT_FALSE(other.has_value()) << other->dump();
+  }
+}
+
 }  // namespace
 }  // namespace fanout::cli

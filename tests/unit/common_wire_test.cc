@@ -296,7 +296,8 @@ TEST(WireTest, HeaderRoundTripsEveryKind) {
   for (Kind k : {Kind::kHello, Kind::kResult, Kind::kHeartbeat, Kind::kBye, Kind::kWork,
                  Kind::kAck, Kind::kAbort, Kind::kWelcome, Kind::kReconnect, Kind::kSubmit,
                  Kind::kStatus, Kind::kOutputs, Kind::kList, Kind::kWorkers, Kind::kHealth,
-                 Kind::kAbortExec, Kind::kReply}) {
+                 Kind::kAbortExec, Kind::kRecover, Kind::kCacheClear, Kind::kCheckpoint,
+                 Kind::kReply, Kind::kProgress}) {
     std::string h = Header(k);
     ASSERT_EQ(h.size(), 2u);
     EXPECT_EQ(static_cast<uint8_t>(h[1]), kWireVersion);
@@ -322,7 +323,7 @@ TEST(WireTest, ParseHeaderRejectsBadVersions) {
 }
 
 TEST(WireTest, ParseHeaderRejectsUnknownKinds) {
-  for (int k : {0, 6, 9, 15, 19, 29, 31, 128, 255}) {
+  for (int k : {0, 6, 9, 15, 19, 29, 32, 128, 255}) {
     auto r = ParseHeader(Raw({k, kWireVersion}));
     ASSERT_FALSE(r.has_value()) << k;
     EXPECT_NE(r.error().message().find("kind"), std::string::npos);
@@ -340,10 +341,17 @@ TEST(WireTest, ClassifiesWorkerAndClientKinds) {
     EXPECT_FALSE(IsWorkerKind(k)) << KindName(k);
   }
   for (Kind k : {Kind::kWork, Kind::kAck, Kind::kAbort, Kind::kWelcome, Kind::kReconnect,
-                 Kind::kReply}) {
+                 Kind::kReply, Kind::kProgress}) {
     EXPECT_FALSE(IsClientKind(k)) << KindName(k);
     EXPECT_FALSE(IsWorkerKind(k)) << KindName(k);
   }
+}
+
+TEST(WireTest, ProgressEventRoundTrips) {
+  ProgressEvent ev{R"({"execution":"e1","phase":"RUNNING"})"};
+  auto back = DecodeBody<ProgressEvent>(EncodeBody(ev));
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->json, ev.json);
 }
 
 }  // namespace

@@ -39,6 +39,7 @@ std::vector<NodeProgress> ParseNodes(const Json& status) {
     p.retrying = JsonInt(c, "retrying");
     p.cached = JsonInt(c, "cached");
     p.waiting_for_cache = JsonInt(c, "waiting_for_cache");
+    p.waiting = JsonStr(n, "waiting");
     out.push_back(std::move(p));
   }
   return out;
@@ -86,6 +87,8 @@ std::string Tail(const NodeProgress& n, double rate) {
     s += "  " + n.phase;
   } else if (n.phase == "PENDING") {
     s += "  PENDING";
+  } else if (!n.waiting.empty()) {
+    s += "  waiting: " + n.waiting;  // no rate or ETA: nothing moves until this changes
   } else {
     s += "  " + FormatRate(rate) + "  " + FormatEta(n.size - n.Done(), rate);
   }

@@ -25,6 +25,7 @@ struct NodeProgress {
   int64_t size = 0;
   int64_t queued = 0, running = 0, succeeded = 0, failed = 0, aborted = 0, retrying = 0,
           cached = 0, waiting_for_cache = 0;
+  std::string waiting;  // why nothing can be placed (no worker offers the function, ...)
 
   // Subtasks that reached a terminal phase. Cache hits are SUCCEEDED subtasks with a flag
   // (DESIGN §4), so `cached` is part of `succeeded` ... unless the coordinator counts them

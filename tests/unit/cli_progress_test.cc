@@ -53,6 +53,17 @@ TEST(CliProgressTest, PlainLineHasSingleSpaces) {
   EXPECT_EQ(RenderPlainLine(n, 2.5), "totals 70/100 running 8 failed 1 cached 0 2.50/s ETA 12s");
 }
 
+TEST(CliProgressTest, ANodeThatCannotBePlacedSaysWhyInsteadOfAnEta) {
+  NodeProgress n = MapNode(10, 0, 0, 0);
+  n.waiting = "no connected worker offers function 'detect_anomalies'";
+  EXPECT_EQ(RenderPlainLine(n, 0),
+            "totals 0/10 running 0 failed 0 cached 0 waiting: no connected worker offers function "
+            "'detect_anomalies'");
+  Json status = {{"nodes", Json::array({{{"id", "a"}, {"kind", "map"}, {"phase", "RUNNING"},
+                                         {"size", 3}, {"waiting", "no workers connected"}}})}};
+  EXPECT_EQ(ParseNodes(status).at(0).waiting, "no workers connected");
+}
+
 TEST(CliProgressTest, DoneCountsCachedOnlyWhenCountedApartFromSucceeded) {
   NodeProgress subset = MapNode(10, 4, 0, 0);  // 2 of the 4 succeeded were cache hits
   subset.cached = 2;

@@ -52,6 +52,12 @@ Result<Json> Client::Query(wire::Kind kind, const std::string& exec) {
   return Call(kind, req.rid, wire::EncodeBody(req));
 }
 
+Result<Json> Client::Logs(const std::string& exec, const std::string& node, uint32_t index,
+                          int64_t attempt) {
+  wire::LogsRequest req{next_rid_++, exec, node, index, attempt};
+  return Call(wire::Kind::kLogs, req.rid, wire::EncodeBody(req));
+}
+
 Result<Json> Client::CacheClear(const std::string& task, const std::string& version) {
   wire::CacheClearRequest req{next_rid_++, task, version};
   return Call(wire::Kind::kCacheClear, req.rid, wire::EncodeBody(req));

@@ -40,6 +40,9 @@ class Client {
   Result<Json> Submit(wire::SubmitRequest req);
   // STATUS, OUTPUTS, ABORT_EXEC (with exec) and LIST, WORKERS, HEALTH (without).
   Result<Json> Query(wire::Kind kind, const std::string& exec = "");
+  // The log of one attempt of a subtask (attempt < 0: its latest):
+  // {"execution", "node", "index", "attempt", "found", "log"}.
+  Result<Json> Logs(const std::string& exec, const std::string& node, uint32_t index, int64_t attempt);
   // Removes cache entries of a task and version (empty: all).
   Result<Json> CacheClear(const std::string& task, const std::string& version);
 

@@ -359,6 +359,37 @@ int CmdOutputs(const std::string& exec, const Options& o) {
   return kExitOk;
 }
 
+struct LogsArgs {
+  std::string node;
+  uint32_t index = 0;
+  int64_t attempt = -1;
+};
+
+int CmdLogs(const std::string& exec, const LogsArgs& a, const Options& o) {
+  Result<Target> t = Connect(o, false, {});
+  if (!t) return Fail(t.error());
+  Result<Json> r = t->client->Logs(exec, a.node, a.index, a.attempt);
+  if (!r) return Fail(r.error());
+  bool found = r->value("found", false);
+  if (o.json()) {
+    PrintJson(*r);
+    return found ? kExitOk : kExitFailed;
+  }
+  std::string where = fmt::format("{} {}[{}] attempt {}", exec, a.node, a.index, JsonInt(*r, "attempt"));
+  if (!found) {
+    std::fprintf(stderr,
+                 "fanout: no log for %s: the attempt has not ended, printed nothing, ran a C++ "
+                 "function, or its log expired\n",
+                 where.c_str());
+    return kExitFailed;
+  }
+  std::fprintf(stderr, "== %s ==\n", where.c_str());
+  std::string log = JsonStr(*r, "log");
+  std::fwrite(log.data(), 1, log.size(), stdout);
+  if (!log.empty() && log.back() != '\n') std::fputc('\n', stdout);
+  return kExitOk;
+}
+
 int CmdAbort(const std::string& exec, const Options& o) {
   return QueryAndPrint(wire::Kind::kAbortExec, exec, o, [&](const Json& j) {
     std::printf("execution %s %s\n", exec.c_str(), JsonStr(j, "phase", "abort requested").c_str());
@@ -482,6 +513,20 @@ int Main(int argc, char** argv) {
   AddConnectionOptions(outputs, o);
   AddOutputOption(outputs, o);
 
+  LogsArgs logs_args;
+  CLI::App* logs = app.add_subcommand(
+      "logs", "Print what one attempt of a subtask wrote (command tasks: the end of its stderr, and "
+              "of its stdout unless that was its output; at most 64 KiB). Kept in Redis for the "
+              "coordinator's --log-ttl-s (7 days by default)");
+  logs->add_option("execution", exec, "Execution id")->required();
+  logs->add_option("node", logs_args.node, "Node id")->required();
+  logs->add_option("index", logs_args.index, "Subtask index (default 0; a task node has only 0)")
+      ->check(CLI::NonNegativeNumber);
+  logs->add_option("--attempt", logs_args.attempt, "Attempt number, from 0 (default: the latest)")
+      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+  AddConnectionOptions(logs, o);
+  AddOutputOption(logs, o);
+
   CLI::App* list = app.add_subcommand("list", "List executions, newest first");
   AddConnectionOptions(list, o);
   AddOutputOption(list, o);
@@ -560,6 +605,7 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (*outputs) return CmdOutputs(exec, o);
+  if (*logs) return CmdLogs(exec, logs_args, o);
   if (*abort) return CmdAbort(exec, o);
   if (*health) return CmdHealth(o);
   if (*list) {

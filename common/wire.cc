@@ -23,6 +23,7 @@ const char* KindName(Kind k) {
     case Kind::kAbortExec: return "ABORT_EXEC";
     case Kind::kRecover: return "RECOVER";
     case Kind::kCacheClear: return "CACHE_CLEAR";
+    case Kind::kLogs: return "LOGS";
     case Kind::kReply: return "REPLY";
     case Kind::kProgress: return "PROGRESS";
   }
@@ -35,7 +36,7 @@ bool IsWorkerKind(Kind k) {
 }
 
 bool IsClientKind(Kind k) {
-  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 28;
+  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 29;
 }
 
 Result<Kind> ParseHeader(std::string_view frame) {

@@ -26,6 +26,8 @@ namespace fanout::wire {
 
 inline constexpr uint8_t kWireVersion = 1;
 inline constexpr size_t kMaxBodyBytes = 256u << 20;
+// The log an attempt may leave (ResultItem::log); the worker keeps the end of longer ones.
+inline constexpr size_t kMaxLogBytes = 64u << 10;
 
 enum class Kind : uint8_t {
   // worker → coordinator
@@ -50,6 +52,7 @@ enum class Kind : uint8_t {
   kAbortExec = 26,  // QueryRequest{exec}
   kRecover = 27,    // QueryRequest{exec}: a new execution reusing exec's succeeded subtasks
   kCacheClear = 28, // CacheClearRequest
+  kLogs = 29,       // LogsRequest
   // coordinator → client
   kReply = 30,      // Reply
   // coordinator → subscribers, on the event socket
@@ -133,7 +136,9 @@ struct ResultItem {
   // if the task saved one during this attempt.
   bool has_checkpoint = false;
   std::string checkpoint;
-  MSGPACK_DEFINE(key, outcome, outputs, error, started_ms, ended_ms, has_checkpoint, checkpoint);
+  // What the attempt printed, for `fanout logs` (command tasks; at most kMaxLogBytes).
+  std::string log;
+  MSGPACK_DEFINE(key, outcome, outputs, error, started_ms, ended_ms, has_checkpoint, checkpoint, log);
 };
 
 // Sent while an attempt runs: every `checkpoint_interval` for commands, and at once for
@@ -198,6 +203,15 @@ struct QueryRequest {
   uint64_t rid = 0;
   std::string exec;
   MSGPACK_DEFINE(rid, exec);
+};
+
+struct LogsRequest {
+  uint64_t rid = 0;
+  std::string exec;
+  std::string node;
+  uint32_t index = 0;
+  int64_t attempt = -1;  // -1: the subtask's latest attempt
+  MSGPACK_DEFINE(rid, exec, node, index, attempt);
 };
 
 struct CacheClearRequest {

@@ -398,6 +398,12 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
       continue;
     }
     if (r.has_checkpoint) SaveCheckpoint(*e, *node, k.index, k.attempt, std::move(r.checkpoint));
+    if (!r.log.empty()) {
+      // Keep the end of an oversized log (the worker caps it already; this is the coordinator's
+      // own bound on what it writes).
+      if (r.log.size() > wire::kMaxLogBytes) r.log.erase(0, r.log.size() - wire::kMaxLogBytes);
+      store_.PutLog(k.exec, k.node, k.index, k.attempt, r.log, config_.log_ttl_s);
+    }
     auto outcome = static_cast<wire::Outcome>(r.outcome);
     std::string exec_id = k.exec, node_id = k.node;
     if (outcome == wire::Outcome::kSucceeded) {
@@ -456,6 +462,40 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
   SchedulePump();
 }
 
+void Coordinator::OnLogs(const std::string& identity, const wire::LogsRequest& req) {
+  auto fetch = [this, identity, req](uint32_t attempt) {
+    store_.GetLog(req.exec, req.node, req.index, attempt,
+                  [this, identity, req, attempt](Result<std::optional<std::string>> log) {
+                    if (!log) return Reply(identity, req.rid, log.error(), "");
+                    nlohmann::json j{{"execution", req.exec}, {"node", req.node}, {"index", req.index},
+                                     {"attempt", attempt}, {"found", log->has_value()},
+                                     {"log", log->value_or("")}};
+                    Reply(identity, req.rid, Status::Ok(), j.dump());
+                  });
+  };
+  if (req.attempt >= 0) return fetch(static_cast<uint32_t>(req.attempt));
+  // The latest attempt: from memory while the execution runs, else from its records in Redis.
+  if (Execution* e = FindExec(req.exec)) {
+    NodeRun* node = e->FindNode(req.node);
+    if (node == nullptr) return Reply(identity, req.rid, NotFound("execution " + req.exec + " has no node '" + req.node + "'"), "");
+    if (!node->array) return Reply(identity, req.rid, NotFound("node '" + req.node + "' has not started"), "");
+    if (req.index >= node->array->size())
+      return Reply(identity, req.rid,
+                   InvalidArgument(fmt::format("index {} is out of range: node '{}' has {} subtask(s)",
+                                               req.index, req.node, node->array->size())),
+                   "");
+    return fetch(node->array->Record(req.index).attempt);
+  }
+  store_.GetFields(req.exec, {keys::kFieldPhase}, [this, identity, req, fetch](auto r) {
+    if (!r) return Reply(identity, req.rid, r.error(), "");
+    if (!(*r)[0]) return Reply(identity, req.rid, NotFound("no execution '" + req.exec + "'"), "");
+    store_.LoadRecord(req.exec, req.node, req.index, [this, identity, req, fetch](Result<keys::SubtaskRecord> rec) {
+      if (!rec) return Reply(identity, req.rid, rec.error(), "");
+      fetch(rec->attempt);
+    });
+  });
+}
+
 void Coordinator::Reply(const std::string& identity, uint64_t rid, Status st, const std::string& json) {
   wire::Reply r;
   r.rid = rid;
@@ -474,6 +514,11 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
     Status st = Submit(*req, &id, &e);
     if (!st.ok()) return Reply(identity, req->rid, st, "");
     return Accept(identity, req->rid, std::move(e));
+  }
+  if (kind == wire::Kind::kLogs) {
+    auto req = wire::DecodeBody<wire::LogsRequest>(body);
+    if (!req) return Reply(identity, 0, req.error(), "");
+    return OnLogs(identity, *req);
   }
   if (kind == wire::Kind::kCacheClear) {
     auto req = wire::DecodeBody<wire::CacheClearRequest>(body);

@@ -42,6 +42,7 @@ struct CoordinatorConfig {
   std::string endpoint_file;    // if set, the bound endpoint is written there once ready
   int64_t max_checkpoint_bytes = 16 << 20;  // per subtask; larger ones fail the attempt
   bool keep_checkpoints = false;            // keep checkpoints after the execution ends
+  int64_t log_ttl_s = 7 * 24 * 3600;        // how long attempt logs stay in Redis
 };
 
 class Coordinator {
@@ -111,6 +112,8 @@ class Coordinator {
   void OnResults(const std::string& identity, wire::ResultBatch& batch);
   void OnClient(const std::string& identity, wire::Kind kind, std::string_view body);
   void Reply(const std::string& identity, uint64_t rid, Status st, const std::string& json);
+  // `fanout logs`: the log of one attempt (the latest when req.attempt < 0).
+  void OnLogs(const std::string& identity, const wire::LogsRequest& req);
 
   // Workflow.
   Status Submit(const wire::SubmitRequest& req, std::string* exec_id,

@@ -46,6 +46,10 @@ int main(int argc, char** argv) {
   app.add_flag("--keep-checkpoints", cfg.keep_checkpoints,
                "keep subtask checkpoints in Redis after their execution ends")
       ->envname("FANOUT_KEEP_CHECKPOINTS");
+  app.add_option("--log-ttl-s", cfg.log_ttl_s, "seconds that attempt logs (`fanout logs`) stay in Redis")
+      ->envname("FANOUT_LOG_TTL_S")
+      ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600))
+      ->capture_default_str();
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("FANOUT_LOG_LEVEL")
       ->capture_default_str();

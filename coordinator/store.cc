@@ -345,6 +345,34 @@ void Store::PutCheckpoint(std::string_view exec, std::string_view node, uint32_t
   });
 }
 
+void Store::PutLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
+                   const std::string& log, int64_t ttl_s) {
+  redis_.Command({"SET", keys::Log(exec, node, index, attempt), log, "EX", std::to_string(ttl_s)},
+                 [](Result<RedisReply> r) {
+                   // A log is help for a human, never a reason to fail a subtask.
+                   if (!r) spdlog::warn("log write failed: {}", r.error().message());
+                 });
+}
+
+void Store::GetLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
+                   std::function<void(Result<std::optional<std::string>>)> cb) {
+  redis_.Command({"GET", keys::Log(exec, node, index, attempt)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    if (r->is_nil()) return cb(std::optional<std::string>());
+    cb(std::optional<std::string>(std::move(r->str)));
+  });
+}
+
+void Store::LoadRecord(std::string_view exec, std::string_view node, uint32_t index,
+                       std::function<void(Result<keys::SubtaskRecord>)> cb) {
+  redis_.Command({"BITFIELD", keys::Phases(exec, node), "GET", "u16", "#" + std::to_string(index)},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   if (r->elements.size() != 1) return cb(Err(Internal("unexpected BITFIELD reply")));
+                   cb(keys::UnpackRecord(static_cast<uint16_t>(r->elements[0].integer)));
+                 });
+}
+
 void Store::LoadCheckpoints(std::string exec, std::string node,
                             std::function<void(Result<std::map<uint32_t, std::string>>)> cb) {
   auto out = std::make_shared<std::map<uint32_t, std::string>>();

@@ -12,6 +12,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/keys.h"
 #include "common/redis_client.h"
 #include "common/status.h"
 
@@ -92,6 +93,14 @@ class Store {
                        std::function<void(Result<std::map<uint32_t, std::string>>)> cb);
   // Deletes every checkpoint of an execution.
   void DeleteCheckpoints(std::string exec);
+  // Logs: what one attempt printed (fo:{E}:n:NODE:log:I:A), kept for ttl_s seconds.
+  void PutLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
+              const std::string& log, int64_t ttl_s);
+  void GetLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
+              std::function<void(Result<std::optional<std::string>>)> cb);
+  // One subtask's packed record, read from the node's bitfield (all zero when absent).
+  void LoadRecord(std::string_view exec, std::string_view node, uint32_t index,
+                  std::function<void(Result<keys::SubtaskRecord>)> cb);
 
  private:
   void LoadOutputsChunk(std::string exec, std::string node, uint32_t from, uint32_t n,

@@ -86,6 +86,27 @@ std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
   return env;
 }
 
+std::string CommandLog(const std::string& stdout_text, const std::string& stderr_text,
+                       bool stdout_is_output) {
+  auto tail = [](std::string_view text, size_t cap) {
+    if (text.size() <= cap) return std::string(text);
+    size_t cut = text.size() - cap;
+    // Start at a line boundary when there is one near, so the first line is whole.
+    size_t nl = text.find('\n', cut);
+    if (nl != std::string_view::npos && nl - cut < 256) cut = nl + 1;
+    return fmt::format("[... {} bytes cut]\n", cut) + std::string(text.substr(cut));
+  };
+  std::string_view out = stdout_is_output ? std::string_view() : std::string_view(stdout_text);
+  if (out.empty()) return tail(stderr_text, wire::kMaxLogBytes - 64);
+  if (stderr_text.empty()) return tail(out, wire::kMaxLogBytes - 64);
+  // Both: stderr (where failures explain themselves) gets three quarters of the room.
+  size_t err_cap = wire::kMaxLogBytes * 3 / 4 - 64;
+  size_t out_cap = wire::kMaxLogBytes - err_cap - 128;
+  std::string o = tail(out, out_cap);
+  if (!o.ends_with('\n')) o += '\n';
+  return "[stdout]\n" + o + "[stderr]\n" + tail(stderr_text, err_cap);
+}
+
 TaskOutcome CommandOutcome(const wire::TaskDesc& task, int64_t exit_status, int term_signal,
                            const std::optional<std::string>& outputs_file,
                            const std::string& stdout_text, const std::string& stderr_text) {
@@ -405,6 +426,7 @@ void CommandRunner::Finish() {
     if (s->data.size() > kMaxCapturedBytes) s->data.erase(0, s->data.size() - kMaxCapturedBytes);
   }
   TaskOutcome outcome;
+  bool stdout_is_output = false;
   if (cancel_) {
     outcome = std::move(*cancel_);
   } else {
@@ -413,8 +435,10 @@ void CommandRunner::Finish() {
       outcome = TaskOutcome::Failure(wire::Outcome::kUserError, file.error().message());
     } else {
       outcome = CommandOutcome(*task_, exit_status_, term_signal_, *file, out_.data, err_.data);
+      stdout_is_output = !file->has_value() && exit_status_ == 0 && term_signal_ == 0;
     }
   }
+  outcome.log = CommandLog(out_.data, err_.data, stdout_is_output);
   if (!err_.data.empty()) {
     spdlog::debug("{} stderr tail: {}", KeyLog(key_), LastNonEmptyLine(err_.data));
   }

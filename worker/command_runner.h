@@ -5,7 +5,7 @@
 // $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/CHECKPOINT_DIR in its env.
 // stdout/stderr are captured (the last 1 MiB of each). Exit 0: outputs from $FANOUT_OUTPUTS,
 // else stdout as the single output; exit 42: non-retryable; other exits and signals: user
-// errors. On timeout or Cancel the group gets SIGTERM, then SIGKILL after the grace period.
+// errors. What it printed goes back as the attempt's log (CommandLog). On timeout or Cancel the group gets SIGTERM, then SIGKILL after the grace period.
 // The per-attempt scratch directory is removed when the attempt ends.
 //
 // Checkpoints (DESIGN §3.3): $FANOUT_CHECKPOINT_DIR starts empty. When the WorkItem carries a
@@ -50,6 +50,12 @@ inline constexpr size_t kMaxCapturedBytes = 1u << 20;
 // The environment of a command: base minus any inherited FANOUT_* task variables, plus `set`.
 std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
                                     const std::vector<std::pair<std::string, std::string>>& set);
+
+// The log of an attempt (ResultItem::log): the end of its stderr, after the end of its stdout
+// unless stdout was the output; "[stdout]"/"[stderr]" headings when both have text, a
+// "[... N bytes cut]" line where the start was dropped; at most wire::kMaxLogBytes in all.
+std::string CommandLog(const std::string& stdout_text, const std::string& stderr_text,
+                       bool stdout_is_output);
 
 // The outcome of a command that exited (not cancelled, not timed out).
 TaskOutcome CommandOutcome(const wire::TaskDesc& task, int64_t exit_status, int term_signal,

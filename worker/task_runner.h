@@ -18,12 +18,13 @@ struct TaskOutcome {
   // The checkpoint saved when the attempt ended, if it saved one during this attempt
   // (ResultItem::has_checkpoint / checkpoint).
   std::optional<std::string> checkpoint;
+  std::string log;  // what the attempt printed (ResultItem::log)
 
   static TaskOutcome Success(std::string outputs) {
-    return {wire::Outcome::kSucceeded, std::move(outputs), "", std::nullopt};
+    return {wire::Outcome::kSucceeded, std::move(outputs), "", std::nullopt, ""};
   }
   static TaskOutcome Failure(wire::Outcome outcome, std::string error) {
-    return {outcome, "", std::move(error), std::nullopt};
+    return {outcome, "", std::move(error), std::nullopt, ""};
   }
 };
 

@@ -48,6 +48,23 @@ const char* OutcomeName(wire::Outcome o) {
   return "?";
 }
 
+wire::ResultItem ToResultItem(const wire::SubtaskKey& key, TaskOutcome outcome, int64_t started_ms,
+                              int64_t ended_ms) {
+  wire::ResultItem r;
+  r.key = key;
+  r.outcome = static_cast<uint8_t>(outcome.outcome);
+  r.outputs = std::move(outcome.outputs);
+  r.error = std::move(outcome.error);
+  r.started_ms = started_ms;
+  r.ended_ms = ended_ms;
+  if (outcome.checkpoint) {
+    r.has_checkpoint = true;
+    r.checkpoint = std::move(*outcome.checkpoint);
+  }
+  r.log = std::move(outcome.log);
+  return r;
+}
+
 std::string Hostname() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) return "";
@@ -402,21 +419,12 @@ void Worker::StartItem(Queued item) {
 void Worker::OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome) {
   auto it = running_.find(key);
   CHECK(it != running_.end());
-  wire::ResultItem r;
-  r.key = key;
-  r.outcome = static_cast<uint8_t>(outcome.outcome);
-  r.outputs = std::move(outcome.outputs);
-  r.error = std::move(outcome.error);
-  r.started_ms = it->second.started_ms;
-  r.ended_ms = WallMs();
-  if (outcome.checkpoint) {
-    r.has_checkpoint = true;
-    r.checkpoint = std::move(*outcome.checkpoint);
-  }
-  if (outcome.outcome == wire::Outcome::kSucceeded) {
+  bool succeeded = outcome.outcome == wire::Outcome::kSucceeded;
+  wire::ResultItem r = ToResultItem(key, std::move(outcome), it->second.started_ms, WallMs());
+  if (succeeded) {
     spdlog::debug("{} succeeded in {} ms", KeyLog(key), r.ended_ms - r.started_ms);
   } else {
-    spdlog::info("{} {}: {}", KeyLog(key), OutcomeName(outcome.outcome), r.error);
+    spdlog::info("{} {}: {}", KeyLog(key), OutcomeName(static_cast<wire::Outcome>(r.outcome)), r.error);
   }
   finished_.push_back(std::move(it->second.runner));
   running_.erase(it);
@@ -425,17 +433,8 @@ void Worker::OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome) {
 }
 
 void Worker::ReportNow(const wire::SubtaskKey& key, TaskOutcome outcome) {
-  wire::ResultItem r;
-  r.key = key;
-  r.outcome = static_cast<uint8_t>(outcome.outcome);
-  r.outputs = std::move(outcome.outputs);
-  r.error = std::move(outcome.error);
-  r.started_ms = r.ended_ms = WallMs();
-  if (outcome.checkpoint) {
-    r.has_checkpoint = true;
-    r.checkpoint = std::move(*outcome.checkpoint);
-  }
-  results_.Add(std::move(r));
+  int64_t now = WallMs();
+  results_.Add(ToResultItem(key, std::move(outcome), now, now));
 }
 
 void Worker::SendCheckpoint(const wire::SubtaskKey& key, std::string bytes) {

@@ -155,6 +155,32 @@ TEST(CommandOutcomeTest, CapsTheStderrLineAt200Characters) {
   EXPECT_EQ(r.error, "exit code 1: " + std::string(200, 'x'));
 }
 
+TEST(CommandLogTest, IsStderrAloneWhenStdoutWasTheOutput) {
+  EXPECT_EQ(CommandLog("42\n", "warming up\n", /*stdout_is_output=*/true), "warming up\n");
+  EXPECT_EQ(CommandLog("42\n", "", true), "");
+}
+
+TEST(CommandLogTest, HeadsBothStreamsWhenBothHaveText) {
+  EXPECT_EQ(CommandLog("step 1\nstep 2", "boom\n", false), "[stdout]\nstep 1\nstep 2\n[stderr]\nboom\n");
+  EXPECT_EQ(CommandLog("only out\n", "", false), "only out\n");
+}
+
+TEST(CommandLogTest, KeepsTheEndOfLongOutputFromALineStartWithinTheCap) {
+  std::string err;
+  for (int i = 0; i < 20000; ++i) err += "line " + std::to_string(i) + "\n";
+  std::string log = CommandLog("", err, false);
+  EXPECT_LE(log.size(), wire::kMaxLogBytes);
+  EXPECT_EQ(log.rfind("[... ", 0), 0u) << log.substr(0, 40);
+  EXPECT_TRUE(log.ends_with("line 19999\n"));
+  // After the "cut" line comes a whole line.
+  size_t first = log.find('\n') + 1;
+  EXPECT_EQ(log.compare(first, 5, "line "), 0) << log.substr(first, 20);
+
+  std::string both = CommandLog(err, err, false);
+  EXPECT_LE(both.size(), wire::kMaxLogBytes);
+  EXPECT_NE(both.find("[stderr]\n[... "), std::string::npos);
+}
+
 TEST(CommandEnvTest, ReplacesInheritedTaskVariablesAndKeepsTheRest) {
   auto env = CommandEnv({"PATH=/bin", "FANOUT_INDEX=99", "FANOUT_PREV_CHECKPOINT_DIR=/old"},
                         {{"FANOUT_INDEX", "3"}});

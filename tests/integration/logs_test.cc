@@ -1,0 +1,103 @@
+// `fanout logs EXEC NODE [INDEX] [--attempt K]` (DESIGN §3.2): what an attempt of a command
+// task printed, kept per attempt in Redis (fo:{E}:n:NODE:log:I:A), read through the coordinator
+// while the execution runs (its records in memory) and after it ended (its records in Redis).
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace fanout::testing {
+namespace {
+
+// Attempt 0 prints on both streams and fails; attempt 1 waits for GATE (when set), prints on
+// stderr and succeeds with stdout as its output.
+std::string Spec(const std::string& gate) {
+  return R"(version: 1
+tasks:
+  noisy:
+    command: [/bin/sh, -c, 'if [ $FANOUT_ATTEMPT = 0 ]; then echo "out {{inputs.x}}"; echo "err {{inputs.x}} first" >&2; exit 3; fi; while [ ! -e )" +
+         gate + R"( ]; do sleep 0.02; done; echo "err {{inputs.x}} second" >&2; echo {{inputs.x}}']
+    inputs: {x: int}
+    outputs: {o0: int}
+    retries: 1
+workflows:
+  w:
+    inputs:
+      xs: "list<int>"
+    nodes:
+      - id: noisy
+        map: noisy
+        inputs: {x: $inputs.xs}
+    outputs: {o0: $noisy.o0}
+)";
+}
+
+nlohmann::json Json(const RunResult& r) {
+  auto j = nlohmann::json::parse(r.out, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
+TEST(LogsTest, EachAttemptsOutputIsKeptAndTheLatestIsTheDefault) {
+  Cluster cluster;
+  std::string gate = cluster.dir().Path("gate");
+  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate));
+  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[5, 6]", "--no-wait");
+  ASSERT_EQ(run.exit_code, 0) << run;
+  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+
+  // While it runs: attempt 0 has failed and left its log; attempt 1 is held at the gate.
+  ASSERT_TRUE(WaitFor(
+      [&] { return cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0").exit_code == 0; },
+      milliseconds(30000)));
+  RunResult first = cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0");
+  EXPECT_EQ(first.out, "[stdout]\nout 6\n[stderr]\nerr 6 first\n") << first;
+  EXPECT_NE(first.err.find(exec + " noisy[1] attempt 0"), std::string::npos) << first;
+  ASSERT_TRUE(WaitFor(
+      [&] { return Json(cluster.Fanout("logs", exec, "noisy", "1", "-o", "json"))["attempt"] == 1; },
+      milliseconds(30000)));
+  RunResult pending = cluster.Fanout("logs", exec, "noisy", "1");
+  EXPECT_EQ(pending.exit_code, 1) << pending;  // attempt 1 has not ended
+  EXPECT_NE(pending.err.find("attempt 1"), std::string::npos) << pending;
+  EXPECT_NE(pending.err.find("has not ended"), std::string::npos) << pending;
+
+  cluster.dir().WriteFile("gate", "");
+  RunResult watch = cluster.Fanout("watch", exec, "-o", "json");
+  ASSERT_EQ(watch.exit_code, 0) << watch;
+
+  // After the end the execution is no longer in the coordinator's memory: the latest attempt
+  // comes from the records in Redis. Its stdout was the output, so the log is stderr alone.
+  RunResult latest = cluster.Fanout("logs", exec, "noisy", "1");
+  ASSERT_EQ(latest.exit_code, 0) << latest;
+  EXPECT_EQ(latest.out, "err 6 second\n");
+  nlohmann::json j = Json(cluster.Fanout("logs", exec, "noisy", "0", "-o", "json"));
+  EXPECT_EQ(j["attempt"], 1) << j.dump();
+  EXPECT_EQ(j["found"], true) << j.dump();
+  EXPECT_EQ(j["log"], "err 5 second\n") << j.dump();
+  EXPECT_EQ(cluster.Fanout("logs", exec, "noisy", "0", "--attempt", "0").out,
+            "[stdout]\nout 5\n[stderr]\nerr 5 first\n");
+}
+
+TEST(LogsTest, UnknownExecutionNodeAndIndexAreClearErrors) {
+  Cluster cluster;
+  std::string gate = cluster.dir().Path("gate");
+  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate));
+  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[1]", "--no-wait");
+  ASSERT_EQ(run.exit_code, 0) << run;
+  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+
+  RunResult no_exec = cluster.Fanout("logs", "nope", "noisy");
+  EXPECT_EQ(no_exec.exit_code, 2) << no_exec;
+  EXPECT_NE(no_exec.err.find("no execution 'nope'"), std::string::npos) << no_exec;
+  RunResult no_node = cluster.Fanout("logs", exec, "other");
+  EXPECT_EQ(no_node.exit_code, 2) << no_node;
+  EXPECT_NE(no_node.err.find("no node 'other'"), std::string::npos) << no_node;
+  RunResult bad_index = cluster.Fanout("logs", exec, "noisy", "7");
+  EXPECT_EQ(bad_index.exit_code, 2) << bad_index;
+  EXPECT_NE(bad_index.err.find("index 7 is out of range"), std::string::npos) << bad_index;
+  cluster.dir().WriteFile("gate", "");
+}
+
+}  // namespace
+}  // namespace fanout::testing

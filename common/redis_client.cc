@@ -39,6 +39,8 @@ RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::strin
   connect_timer_->data = this;
   uv_timer_init(loop_, ping_timer_.get());
   ping_timer_->data = this;
+  uv_timer_init(loop_, ready_timer_.get());
+  ready_timer_->data = this;
 }
 
 void RedisClient::OnPingTimer() {
@@ -77,6 +79,7 @@ RedisClient::~RedisClient() {
   uv_timer_stop(reconnect_timer_.get());
   uv_timer_stop(connect_timer_.get());
   uv_timer_stop(ping_timer_.get());
+  uv_timer_stop(ready_timer_.get());
   if (ctx_ != nullptr) {
     ctx_->data = nullptr;
     redisAsyncFree(ctx_);  // runs pending callbacks with a null reply
@@ -94,6 +97,7 @@ void RedisClient::Start(OnState on_state) {
 
 void RedisClient::Connect() {
   if (stopping_) return;
+  ++conn_gen_;
   ctx_ = redisAsyncConnect(host_.c_str(), port_);
   if (ctx_ == nullptr || ctx_->err) {
     spdlog::warn("redis {}: connect failed: {}", address_, ctx_ ? ctx_->errstr : "out of memory");
@@ -140,27 +144,46 @@ void RedisClient::OnConnect(const redisAsyncContext* c, int status) {
     return;
   }
   uv_timer_stop(self->connect_timer_.get());
-  auto finish = [self] {
-    self->connected_ = true;
-    self->backoff_ms_ = 100;
-    spdlog::info("redis {}: connected", self->address_);
-    if (self->on_state_) self->on_state_(true);
-  };
-  if (!self->password_.empty()) {
-    std::weak_ptr<bool> alive = self->alive_;
-    self->connected_ = true;  // let the AUTH through
-    self->Command({"AUTH", self->password_}, [self, alive, finish](Result<RedisReply> r) {
-      if (alive.expired() || !*alive.lock()) return;
-      if (!r) {
-        spdlog::error("redis {}: AUTH failed: {}", self->address_, r.error().message());
-        return;
-      }
-      finish();
-    });
-    self->connected_ = false;
-    return;
-  }
-  finish();
+  self->Handshake();
+}
+
+void RedisClient::Handshake() {
+  if (password_.empty()) return PingUntilReady();
+  std::weak_ptr<bool> alive = alive_;
+  uint64_t gen = conn_gen_;
+  Send({"AUTH", password_}, [this, alive, gen](Result<RedisReply> r) {
+    if (alive.expired() || !*alive.lock() || gen != conn_gen_ || ctx_ == nullptr) return;
+    if (!r) {
+      spdlog::error("redis {}: AUTH failed: {}", address_, r.error().message());
+      return ForceReconnect("AUTH failed");
+    }
+    PingUntilReady();
+  });
+}
+
+void RedisClient::PingUntilReady() {
+  std::weak_ptr<bool> alive = alive_;
+  uint64_t gen = conn_gen_;
+  Send({"PING"}, [this, alive, gen](Result<RedisReply> r) {
+    if (alive.expired() || !*alive.lock() || gen != conn_gen_ || ctx_ == nullptr) return;
+    if (!r) {
+      if (r.error().message().find("LOADING") == std::string::npos)
+        return ForceReconnect("PING failed during the handshake");
+      spdlog::info("redis {}: loading its data; waiting", address_);
+      uv_timer_start(
+          ready_timer_.get(),
+          [](uv_timer_t* t) {
+            auto* self = static_cast<RedisClient*>(t->data);
+            if (self->ctx_ != nullptr && !self->connected_) self->PingUntilReady();
+          },
+          100, 0);
+      return;
+    }
+    connected_ = true;
+    backoff_ms_ = 100;
+    spdlog::info("redis {}: connected", address_);
+    if (on_state_) on_state_(true);
+  });
 }
 
 void RedisClient::OnDisconnect(const redisAsyncContext* c, int status) {
@@ -191,7 +214,15 @@ void RedisClient::OnReply(redisAsyncContext*, void* reply, void* privdata) {
 }
 
 void RedisClient::Command(const std::vector<std::string>& argv, Callback cb) {
-  if (!connected_ || ctx_ == nullptr) {
+  if (!connected_) {
+    cb(Err(Unavailable("redis " + address_ + " is not connected")));
+    return;
+  }
+  Send(argv, std::move(cb));
+}
+
+void RedisClient::Send(const std::vector<std::string>& argv, Callback cb) {
+  if (ctx_ == nullptr) {
     cb(Err(Unavailable("redis " + address_ + " is not connected")));
     return;
   }

@@ -61,6 +61,13 @@ class RedisClient {
   static void OnConnect(const redisAsyncContext* c, int status);
   static void OnDisconnect(const redisAsyncContext* c, int status);
   static void OnReply(redisAsyncContext* c, void* reply, void* privdata);
+  // Sends on the current connection whether or not it is ready (the handshake's own commands).
+  void Send(const std::vector<std::string>& argv, Callback cb);
+  // After the TCP connect: AUTH when a password is set, then PING until the answer is PONG.
+  // A restarted Redis answers -LOADING while it reads its AOF, and would refuse every command
+  // sent meanwhile; the connection counts as up (on_state(true)) only after the PONG.
+  void Handshake();
+  void PingUntilReady();
 
   uv_loop_t* loop_;
   std::string host_;
@@ -77,6 +84,8 @@ class RedisClient {
   // hiredis 0.14's libuv adapter ignores a failed connect (the poll callback returns on an
   // error status), so a connect that has not succeeded in time is abandoned and retried.
   UvHandle<uv_timer_t> connect_timer_;
+  UvHandle<uv_timer_t> ready_timer_;  // the next readiness PING while Redis is loading
+  uint64_t conn_gen_ = 0;             // bumped per connection: stale callbacks ignore themselves
   // A PING every second; a connection that leaves one unanswered for 5 s is dropped and
   // re-established (a peer that vanished without a FIN would otherwise hang us for good).
   UvHandle<uv_timer_t> ping_timer_;

@@ -82,6 +82,7 @@ void Coordinator::OnRedisState(bool connected) {
     // workers: ask every worker to say HELLO again, which makes it re-send them.
     for (const auto& [identity, w] : workers_)
       Send(identity, wire::Kind::kReconnect, wire::EncodeBody(wire::Heartbeat{}));
+    resend_from_.clear();
     SchedulePump();
     return;
   }
@@ -180,7 +181,8 @@ void Coordinator::Bind() {
           if (e == nullptr || IsTerminal(e->phase)) return std::nullopt;
           return StatusJson(*e).dump();
         });
-    std::string at = config_.events_bind.empty() ? DefaultEventsEndpoint(endpoint_) : config_.events_bind;
+    std::string at =
+        config_.events_bind.empty() ? DefaultEventsEndpoint(endpoint_) : config_.events_bind;
     if (Status s = events_->Bind(at); !s.ok()) {
       spdlog::error("{}", s.message());
       exit_code_ = 2;
@@ -417,7 +419,10 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
       QueueOp(exec_id, node_id,
               {Store::Op::kOutput, k.index, k.attempt, keys::PackRecord(rec), std::move(r.outputs)},
               [this, identity, k](int applied) {
-                if (applied < 0) return;  // not durable: the worker keeps it and re-sends
+                if (applied < 0) {  // not durable: the worker keeps it; ask for it again
+                  resend_from_.insert(identity);
+                  return;
+                }
                 std::string ikey = InflightKey(k.exec, k.node, k.index);
                 if (auto inf = inflight_.find(ikey); inf != inflight_.end() && inf->second.attempt == k.attempt) {
                   Release(inf->second);
@@ -453,7 +458,10 @@ void Coordinator::OnResults(const std::string& identity, wire::ResultBatch& batc
     }
     QueueOp(exec_id, node_id, {Store::Op::kError, k.index, k.attempt, keys::PackRecord(rec), r.error},
             [this, identity, k](int applied) {
-              if (applied < 0) return;
+              if (applied < 0) {
+                resend_from_.insert(identity);
+                return;
+              }
               pending_acks_[identity].push_back(k);
             });
     AfterNodeChange(*e, *node);
@@ -477,8 +485,11 @@ void Coordinator::OnLogs(const std::string& identity, const wire::LogsRequest& r
   // The latest attempt: from memory while the execution runs, else from its records in Redis.
   if (Execution* e = FindExec(req.exec)) {
     NodeRun* node = e->FindNode(req.node);
-    if (node == nullptr) return Reply(identity, req.rid, NotFound("execution " + req.exec + " has no node '" + req.node + "'"), "");
-    if (!node->array) return Reply(identity, req.rid, NotFound("node '" + req.node + "' has not started"), "");
+    if (node == nullptr)
+      return Reply(identity, req.rid,
+                   NotFound("execution " + req.exec + " has no node '" + req.node + "'"), "");
+    if (!node->array)
+      return Reply(identity, req.rid, NotFound("node '" + req.node + "' has not started"), "");
     if (req.index >= node->array->size())
       return Reply(identity, req.rid,
                    InvalidArgument(fmt::format("index {} is out of range: node '{}' has {} subtask(s)",
@@ -489,10 +500,11 @@ void Coordinator::OnLogs(const std::string& identity, const wire::LogsRequest& r
   store_.GetFields(req.exec, {keys::kFieldPhase}, [this, identity, req, fetch](auto r) {
     if (!r) return Reply(identity, req.rid, r.error(), "");
     if (!(*r)[0]) return Reply(identity, req.rid, NotFound("no execution '" + req.exec + "'"), "");
-    store_.LoadRecord(req.exec, req.node, req.index, [this, identity, req, fetch](Result<keys::SubtaskRecord> rec) {
-      if (!rec) return Reply(identity, req.rid, rec.error(), "");
-      fetch(rec->attempt);
-    });
+    store_.LoadRecord(req.exec, req.node, req.index,
+                      [this, identity, req, fetch](Result<keys::SubtaskRecord> rec) {
+                        if (!rec) return Reply(identity, req.rid, rec.error(), "");
+                        fetch(rec->attempt);
+                      });
   });
 }
 
@@ -1389,7 +1401,15 @@ void Coordinator::OnTick() {
     Send(identity, wire::Kind::kHeartbeat, wire::EncodeBody(wire::Heartbeat{}));
   }
   for (const auto& id : lost) LoseWorker(id, "missed heartbeats");
-  if (redis_.connected()) TickCacheReservations();
+  // Results whose commit failed while Redis stayed connected (an error reply such as OOM or
+  // BUSY): their workers still hold them; a HELLO makes them send them again.
+  if (redis_.connected()) {
+    for (const auto& identity : resend_from_)
+      if (workers_.contains(identity))
+        Send(identity, wire::Kind::kReconnect, wire::EncodeBody(wire::Heartbeat{}));
+    resend_from_.clear();
+    TickCacheReservations();
+  }
   // Restored attempts nobody claimed within the grace period run again, as system retries.
   std::vector<std::pair<std::string, Unclaimed>> expired;
   for (const auto& [key, u] : unclaimed_)

@@ -10,8 +10,9 @@
 #include <cstdint>
 #include <functional>
 #include <map>
-#include <optional>
 #include <memory>
+#include <optional>
+#include <set>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -201,6 +202,7 @@ class Coordinator {
   std::unordered_map<std::string, std::vector<SubtaskRef>> cache_waiters_;  // cache key → waiting
   std::map<std::pair<std::string, std::string>, std::vector<PendingOp>> pending_ops_;
   std::map<std::string, std::vector<wire::SubtaskKey>> pending_acks_;  // per worker, per turn
+  std::set<std::string> resend_from_;  // workers holding results whose commit failed
   size_t rr_node_ = 0;  // round-robin cursor over runnable nodes
 
   UvHandle<uv_check_t> flush_check_;

@@ -5,7 +5,8 @@
 // $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/CHECKPOINT_DIR in its env.
 // stdout/stderr are captured (the last 1 MiB of each). Exit 0: outputs from $FANOUT_OUTPUTS,
 // else stdout as the single output; exit 42: non-retryable; other exits and signals: user
-// errors. What it printed goes back as the attempt's log (CommandLog). On timeout or Cancel the group gets SIGTERM, then SIGKILL after the grace period.
+// errors. What it printed goes back as the attempt's log (CommandLog). On timeout or Cancel
+// the group gets SIGTERM, then SIGKILL after the grace period.
 // The per-attempt scratch directory is removed when the attempt ends.
 //
 // Checkpoints (DESIGN §3.3): $FANOUT_CHECKPOINT_DIR starts empty. When the WorkItem carries a

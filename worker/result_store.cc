@@ -54,8 +54,8 @@ std::vector<wire::ResultItem> ResultStore::TakeBatch(size_t max_items, size_t ma
       continue;
     }
     const wire::ResultItem& r = it->second.result;
-    size_t size = r.outputs.size() + r.error.size() + r.checkpoint.size() + r.log.size() + r.key.exec.size() +
-                  r.key.node.size() + 64;
+    size_t size = r.outputs.size() + r.error.size() + r.checkpoint.size() + r.log.size() +
+                  r.key.exec.size() + r.key.node.size() + 64;
     if (!batch.empty() && bytes + size > max_bytes) break;  // the rest go in the next batch
     bytes += size;
     it->second.queued = false;

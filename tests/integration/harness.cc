@@ -435,13 +435,15 @@ RedisServer::~RedisServer() {
   process_.reset();  // SIGKILL + reap
 }
 
+std::vector<std::string> RedisServer::RedisArgv() const {
+  return {"redis-server", "--port",  std::to_string(port_), "--bind",      "127.0.0.1",
+          "--save",       "",        "--appendonly",        "yes",         "--appendfsync",
+          "everysec",     "--dir",   dir_,                  "--daemonize", "no"};
+}
+
 bool RedisServer::StartOnce() {
   process_.reset();
-  process_ = std::make_unique<Process>(
-      std::vector<std::string>{"redis-server", "--port", std::to_string(port_), "--bind",
-                               "127.0.0.1", "--save", "", "--appendonly", "yes", "--appendfsync",
-                               "everysec", "--dir", dir_, "--daemonize", "no"},
-      dir_, Env{}, dir_, "redis");
+  process_ = std::make_unique<Process>(RedisArgv(), dir_, Env{}, dir_, "redis");
   if (!process_->SpawnError().empty()) return false;
   return WaitFor([&] { return !process_->Running() || Ping(milliseconds(200)); },
                  milliseconds(20000), milliseconds(10)) &&
@@ -463,6 +465,12 @@ void RedisServer::Restart() {
   if (!WaitFor([&] { return StartOnce(); }, milliseconds(10000), milliseconds(100)))
     ADD_FAILURE() << "redis-server did not restart on port " << port_ << "; log:\n"
                   << TailFile(process_->StdoutPath(), 50);
+}
+
+void RedisServer::RestartNoWait() {
+  Stop();
+  process_ = std::make_unique<Process>(RedisArgv(), dir_, Env{}, dir_, "redis");
+  if (!process_->SpawnError().empty()) ADD_FAILURE() << process_->SpawnError();
 }
 
 bool RedisServer::Ping(milliseconds timeout) const {

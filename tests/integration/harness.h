@@ -159,6 +159,9 @@ class RedisServer {
   void Kill();
   // Starts again on the same port and dir (stopping it first if it runs); waits for PING.
   void Restart();
+  // The same, but returns once the process runs: Redis may still refuse connections, or
+  // answer -LOADING while it reads its AOF.
+  void RestartNoWait();
   // True when a raw-socket PING gets +PONG (not -LOADING) within `timeout`.
   bool Ping(milliseconds timeout = milliseconds(1000)) const;
 
@@ -169,6 +172,7 @@ class RedisServer {
 
  private:
   bool StartOnce();
+  std::vector<std::string> RedisArgv() const;
 
   std::unique_ptr<TempDir> own_dir_;
   std::string dir_;

@@ -1,0 +1,82 @@
+// Redis that stays connected but refuses writes (here: -OOM under maxmemory; in the field also
+// -MISCONF, -READONLY, -BUSY). Results whose commit was refused are still held by their workers;
+// the coordinator asks those workers for them again on its next tick, so once Redis accepts
+// writes the execution completes: nothing lost, each output committed once.
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/integration/harness.h"
+
+namespace fanout::testing {
+namespace {
+
+nlohmann::json Status(Cluster& c, const std::string& exec) {
+  RunResult s = c.Fanout("status", exec, "-o", "json");
+  auto j = nlohmann::json::parse(s.out, nullptr, false);
+  return s.exit_code == 0 && !j.is_discarded() ? j : nlohmann::json();
+}
+
+TEST(RedisRefusalTest, ResultsRefusedByRedisAreAskedForAgainAndCommittedOnce) {
+  ClusterOptions o;
+  o.slots = 4;
+  Cluster cluster(o);
+  std::string gate = cluster.dir().Path("gate");
+  std::string spec = cluster.dir().WriteFile("gated.yaml", R"(version: 1
+tasks:
+  gated:
+    command: [/bin/sh, -c, 'while [ ! -e )" + gate + R"( ]; do sleep 0.02; done; echo $(( {{inputs.x}} * 3 ))']
+    inputs: {x: int}
+    outputs: {o0: int}
+workflows:
+  w:
+    inputs:
+      xs: "list<int>"
+    nodes:
+      - id: gated
+        map: gated
+        inputs: {x: $inputs.xs}
+    outputs: {o0: $gated.o0}
+)");
+  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[1, 2, 3, 4]", "--no-wait");
+  ASSERT_EQ(run.exit_code, 0) << run;
+  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        nlohmann::json st = Status(cluster, exec);
+        return st.is_object() && st["nodes"][0]["counts"]["running"] == 4;
+      },
+      milliseconds(30000)));
+  // Give the dispatch records time to reach Redis, then make it refuse every write.
+  ASSERT_TRUE(WaitFor(
+      [&] { return cluster.redis().Command({"EXISTS", "fo:{" + exec + "}:n:gated:ph"}) == "1"; },
+      milliseconds(10000)));
+  ASSERT_EQ(cluster.redis().Command({"CONFIG", "SET", "maxmemory-policy", "noeviction"}), "OK");
+  ASSERT_EQ(cluster.redis().Command({"CONFIG", "SET", "maxmemory", "1"}), "OK");
+
+  cluster.dir().WriteFile("gate", "");
+  std::string coordinator_log = cluster.dir().Path("coordinator.err");
+  ASSERT_TRUE(WaitFor([&] { return ReadFile(coordinator_log).find("OOM") != std::string::npos; },
+                      milliseconds(30000)))
+      << "no write was refused";
+  EXPECT_EQ(cluster.redis().Command({"HLEN", "fo:{" + exec + "}:n:gated:out"}), "0");
+
+  ASSERT_EQ(cluster.redis().Command({"CONFIG", "SET", "maxmemory", "0"}), "OK");
+  nlohmann::json st;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        st = Status(cluster, exec);
+        return st.is_object() && st.value("phase", "") != "RUNNING";
+      },
+      milliseconds(60000), milliseconds(100)))
+      << "the execution never ended: refused results were not sent again";
+  EXPECT_EQ(st["phase"], "SUCCEEDED") << st.dump(2);
+  RunResult out = cluster.Fanout("outputs", exec, "-o", "json");
+  ASSERT_EQ(out.exit_code, 0) << out;
+  EXPECT_EQ(nlohmann::json::parse(out.out)["outputs"]["o0"], nlohmann::json({3, 6, 9, 12}));
+  EXPECT_EQ(cluster.redis().Command({"HLEN", "fo:{" + exec + "}:n:gated:out"}), "4");
+}
+
+}  // namespace
+}  // namespace fanout::testing

@@ -15,6 +15,19 @@ using Clock = std::chrono::steady_clock;
 // A slice of the wait, so the interrupt flag is seen even if no signal interrupts zmq_poll.
 constexpr auto kPollSlice = std::chrono::milliseconds(100);
 
+// The frames of one message that is ready to be read.
+std::vector<zmq::message_t> RecvFrames(zmq::socket_t& sock) {
+  std::vector<zmq::message_t> frames;
+  while (true) {
+    zmq::message_t m;
+    if (!sock.recv(m, zmq::recv_flags::dontwait)) break;
+    bool more = m.more();
+    frames.push_back(std::move(m));
+    if (!more) break;
+  }
+  return frames;
+}
+
 }  // namespace
 
 std::string UnreachableMessage(const std::string& address, std::chrono::milliseconds timeout) {
@@ -85,14 +98,7 @@ Result<Json> Client::Call(wire::Kind kind, uint64_t rid, const std::string& body
         return Err(Unavailable(std::string("zmq_poll: ") + zmq_strerror(zmq_errno())));
       }
       if (rc == 0) continue;
-      std::vector<zmq::message_t> frames;
-      while (true) {
-        zmq::message_t m;
-        if (!sock_.recv(m, zmq::recv_flags::dontwait)) break;
-        bool more = m.more();
-        frames.push_back(std::move(m));
-        if (!more) break;
-      }
+      std::vector<zmq::message_t> frames = RecvFrames(sock_);
       if (frames.size() < 2) continue;  // not a reply we understand; drop it
       Result<wire::Kind> k = wire::ParseHeader(frames[0].to_string_view());
       if (!k || *k != wire::Kind::kReply) continue;
@@ -145,14 +151,7 @@ std::optional<Json> ProgressSubscription::Next(std::chrono::milliseconds timeout
       int rc = zmq_poll(&item, 1, std::min(left, std::chrono::milliseconds(kPollSlice)).count());
       if (rc < 0) return std::nullopt;  // EINTR: let the caller look at its flag
       if (rc == 0) continue;
-      std::vector<zmq::message_t> frames;
-      while (true) {
-        zmq::message_t m;
-        if (!sock_.recv(m, zmq::recv_flags::dontwait)) break;
-        bool more = m.more();
-        frames.push_back(std::move(m));
-        if (!more) break;
-      }
+      std::vector<zmq::message_t> frames = RecvFrames(sock_);
       // Subscriptions match prefixes: "e1" also receives "e12"'s events.
       if (frames.size() != 3 || frames[0].to_string_view() != exec_) continue;
       Result<wire::Kind> k = wire::ParseHeader(frames[1].to_string_view());

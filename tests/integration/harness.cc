@@ -131,6 +131,33 @@ int FreePort() {
   return port;
 }
 
+std::string Range(int n) {
+  std::string out = "[";
+  for (int i = 0; i < n; ++i) out += (i > 0 ? "," : "") + std::to_string(i);
+  return out + "]";
+}
+
+std::string MapSpec(const std::string& script, int n, const std::string& task_extra,
+                    const std::string& node_extra, const std::string& node_id) {
+  return "version: 1\n"
+         "tasks:\n"
+         "  t:\n"
+         "    command: [/bin/sh, -c, '" + script + "']\n"
+         "    inputs: {x: int}\n"
+         "    outputs: {o0: int}\n" +
+         task_extra +
+         "workflows:\n"
+         "  w:\n"
+         "    inputs:\n"
+         "      xs: {type: \"list<int>\", default: " + Range(n) + "}\n"
+         "    nodes:\n"
+         "      - id: " + node_id + "\n"
+         "        map: t\n"
+         "        inputs: {x: $inputs.xs}\n" +
+         node_extra +
+         "    outputs: {o0: $" + node_id + ".o0}\n";
+}
+
 bool WaitFor(const std::function<bool()>& cond, milliseconds timeout, milliseconds poll) {
   auto deadline = SteadyClock::now() + timeout;
   while (SteadyClock::now() < deadline) {

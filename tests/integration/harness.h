@@ -45,6 +45,16 @@ int FreePort();
 bool WaitFor(const std::function<bool()>& cond, milliseconds timeout,
              milliseconds poll = milliseconds(20));
 
+// "[0,1,...,n-1]".
+std::string Range(int n);
+
+// A one-node map workflow `w` over the input `xs` (default 0..n-1) of a command task `t` that
+// runs `script` with /bin/sh -c, with input x: int and output o0: int. `task_extra` and
+// `node_extra` are extra YAML lines (already indented for their place) for the task and the map
+// node. The script goes between single quotes: it must not contain any.
+std::string MapSpec(const std::string& script, int n, const std::string& task_extra = "",
+                    const std::string& node_extra = "", const std::string& node_id = "m");
+
 // The whole contents of a file ("" when it cannot be read).
 std::string ReadFile(const std::string& path);
 // The last `lines` lines of a file.

@@ -11,27 +11,14 @@
 namespace fanout::testing {
 namespace {
 
-// Attempt 0 prints on both streams and fails; attempt 1 waits for GATE (when set), prints on
-// stderr and succeeds with stdout as its output.
-std::string Spec(const std::string& gate) {
-  return R"(version: 1
-tasks:
-  noisy:
-    command: [/bin/sh, -c, 'if [ $FANOUT_ATTEMPT = 0 ]; then echo "out {{inputs.x}}"; echo "err {{inputs.x}} first" >&2; exit 3; fi; while [ ! -e )" +
-         gate + R"( ]; do sleep 0.02; done; echo "err {{inputs.x}} second" >&2; echo {{inputs.x}}']
-    inputs: {x: int}
-    outputs: {o0: int}
-    retries: 1
-workflows:
-  w:
-    inputs:
-      xs: "list<int>"
-    nodes:
-      - id: noisy
-        map: noisy
-        inputs: {x: $inputs.xs}
-    outputs: {o0: $noisy.o0}
-)";
+// Attempt 0 prints on both streams and fails; attempt 1 waits for GATE, prints on stderr and
+// succeeds with stdout as its output. Subtask i gets x = i.
+std::string Spec(const std::string& gate, int n) {
+  return MapSpec("if [ $FANOUT_ATTEMPT = 0 ]; then echo \"out {{inputs.x}}\"; "
+                 "echo \"err {{inputs.x}} first\" >&2; exit 3; fi; "
+                 "while [ ! -e " + gate + " ]; do sleep 0.02; done; "
+                 "echo \"err {{inputs.x}} second\" >&2; echo {{inputs.x}}",
+                 n, "    retries: 1\n", "", "noisy");
 }
 
 nlohmann::json Json(const RunResult& r) {
@@ -42,8 +29,8 @@ nlohmann::json Json(const RunResult& r) {
 TEST(LogsTest, EachAttemptsOutputIsKeptAndTheLatestIsTheDefault) {
   Cluster cluster;
   std::string gate = cluster.dir().Path("gate");
-  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate));
-  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[5, 6]", "--no-wait");
+  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate, 2));
+  RunResult run = cluster.Fanout("run", spec, "--no-wait");
   ASSERT_EQ(run.exit_code, 0) << run;
   std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
 
@@ -52,7 +39,7 @@ TEST(LogsTest, EachAttemptsOutputIsKeptAndTheLatestIsTheDefault) {
       [&] { return cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0").exit_code == 0; },
       milliseconds(30000)));
   RunResult first = cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0");
-  EXPECT_EQ(first.out, "[stdout]\nout 6\n[stderr]\nerr 6 first\n") << first;
+  EXPECT_EQ(first.out, "[stdout]\nout 1\n[stderr]\nerr 1 first\n") << first;
   EXPECT_NE(first.err.find(exec + " noisy[1] attempt 0"), std::string::npos) << first;
   ASSERT_TRUE(WaitFor(
       [&] { return Json(cluster.Fanout("logs", exec, "noisy", "1", "-o", "json"))["attempt"] == 1; },
@@ -70,20 +57,20 @@ TEST(LogsTest, EachAttemptsOutputIsKeptAndTheLatestIsTheDefault) {
   // comes from the records in Redis. Its stdout was the output, so the log is stderr alone.
   RunResult latest = cluster.Fanout("logs", exec, "noisy", "1");
   ASSERT_EQ(latest.exit_code, 0) << latest;
-  EXPECT_EQ(latest.out, "err 6 second\n");
+  EXPECT_EQ(latest.out, "err 1 second\n");
   nlohmann::json j = Json(cluster.Fanout("logs", exec, "noisy", "0", "-o", "json"));
   EXPECT_EQ(j["attempt"], 1) << j.dump();
   EXPECT_EQ(j["found"], true) << j.dump();
-  EXPECT_EQ(j["log"], "err 5 second\n") << j.dump();
+  EXPECT_EQ(j["log"], "err 0 second\n") << j.dump();
   EXPECT_EQ(cluster.Fanout("logs", exec, "noisy", "0", "--attempt", "0").out,
-            "[stdout]\nout 5\n[stderr]\nerr 5 first\n");
+            "[stdout]\nout 0\n[stderr]\nerr 0 first\n");
 }
 
 TEST(LogsTest, UnknownExecutionNodeAndIndexAreClearErrors) {
   Cluster cluster;
   std::string gate = cluster.dir().Path("gate");
-  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate));
-  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[1]", "--no-wait");
+  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate, 1));
+  RunResult run = cluster.Fanout("run", spec, "--no-wait");
   ASSERT_EQ(run.exit_code, 0) << run;
   std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
 

@@ -17,39 +17,18 @@ namespace {
 
 constexpr int kN = 40;
 
-// Subtasks wait until the file GATE exists (none when empty), then take 100 ms.
+// kN subtasks, 4 at a time, each waiting until the file GATE exists (none when empty) and
+// then taking 100 ms.
 std::string Spec(const std::string& gate = "") {
   std::string wait = gate.empty() ? "" : "while [ ! -e " + gate + " ]; do sleep 0.02; done; ";
-  return R"(version: 1
-tasks:
-  slow:
-    command: [/bin/sh, -c, ')" + wait + R"(sleep 0.1; echo {{inputs.x}}']
-    inputs: {x: int}
-    outputs: {o0: int}
-workflows:
-  w:
-    inputs:
-      xs: "list<int>"
-    nodes:
-      - id: slow
-        map: slow
-        inputs: {x: $inputs.xs}
-        concurrency: 4
-    outputs: {o0: $slow.o0}
-)";
-}
-
-std::string Inputs() {
-  nlohmann::json xs = nlohmann::json::array();
-  for (int i = 0; i < kN; ++i) xs.push_back(i);
-  return "xs=" + xs.dump();
+  return MapSpec(wait + "sleep 0.1; echo {{inputs.x}}", kN, "", "        concurrency: 4\n");
 }
 
 TEST(ProgressEventsTest, SubscriberSeesCountsRiseAndTheEndWithoutPolling) {
   Cluster cluster;
   std::string gate = cluster.dir().Path("go");
   std::string spec = cluster.dir().WriteFile("slow.yaml", Spec(gate));
-  RunResult run = cluster.Fanout("run", spec, "-i", Inputs(), "--no-wait");
+  RunResult run = cluster.Fanout("run", spec, "--no-wait");
   ASSERT_EQ(run.exit_code, 0) << run;
   std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
 
@@ -116,7 +95,7 @@ TEST(ProgressEventsTest, RunFollowsByStatusWhenTheCoordinatorHasNoEventSocket) {
   o.coordinator_args = {"--events-bind", "none"};
   Cluster cluster(o);
   std::string spec = cluster.dir().WriteFile("slow.yaml", Spec());
-  RunResult run = cluster.Fanout("run", spec, "-i", Inputs(), "-o", "json");
+  RunResult run = cluster.Fanout("run", spec, "-o", "json");
   ASSERT_EQ(run.exit_code, 0) << run;
   auto doc = nlohmann::json::parse(run.out);
   EXPECT_EQ(doc["phase"], "SUCCEEDED");

@@ -135,26 +135,11 @@ TEST(RestartTest, TimeoutKeepsCountingFromTheAttemptsStartAcrossARestart) {
   Cluster cluster(o);
   std::string markers = cluster.dir().Path("markers");
   fs::create_directories(markers);
-  std::string spec = cluster.dir().WriteFile("timeout.yaml", R"(version: 1
-tasks:
-  slow:
-    command: [/bin/sh, -c, 'touch "{{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT"; echo $$ > "{{inputs.dir}}/pid.tmp"; mv "{{inputs.dir}}/pid.tmp" "{{inputs.dir}}/pid"; exec sleep 60']
-    inputs: {x: int, dir: str}
-    outputs: {o0: int}
-    timeout: 2s
-    retries: 0
-workflows:
-  w:
-    inputs:
-      xs: "list<int>"
-    nodes:
-      - id: slow
-        map: slow
-        inputs: {x: $inputs.xs}
-        bind: {dir: ")" + markers + R"("}
-    outputs: {o0: $slow.o0}
-)");
-  RunResult run = cluster.Fanout("run", spec, "-i", "xs=[7]", "--no-wait");
+  std::string spec = cluster.dir().WriteFile(
+      "timeout.yaml", MapSpec("touch " + markers + "/$FANOUT_INDEX.$FANOUT_ATTEMPT; echo $$ > " + markers +
+                                  "/pid.tmp; mv " + markers + "/pid.tmp " + markers + "/pid; exec sleep 60",
+                              1, "    timeout: 2s\n    retries: 0\n"));
+  RunResult run = cluster.Fanout("run", spec, "--no-wait");
   ASSERT_EQ(run.exit_code, 0) << run;
   std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
 

@@ -109,36 +109,6 @@ std::set<std::string> Files(const std::string& dir) {
 }
 
 // "{0, 1, ..., n-1}" as a YAML/JSON list.
-std::string Range(int n) {
-  nlohmann::json xs = nlohmann::json::array();
-  for (int i = 0; i < n; ++i) xs.push_back(i);
-  return xs.dump();
-}
-
-// A one-node map workflow over `xs` (default 0..n-1) of a command task `t` running `script`
-// with input x: int and output o0: int. `task_extra` and `node_extra` are extra YAML lines
-// (already indented for their place) for the task and the map node.
-std::string MapSpec(const std::string& script, int n, const std::string& task_extra = "",
-                    const std::string& node_extra = "", const std::string& node_id = "m") {
-  return "version: 1\n"
-         "tasks:\n"
-         "  t:\n"
-         "    command: [/bin/sh, -c, '" + script + "']\n"
-         "    inputs: {x: int}\n"
-         "    outputs: {o0: int}\n" +
-         task_extra +
-         "workflows:\n"
-         "  w:\n"
-         "    inputs:\n"
-         "      xs: {type: \"list<int>\", default: " + Range(n) + "}\n"
-         "    nodes:\n"
-         "      - id: " + node_id + "\n"
-         "        map: t\n"
-         "        inputs: {x: $inputs.xs}\n" +
-         node_extra +
-         "    outputs: {o0: $" + node_id + ".o0}\n";
-}
-
 // The marker command prefix: DIR/INDEX.ATTEMPT.
 std::string Touch(const std::string& dir) {
   return "touch " + dir + "/$FANOUT_INDEX.$FANOUT_ATTEMPT; ";

@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test chaos bench clean
+.PHONY: all deps build demo test chaos bench sanitize clean
 
 all: build
 
@@ -27,6 +27,13 @@ chaos: build
 
 bench: build
 	@./bench/run.sh $(BUILD)
+
+# The unit and integration suites (and the short chaos forms) under ASan + UBSan, in build-asan.
+sanitize: deps
+	cmake -S . -B build-asan -G Ninja -DFANOUT_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+	cmake --build build-asan -j $(JOBS)
+	cd build-asan && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j 2 --timeout 900 -LE '^chaos$$'
 
 clean:
 	rm -rf $(BUILD)

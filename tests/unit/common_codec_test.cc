@@ -320,7 +320,8 @@ TEST(CodecTest, SplitsArray16AndArray32Headers) {
   std::string body;
   for (const Value& v : l) body += EncodeMsgpack(v);
   for (std::string header : {MsgpackArrayHeader(20), Raw({0xdd, 0, 0, 0, 20})}) {
-    auto parts = SplitMsgpackArray(header + body);
+    std::string doc = header + body;  // the parts are views into it
+    auto parts = SplitMsgpackArray(doc);
     ASSERT_TRUE(parts.has_value()) << parts.error().ToString();
     ASSERT_EQ(parts->size(), 20u);
     EXPECT_EQ(std::string(parts->back()), EncodeMsgpack(Value(7)));

@@ -110,12 +110,16 @@ void RedisClient::Connect() {
   redisLibuvAttach(ctx_, loop_);
   redisAsyncSetConnectCallback(ctx_, &RedisClient::OnConnect);
   redisAsyncSetDisconnectCallback(ctx_, &RedisClient::OnDisconnect);
+  StartConnectTimer();
+}
+
+void RedisClient::StartConnectTimer() {
   uv_timer_start(
       connect_timer_.get(),
       [](uv_timer_t* t) {
         auto* self = static_cast<RedisClient*>(t->data);
         if (self->connected_ || self->ctx_ == nullptr) return;
-        spdlog::warn("redis {}: connect timed out; retrying", self->address_);
+        spdlog::warn("redis {}: no answer within 2 s while connecting; retrying", self->address_);
         redisAsyncContext* c = self->ctx_;
         self->ctx_ = nullptr;
         c->data = nullptr;  // no callbacks into us from the abandoned context
@@ -151,8 +155,10 @@ void RedisClient::Handshake() {
   if (password_.empty()) return PingUntilReady();
   std::weak_ptr<bool> alive = alive_;
   uint64_t gen = conn_gen_;
+  StartConnectTimer();
   Send({"AUTH", password_}, [this, alive, gen](Result<RedisReply> r) {
     if (alive.expired() || !*alive.lock() || gen != conn_gen_ || ctx_ == nullptr) return;
+    uv_timer_stop(connect_timer_.get());
     if (!r) {
       spdlog::error("redis {}: AUTH failed: {}", address_, r.error().message());
       return ForceReconnect("AUTH failed");
@@ -164,12 +170,19 @@ void RedisClient::Handshake() {
 void RedisClient::PingUntilReady() {
   std::weak_ptr<bool> alive = alive_;
   uint64_t gen = conn_gen_;
+  // Every PING of the handshake must be answered within the connect timeout (a LOADING answer
+  // counts: a long load is fine, a silent server is not).
+  StartConnectTimer();
   Send({"PING"}, [this, alive, gen](Result<RedisReply> r) {
     if (alive.expired() || !*alive.lock() || gen != conn_gen_ || ctx_ == nullptr) return;
+    uv_timer_stop(connect_timer_.get());
     if (!r) {
       if (r.error().message().find("LOADING") == std::string::npos)
         return ForceReconnect("PING failed during the handshake");
-      spdlog::info("redis {}: loading its data; waiting", address_);
+      if (loading_logged_gen_ != gen) {
+        loading_logged_gen_ = gen;
+        spdlog::info("redis {}: loading its data; waiting until it is done", address_);
+      }
       uv_timer_start(
           ready_timer_.get(),
           [](uv_timer_t* t) {

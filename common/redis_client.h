@@ -68,6 +68,9 @@ class RedisClient {
   // sent meanwhile; the connection counts as up (on_state(true)) only after the PONG.
   void Handshake();
   void PingUntilReady();
+  // Abandons the connection and retries if it is not up (or the handshake's current command not
+  // answered) within 2 s.
+  void StartConnectTimer();
 
   uv_loop_t* loop_;
   std::string host_;
@@ -86,6 +89,7 @@ class RedisClient {
   UvHandle<uv_timer_t> connect_timer_;
   UvHandle<uv_timer_t> ready_timer_;  // the next readiness PING while Redis is loading
   uint64_t conn_gen_ = 0;             // bumped per connection: stale callbacks ignore themselves
+  uint64_t loading_logged_gen_ = 0;   // the connection whose LOADING wait was logged
   // A PING every second; a connection that leaves one unanswered for 5 s is dropped and
   // re-established (a peer that vanished without a FIN would otherwise hang us for good).
   UvHandle<uv_timer_t> ping_timer_;

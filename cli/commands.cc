@@ -219,6 +219,17 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
   std::fprintf(stderr, "execution %s %s in %s\n", exec.c_str(), phase.c_str(),
                FormatDurationMs(created > 0 && ended >= created ? ended - created : -1).c_str());
   if (!error.empty()) std::fprintf(stderr, "error: %s\n", error.c_str());
+  if (phase == "FAILED") {
+    // Point at what the first failed subtask printed.
+    for (const Json& n : status.value("nodes", Json::array())) {
+      const Json failed = n.value("failed", Json::array());
+      if (!failed.is_array() || failed.empty()) continue;
+      std::fprintf(stderr, "its output: fanout logs %s %s %lld%s\n", exec.c_str(),
+                   JsonStr(n, "id").c_str(), static_cast<long long>(JsonInt(failed[0], "index")),
+                   t.cluster && t.cluster->owned() ? "  (after `fanout local` is started)" : "");
+      break;
+    }
+  }
   if (phase == "SUCCEEDED" && out->contains("outputs")) {
     std::fputs(FormatOutputs((*out)["outputs"]).c_str(), stdout);
     std::fflush(stdout);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <sstream>
 #include <string>
 
 #include "tests/integration/harness.h"
@@ -84,6 +85,25 @@ TEST(LogsTest, UnknownExecutionNodeAndIndexAreClearErrors) {
   EXPECT_EQ(bad_index.exit_code, 2) << bad_index;
   EXPECT_NE(bad_index.err.find("index 7 is out of range"), std::string::npos) << bad_index;
   cluster.dir().WriteFile("gate", "");
+}
+
+TEST(LogsTest, AFailedRunPointsAtTheLogOfItsFirstFailedSubtask) {
+  Cluster cluster;
+  std::string spec =
+      cluster.dir().WriteFile("bad.yaml", MapSpec("echo \"bad {{inputs.x}}\" >&2; exit 1", 3));
+  RunResult run = cluster.Fanout("run", spec);
+  ASSERT_EQ(run.exit_code, 1) << run;
+  std::string hint = "its output: fanout logs ";
+  size_t at = run.err.find(hint);
+  ASSERT_NE(at, std::string::npos) << run;
+  std::string line = run.err.substr(at + hint.size(), run.err.find('\n', at) - at - hint.size());
+  std::istringstream words(line);
+  std::string exec, node, index;
+  words >> exec >> node >> index;
+  EXPECT_EQ(node, "m") << line;
+  RunResult logs = cluster.Fanout("logs", exec, node, index);
+  ASSERT_EQ(logs.exit_code, 0) << logs;
+  EXPECT_EQ(logs.out, "bad " + index + "\n");
 }
 
 }  // namespace

@@ -144,6 +144,16 @@ int Interrupted(const std::string& exec, const Target& t) {
   return kExitInterrupted;
 }
 
+// A node of `status` that waits because no worker offers its function: "" if none.
+std::string MissingFunctionWait(const Json& status) {
+  for (const Json& n : status.value("nodes", Json::array())) {
+    std::string why = JsonStr(n, "waiting");
+    if (why.starts_with("no connected worker offers function"))
+      return "node " + JsonStr(n, "id") + ": " + why;
+  }
+  return "";
+}
+
 // Follows the execution until it is terminal, drawing progress; then prints the outputs.
 // Used by `run` (after submitting) and `watch`. Progress comes from the coordinator's events
 // (ProgressSubscription); STATUS is read to start, and whenever events have been quiet for
@@ -158,9 +168,29 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
   int64_t unreachable_since_ms = -1;
   std::unique_ptr<ProgressSubscription> events;
   int64_t last_doc_ms = -kQuietMs;  // read STATUS first
+  // A cluster this run started has all the workers it will ever have: a function none of them
+  // offers will never run, so say so instead of waiting forever.
+  constexpr int64_t kMissingFunctionGraceMs = 3000;
+  int64_t missing_since_ms = -1;
   Json status;
   while (true) {
     if (g_interrupted != 0) return Interrupted(exec, t);
+    if (t.cluster && t.cluster->owned() && !status.is_null()) {
+      std::string missing = MissingFunctionWait(status);
+      if (missing.empty()) {
+        missing_since_ms = -1;
+      } else if (missing_since_ms < 0) {
+        missing_since_ms = WallMs();
+      } else if (WallMs() - missing_since_ms > kMissingFunctionGraceMs) {
+        if (show_progress) progress.Finish(status, WallMs());
+        std::fprintf(stderr,
+                     "fanout: %s in the local cluster this run started; pass the plugin that "
+                     "defines it with --plugin PATH.so. Execution %s stays queued in "
+                     "FANOUT_HOME and resumes when a cluster with that function runs.\n",
+                     missing.c_str(), exec.c_str());
+        return kExitUsage;
+      }
+    }
     if (events && WallMs() - last_doc_ms < kQuietMs) {
       std::optional<Json> ev = events->Next(milliseconds(250));
       if (!ev) continue;

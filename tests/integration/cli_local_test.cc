@@ -118,6 +118,14 @@ TEST_F(CliLocalTest, RunWithoutAddressStartsAnEmbeddedClusterAndStopsIt) {
   EXPECT_NE(list.out.find(doc["execution"].get<std::string>()), std::string::npos) << list;
 }
 
+TEST_F(CliLocalTest, RunOnItsOwnClusterWithoutThePluginSaysWhichFunctionIsMissing) {
+  RunResult r = Cli({"run", "examples/map_tasks.yaml", "map_workflow"});
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("no connected worker offers function 'detect_anomalies'"), std::string::npos)
+      << r;
+  EXPECT_NE(r.err.find("--plugin"), std::string::npos) << r;
+}
+
 TEST_F(CliLocalTest, CommandsWithoutAnyClusterExitWithThree) {
   RunResult r = Cli({"status", "someid"});
   EXPECT_EQ(r.exit_code, 3) << r;

@@ -7,7 +7,8 @@
 // kind tells a worker message from a client request. Progress events go out on a second socket,
 // an XPUB: frames [exec id][kProgress header][ProgressEvent body]; a client SUBscribes to an
 // exec id (ZeroMQ matches prefixes, so it compares frame 0 whole). Bodies are decoded with
-// size and depth limits; a malformed message yields a Status (the receiver logs, counts and drops it).
+// size and depth limits; a malformed message yields a Status (the receiver logs, counts and
+// drops it).
 #pragma once
 
 #include <cstdint>

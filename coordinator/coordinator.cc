@@ -552,6 +552,7 @@ void Coordinator::OnClient(const std::string& identity, wire::Kind kind, std::st
                        {"epoch", store_.epoch()},
                        {"workers", workers_.size()},
                        {"executions", execs_.size()},
+                       {"followed_executions", events_ ? events_->subscriptions() : 0},
                        {"dropped_messages", dropped_messages_}};
       return Reply(identity, rid, Status::Ok(), j.dump());
     }

@@ -41,13 +41,13 @@ class EventPublisher {
 
   // Binds the XPUB socket and starts publishing. "tcp://HOST:*" picks a free port.
   Status Bind(const std::string& endpoint);
-  bool bound() const { return port_ > 0; }
   // The bound endpoint and its TCP port (0 before Bind).
   const std::string& endpoint() const { return endpoint_; }
   int port() const { return port_; }
 
   // Sends `status_json` for `exec` now, if somebody subscribed to it.
   void Publish(const std::string& exec, const std::string& status_json);
+  // Executions somebody follows.
   size_t subscriptions() const { return last_sent_.size(); }
 
  private:

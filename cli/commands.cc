@@ -416,7 +416,8 @@ int CmdLogs(const std::string& exec, const LogsArgs& a, const Options& o) {
     PrintJson(*r);
     return found ? kExitOk : kExitFailed;
   }
-  std::string where = fmt::format("{} {}[{}] attempt {}", exec, a.node, a.index, JsonInt(*r, "attempt"));
+  std::string where =
+      fmt::format("{} {}[{}] attempt {}", exec, a.node, a.index, JsonInt(*r, "attempt"));
   if (!found) {
     std::fprintf(stderr,
                  "fanout: no log for %s: the attempt has not ended, printed nothing, ran a C++ "

@@ -214,12 +214,17 @@ Status DecodeCheckpointDir(std::string_view encoded, const fs::path& dir) {
     fs::path path = dir / fs::path(std::string(rel));
     fs::create_directories(path.parent_path(), ec);
     if (ec) return Internal("cannot create " + path.parent_path().string() + ": " + ec.message());
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) return Internal("cannot create " + path.string() + ": " + std::strerror(errno));
-    f.write(data.data(), static_cast<std::streamsize>(data.size()));
-    f.close();
-    if (!f) return Internal("cannot write " + path.string());
+    if (Status st = WriteFile(path, data); !st.ok()) return st;
   }
+  return Status::Ok();
+}
+
+Status WriteFile(const std::filesystem::path& path, std::string_view data) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  if (!f) return Internal("cannot create " + path.string() + ": " + std::strerror(errno));
+  f.write(data.data(), static_cast<std::streamsize>(data.size()));
+  f.close();
+  if (!f) return Internal("cannot write " + path.string());
   return Status::Ok();
 }
 

@@ -44,4 +44,7 @@ bool CheckpointDirIsEmpty(std::string_view encoded);
 // that is not a map of path → bytes, and absolute or escaping paths (kInvalidArgument).
 Status DecodeCheckpointDir(std::string_view encoded, const std::filesystem::path& dir);
 
+// Creates or truncates `path` and writes `data` to it; errors name the file.
+Status WriteFile(const std::filesystem::path& path, std::string_view data);
+
 }  // namespace fanout::worker

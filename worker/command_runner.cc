@@ -42,15 +42,6 @@ void AppendCapped(std::string* buf, const char* data, size_t n) {
   if (buf->size() > 2 * kMaxCapturedBytes) buf->erase(0, buf->size() - kMaxCapturedBytes);
 }
 
-Status WriteFile(const std::filesystem::path& path, const std::string& data) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) return Internal("cannot create " + path.string() + ": " + std::strerror(errno));
-  f.write(data.data(), static_cast<std::streamsize>(data.size()));
-  f.close();
-  if (!f) return Internal("cannot write " + path.string());
-  return Status::Ok();
-}
-
 // The file's contents, or nullopt when it does not exist; an error when it cannot be read.
 Result<std::optional<std::string>> ReadOptionalFile(const std::filesystem::path& path) {
   std::error_code ec;

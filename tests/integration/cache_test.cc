@@ -199,16 +199,7 @@ workflows:
 )");
   }
 
-  std::string Submit() {
-    RunResult r = cluster_->Fanout("run", spec_, "--no-wait");
-    EXPECT_EQ(r.exit_code, 0) << r;
-    return r.out.substr(0, r.out.find_first_of(" \n"));
-  }
-  nlohmann::json Node(const std::string& exec) {
-    RunResult s = cluster_->Fanout("status", exec, "-o", "json");
-    auto j = nlohmann::json::parse(s.out, nullptr, false);
-    return j.is_discarded() ? nlohmann::json() : j;
-  }
+  std::string Submit() { return cluster_->Submit({spec_}); }
   int Runs(const std::string& exec) {
     int n = 0;
     for (const auto& e : fs::directory_iterator(dir_))
@@ -226,7 +217,7 @@ TEST_F(CacheSerializeTest, TwoConcurrentExecutionsRunEachKeyOnce) {
   std::string b = Submit();
   // B's subtasks wait for A's results instead of running.
   ASSERT_TRUE(WaitFor([&] {
-    nlohmann::json s = Node(b);
+    nlohmann::json s = cluster_->Status(b);
     return s.is_object() && (s["nodes"][0]["counts"]["waiting_for_cache"] == 3 || s["phase"] == "SUCCEEDED");
   }, std::chrono::milliseconds(20000), std::chrono::milliseconds(50)));
   RunResult wa = cluster_->Fanout("watch", a, "-o", "json");
@@ -236,7 +227,7 @@ TEST_F(CacheSerializeTest, TwoConcurrentExecutionsRunEachKeyOnce) {
   EXPECT_EQ(nlohmann::json::parse(wb.out)["outputs"]["o0"], nlohmann::json({2, 4, 6}));
   EXPECT_EQ(Runs(a), 3);
   EXPECT_EQ(Runs(b), 0) << "B computed keys A was computing";
-  EXPECT_EQ(Node(b)["nodes"][0]["counts"]["cached"], 3);
+  EXPECT_EQ(cluster_->Status(b)["nodes"][0]["counts"]["cached"], 3);
 }
 
 TEST_F(CacheSerializeTest, WaiterTakesTheReservationOverWhenTheHolderGoesAway) {
@@ -245,7 +236,7 @@ TEST_F(CacheSerializeTest, WaiterTakesTheReservationOverWhenTheHolderGoesAway) {
   ASSERT_TRUE(WaitFor([&] { return Runs(a) == 3; }, std::chrono::milliseconds(20000)));
   std::string b = Submit();
   ASSERT_TRUE(WaitFor([&] {
-    nlohmann::json s = Node(b);
+    nlohmann::json s = cluster_->Status(b);
     return s.is_object() && s["nodes"][0]["counts"]["waiting_for_cache"] == 3;
   }, std::chrono::milliseconds(20000), std::chrono::milliseconds(50)));
   fs::remove(dir_ + "/slow");

@@ -45,9 +45,8 @@ workflows:
       - {id: c, task: count, inputs: {dir: ")" + dir + R"("}}
     outputs: {o0: $c.o0}
 )");
-  RunResult run = cluster.Fanout("run", spec, "--no-wait");
-  ASSERT_EQ(run.exit_code, 0) << run;
-  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
   ASSERT_TRUE(WaitFor([&] { return ReadInt(dir + "/progress") >= 40; }, std::chrono::milliseconds(30000)));
   int worker_pid = ReadInt(dir + "/worker.0");
   size_t victim = cluster.worker(0).Pid() == worker_pid ? 0 : 1;

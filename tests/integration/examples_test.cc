@@ -144,16 +144,13 @@ TEST_F(ExamplesTest, UnreachableClusterExitsThreeWithAClearMessage) {
 }
 
 TEST_F(ExamplesTest, StatusReportsPerNodeCounts) {
-  RunResult run = cluster_->Fanout("run", "examples/map_tasks.yaml", "map_workflow", "--no-wait");
-  ASSERT_EQ(run.exit_code, 0) << run;
-  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  std::string exec = cluster_->Submit({"examples/map_tasks.yaml", "map_workflow"});
+  ASSERT_FALSE(exec.empty());
   nlohmann::json status;
   ASSERT_TRUE(WaitFor(
       [&] {
-        RunResult s = cluster_->Fanout("status", exec, "-o", "json");
-        if (s.exit_code != 0) return false;
-        status = nlohmann::json::parse(s.out, nullptr, false);
-        return !status.is_discarded() && status.value("phase", "") == "SUCCEEDED";
+        status = cluster_->Status(exec);
+        return status.is_object() && status.value("phase", "") == "SUCCEEDED";
       },
       std::chrono::milliseconds(30000), std::chrono::milliseconds(100)));
   ASSERT_EQ(status["nodes"].size(), 1u);

@@ -688,6 +688,22 @@ RunResult Cluster::Fanout(std::vector<std::string> args, milliseconds timeout) {
   return Run(args, CliEnv(), SourceDir(), timeout);
 }
 
+std::string Cluster::Submit(std::vector<std::string> run_args) {
+  run_args.insert(run_args.begin(), "run");
+  run_args.push_back("--no-wait");
+  RunResult r = Fanout(run_args);
+  std::string exec = r.exit_code == 0 ? r.out.substr(0, r.out.find_first_of(" \n")) : "";
+  if (exec.empty()) ADD_FAILURE() << "submission failed: " << r;
+  return exec;
+}
+
+nlohmann::json Cluster::Status(const std::string& exec) {
+  RunResult s = Fanout("status", exec, "-o", "json");
+  if (s.exit_code != 0) return nullptr;
+  auto j = nlohmann::json::parse(s.out, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
 bool Cluster::WaitHealthy(milliseconds timeout) {
   return WaitFor([&] { return Fanout({"health"}, milliseconds(10000)).exit_code == 0; }, timeout,
                  milliseconds(100));

@@ -20,6 +20,7 @@
 #include <optional>
 #include <ostream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <type_traits>
@@ -241,6 +242,12 @@ class Cluster {
   RunResult Fanout(A&&... args) {
     return Fanout(std::vector<std::string>{std::string(std::forward<A>(args))...});
   }
+  // `fanout run RUN_ARGS... --no-wait`: the execution id, or "" (and a gtest failure showing
+  // the CLI's output) when the submission failed.
+  std::string Submit(std::vector<std::string> run_args);
+  // `fanout status EXEC -o json`, parsed; null when the CLI failed or printed no JSON.
+  nlohmann::json Status(const std::string& exec);
+
   // The environment Fanout() gives the CLI (for tests that start it with Process).
   Env CliEnv() const;
 

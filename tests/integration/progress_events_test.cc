@@ -28,13 +28,11 @@ TEST(ProgressEventsTest, SubscriberSeesCountsRiseAndTheEndWithoutPolling) {
   Cluster cluster;
   std::string gate = cluster.dir().Path("go");
   std::string spec = cluster.dir().WriteFile("slow.yaml", Spec(gate));
-  RunResult run = cluster.Fanout("run", spec, "--no-wait");
-  ASSERT_EQ(run.exit_code, 0) << run;
-  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
 
-  RunResult st = cluster.Fanout("status", exec, "-o", "json");
-  ASSERT_EQ(st.exit_code, 0) << st;
-  auto doc = nlohmann::json::parse(st.out);
+  nlohmann::json doc = cluster.Status(exec);
+  ASSERT_TRUE(doc.is_object());
   ASSERT_TRUE(doc.contains("events_port")) << doc.dump(2);
   int port = doc["events_port"].get<int>();
   ASSERT_GT(port, 0);
@@ -90,18 +88,28 @@ TEST(ProgressEventsTest, SubscriberSeesCountsRiseAndTheEndWithoutPolling) {
   EXPECT_EQ(nlohmann::json::parse(out.out)["outputs"]["o0"].size(), static_cast<size_t>(kN));
 }
 
-TEST(ProgressEventsTest, RunFollowsByStatusWhenTheCoordinatorHasNoEventSocket) {
+TEST(ProgressEventsTest, RunAndWatchFollowByStatusWhenTheCoordinatorHasNoEventSocket) {
   ClusterOptions o;
   o.coordinator_args = {"--events-bind", "none"};
   Cluster cluster(o);
-  std::string spec = cluster.dir().WriteFile("slow.yaml", Spec());
+  std::string gate = cluster.dir().Path("go");
+  std::string spec = cluster.dir().WriteFile("slow.yaml", Spec(gate));
+  // While it runs (held at the gate), STATUS offers no event port.
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
+  nlohmann::json st = cluster.Status(exec);
+  ASSERT_EQ(st.value("phase", ""), "RUNNING") << st.dump(2);
+  EXPECT_FALSE(st.contains("events_port")) << st.dump(2);
+  cluster.dir().WriteFile("go", "");
+  RunResult watch = cluster.Fanout("watch", exec, "-o", "json");
+  ASSERT_EQ(watch.exit_code, 0) << watch;
+  EXPECT_EQ(nlohmann::json::parse(watch.out)["outputs"]["o0"].size(), static_cast<size_t>(kN));
+
   RunResult run = cluster.Fanout("run", spec, "-o", "json");
   ASSERT_EQ(run.exit_code, 0) << run;
   auto doc = nlohmann::json::parse(run.out);
   EXPECT_EQ(doc["phase"], "SUCCEEDED");
   EXPECT_EQ(doc["outputs"]["o0"].size(), static_cast<size_t>(kN));
-  RunResult st = cluster.Fanout("status", doc["execution"].get<std::string>(), "-o", "json");
-  EXPECT_FALSE(nlohmann::json::parse(st.out).contains("events_port"));
 }
 
 TEST(ProgressEventsTest, BadEventEndpointStopsTheCoordinatorWithExitTwo) {

@@ -12,12 +12,6 @@
 namespace fanout::testing {
 namespace {
 
-nlohmann::json Status(Cluster& c, const std::string& exec) {
-  RunResult s = c.Fanout("status", exec, "-o", "json");
-  auto j = nlohmann::json::parse(s.out, nullptr, false);
-  return s.exit_code == 0 && !j.is_discarded() ? j : nlohmann::json();
-}
-
 TEST(RedisRefusalTest, ResultsRefusedByRedisAreAskedForAgainAndCommittedOnce) {
   ClusterOptions o;
   o.slots = 4;
@@ -26,12 +20,11 @@ TEST(RedisRefusalTest, ResultsRefusedByRedisAreAskedForAgainAndCommittedOnce) {
   std::string spec = cluster.dir().WriteFile(
       "gated.yaml", MapSpec("while [ ! -e " + gate + " ]; do sleep 0.02; done; echo $(( {{inputs.x}} * 3 ))",
                             4, "", "", "gated"));
-  RunResult run = cluster.Fanout("run", spec, "--no-wait");
-  ASSERT_EQ(run.exit_code, 0) << run;
-  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
   ASSERT_TRUE(WaitFor(
       [&] {
-        nlohmann::json st = Status(cluster, exec);
+        nlohmann::json st = cluster.Status(exec);
         return st.is_object() && st["nodes"][0]["counts"]["running"] == 4;
       },
       milliseconds(30000)));
@@ -53,7 +46,7 @@ TEST(RedisRefusalTest, ResultsRefusedByRedisAreAskedForAgainAndCommittedOnce) {
   nlohmann::json st;
   ASSERT_TRUE(WaitFor(
       [&] {
-        st = Status(cluster, exec);
+        st = cluster.Status(exec);
         return st.is_object() && st.value("phase", "") != "RUNNING";
       },
       milliseconds(60000), milliseconds(100)))

@@ -41,12 +41,6 @@ workflows:
     outputs: {o0: $double.o0}
 )";
 }
-nlohmann::json Status(Cluster& c, const std::string& exec) {
-  RunResult s = c.Fanout("status", exec, "-o", "json");
-  if (s.exit_code != 0) return nullptr;
-  auto j = nlohmann::json::parse(s.out, nullptr, false);
-  return j.is_discarded() ? nlohmann::json() : j;
-}
 
 TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   ClusterOptions o;
@@ -60,15 +54,13 @@ TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   for (int i = 0; i < kN; ++i) xs.push_back(i);
   std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());
 
-  RunResult run = cluster.Fanout("run", spec, "-i", "xs=@" + inputs, "--no-wait");
-  ASSERT_EQ(run.exit_code, 0) << run;
-  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  std::string exec = cluster.Submit({spec, "-i", "xs=@" + inputs});
   ASSERT_FALSE(exec.empty());
 
   // Wait until about half have succeeded, then kill -9 the coordinator.
   ASSERT_TRUE(WaitFor(
       [&] {
-        nlohmann::json s = Status(cluster, exec);
+        nlohmann::json s = cluster.Status(exec);
         return s.is_object() && s["nodes"][0]["counts"]["succeeded"].get<int>() >= kN / 2;
       },
       std::chrono::milliseconds(120000), std::chrono::milliseconds(50)))
@@ -101,7 +93,7 @@ TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   nlohmann::json final_status;
   ASSERT_TRUE(WaitFor(
       [&] {
-        final_status = Status(cluster, exec);
+        final_status = cluster.Status(exec);
         return final_status.is_object() && final_status.value("phase", "") != "RUNNING";
       },
       std::chrono::milliseconds(180000), std::chrono::milliseconds(100)));
@@ -139,9 +131,8 @@ TEST(RestartTest, TimeoutKeepsCountingFromTheAttemptsStartAcrossARestart) {
       "timeout.yaml", MapSpec("touch " + markers + "/$FANOUT_INDEX.$FANOUT_ATTEMPT; echo $$ > " + markers +
                                   "/pid.tmp; mv " + markers + "/pid.tmp " + markers + "/pid; exec sleep 60",
                               1, "    timeout: 2s\n    retries: 0\n"));
-  RunResult run = cluster.Fanout("run", spec, "--no-wait");
-  ASSERT_EQ(run.exit_code, 0) << run;
-  std::string exec = run.out.substr(0, run.out.find_first_of(" \n"));
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
 
   std::string pid_file = markers + "/pid";
   ASSERT_TRUE(WaitFor([&] { return !ReadFile(pid_file).empty(); }, milliseconds(30000)))
@@ -156,7 +147,7 @@ TEST(RestartTest, TimeoutKeepsCountingFromTheAttemptsStartAcrossARestart) {
   nlohmann::json st;
   ASSERT_TRUE(WaitFor(
       [&] {
-        st = Status(cluster, exec);
+        st = cluster.Status(exec);
         return st.is_object() && st.value("phase", "") != "RUNNING";
       },
       milliseconds(60000), milliseconds(100)));

@@ -13,30 +13,17 @@ namespace {
 
 namespace fs = std::filesystem;
 
-nlohmann::json Status(Cluster& c, const std::string& exec) {
-  RunResult s = c.Fanout("status", exec, "-o", "json");
-  if (s.exit_code != 0) return nullptr;
-  auto j = nlohmann::json::parse(s.out, nullptr, false);
-  return j.is_discarded() ? nlohmann::json() : j;
-}
-
-std::string Submit(Cluster& c, const std::string& spec) {
-  RunResult r = c.Fanout("run", spec, "--no-wait");
-  EXPECT_EQ(r.exit_code, 0) << r;
-  return r.out.substr(0, r.out.find_first_of(" \n"));
-}
-
 bool WaitPhase(Cluster& c, const std::string& exec, const std::string& phase,
                std::chrono::milliseconds timeout = std::chrono::milliseconds(60000)) {
   return WaitFor([&] {
-    nlohmann::json s = Status(c, exec);
+    nlohmann::json s = c.Status(exec);
     return s.is_object() && s.value("phase", "") == phase;
   }, timeout, std::chrono::milliseconds(100));
 }
 
 bool WaitWaiting(Cluster& c, const std::string& exec, const std::string& needle) {
   return WaitFor([&] {
-    nlohmann::json s = Status(c, exec);
+    nlohmann::json s = c.Status(exec);
     return s.is_object() &&
            s["nodes"][0].value("waiting", "").find(needle) != std::string::npos;
   }, std::chrono::milliseconds(30000), std::chrono::milliseconds(100));
@@ -60,7 +47,7 @@ workflows:
     nodes: [{id: n, map: big, inputs: {x: [1, 2, 3]}}]
     outputs: {o0: $n.o0}
 )");
-  std::string exec = Submit(cluster, spec);
+  std::string exec = cluster.Submit({spec});
   ASSERT_TRUE(WaitWaiting(cluster, exec, "mem=4Gi fit no connected worker"));
   RunResult human = cluster.Fanout("status", exec);
   EXPECT_NE(human.out.find("waiting: requests"), std::string::npos) << human;
@@ -81,7 +68,7 @@ workflows:
     nodes: [{id: n, map: t, inputs: {x: [1, 2]}}]
     outputs: {o0: $n.o0}
 )");
-  std::string exec = Submit(cluster, spec);
+  std::string exec = cluster.Submit({spec});
   ASSERT_TRUE(WaitWaiting(cluster, exec, "interruptible"));
   size_t steady = cluster.AddWorker();
   ASSERT_TRUE(WaitPhase(cluster, exec, "SUCCEEDED"));
@@ -112,7 +99,7 @@ workflows:
     nodes: [{id: n, map: t, inputs: {x: [1]}, bind: {dir: ")" + markers + R"("}}]
     outputs: {o0: $n.o0}
 )");
-  std::string exec = Submit(cluster, spec);
+  std::string exec = cluster.Submit({spec});
   ASSERT_TRUE(WaitFor([&] { return fs::exists(markers + "/0.0"); }, std::chrono::milliseconds(30000)));
   // A second spot worker joins, then the first is preempted (SIGTERM on an interruptible worker).
   size_t spot2 = cluster.AddWorker({"--interruptible"});

@@ -64,23 +64,11 @@ class SemanticsTest : public ::testing::Test {
     return doc.is_discarded() ? nlohmann::json() : doc;
   }
 
-  // `fanout run SPEC --no-wait`: the execution id ("" on failure).
   static std::string Submit(const std::string& spec, std::vector<std::string> extra = {}) {
-    std::vector<std::string> args = {"run", spec, "--no-wait"};
-    args.insert(args.end(), extra.begin(), extra.end());
-    RunResult r = cluster_->Fanout(args);
-    EXPECT_EQ(r.exit_code, 0) << r;
-    if (r.exit_code != 0) return "";
-    return r.out.substr(0, r.out.find_first_of(" \n"));
+    extra.insert(extra.begin(), spec);
+    return cluster_->Submit(std::move(extra));
   }
-
-  // `fanout status EXEC -o json` (null when it fails).
-  static nlohmann::json Status(const std::string& exec) {
-    RunResult s = cluster_->Fanout("status", exec, "-o", "json");
-    if (s.exit_code != 0) return nullptr;
-    auto j = nlohmann::json::parse(s.out, nullptr, false);
-    return j.is_discarded() ? nlohmann::json() : j;
-  }
+  static nlohmann::json Status(const std::string& exec) { return cluster_->Status(exec); }
 
   // Polls status until the execution is terminal; returns the last status document.
   static nlohmann::json WaitTerminal(const std::string& exec, milliseconds timeout = milliseconds(60000)) {

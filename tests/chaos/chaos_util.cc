@@ -89,35 +89,10 @@ bool LongForm() {
   return v != nullptr && std::string(v) == "1";
 }
 
-std::string MapSpec(const std::string& markers, int sleep_ms, int concurrency) {
-  char sleep_s[32];
-  std::snprintf(sleep_s, sizeof sleep_s, "%d.%03d", sleep_ms / 1000, sleep_ms % 1000);
-  return std::string(R"(version: 1
-tasks:
-  double:
-    # Each run leaves a marker INDEX.ATTEMPT.PID (shell builtins only), then prints 2x.
-    command: [/bin/sh, -c, ': > "{{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT.$$"; sleep )") +
-         sleep_s + R"(; echo $(( {{inputs.x}} * 2 ))']
-    inputs: {x: int, dir: str}
-    outputs: {o0: int}
-workflows:
-  w:
-    inputs:
-      xs: "list<int>"
-    nodes:
-      - id: double
-        map: double
-        inputs: {x: $inputs.xs}
-        bind: {dir: ")" + markers + R"("}
-        concurrency: )" + std::to_string(concurrency) + R"(
-    outputs: {o0: $double.o0}
-)";
-}
-
 std::string Submit(Cluster& cluster, const std::string& markers, int n, int sleep_ms,
                    int concurrency, const std::string& coordinator) {
   fs::create_directories(markers);
-  std::string spec = cluster.dir().WriteFile("chaos.yaml", MapSpec(markers, sleep_ms, concurrency));
+  std::string spec = cluster.dir().WriteFile("chaos.yaml", DoubleSpec(markers, sleep_ms, concurrency));
   nlohmann::json xs = nlohmann::json::array();
   for (int i = 0; i < n; ++i) xs.push_back(i);
   std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());

@@ -20,10 +20,6 @@ using SteadyClock = std::chrono::steady_clock;
 // True when FANOUT_CHAOS_LONG=1: the long forms run, otherwise they skip.
 bool LongForm();
 
-// A one-node workflow `w` mapping task `double` over input `xs`: each run writes a marker
-// MARKERS/INDEX.ATTEMPT.PID, sleeps `sleep_ms`, then prints 2x.
-std::string MapSpec(const std::string& markers, int sleep_ms, int concurrency);
-
 // Writes the spec and the inputs 0..n-1 into the cluster dir, submits with --no-wait through
 // `coordinator` (empty: the cluster's) and returns the execution id ("" + gtest failure).
 std::string Submit(Cluster& cluster, const std::string& markers, int n, int sleep_ms,

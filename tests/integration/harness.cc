@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <deque>
@@ -156,6 +157,31 @@ std::string MapSpec(const std::string& script, int n, const std::string& task_ex
          "        inputs: {x: $inputs.xs}\n" +
          node_extra +
          "    outputs: {o0: $" + node_id + ".o0}\n";
+}
+
+std::string DoubleSpec(const std::string& markers, int sleep_ms, int concurrency) {
+  char sleep_s[32];
+  std::snprintf(sleep_s, sizeof sleep_s, "%d.%03d", sleep_ms / 1000, sleep_ms % 1000);
+  return std::string(R"(version: 1
+tasks:
+  double:
+    # Each run leaves a marker INDEX.ATTEMPT.PID (shell builtins only), then prints 2x.
+    command: [/bin/sh, -c, ': > "{{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT.$$"; sleep )") +
+         sleep_s + R"(; echo $(( {{inputs.x}} * 2 ))']
+    inputs: {x: int, dir: str}
+    outputs: {o0: int}
+workflows:
+  w:
+    inputs:
+      xs: "list<int>"
+    nodes:
+      - id: double
+        map: double
+        inputs: {x: $inputs.xs}
+        bind: {dir: ")" + markers + R"("}
+        concurrency: )" + std::to_string(concurrency) + R"(
+    outputs: {o0: $double.o0}
+)";
 }
 
 bool WaitFor(const std::function<bool()>& cond, milliseconds timeout, milliseconds poll) {

@@ -56,6 +56,11 @@ std::string Range(int n);
 std::string MapSpec(const std::string& script, int n, const std::string& task_extra = "",
                     const std::string& node_extra = "", const std::string& node_id = "m");
 
+// A one-node workflow `w` mapping task `double` over input `xs` (no default) with `concurrency`:
+// each run writes a marker MARKERS/INDEX.ATTEMPT.PID (count them with CountMarkers), sleeps
+// `sleep_ms`, then prints 2x. The restart test and the chaos suite use it.
+std::string DoubleSpec(const std::string& markers, int sleep_ms, int concurrency);
+
 // The whole contents of a file ("" when it cannot be read).
 std::string ReadFile(const std::string& path);
 // The last `lines` lines of a file.

@@ -20,28 +20,6 @@ namespace fs = std::filesystem;
 
 constexpr int kN = 2000;
 
-std::string Spec(const std::string& markers) {
-  return R"(version: 1
-tasks:
-  double:
-    # Each run leaves a marker INDEX.ATTEMPT.PID, then prints 2x.
-    command: [/bin/sh, -c, 'sleep 0.02; touch "{{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT.$$"; echo $(( {{inputs.x}} * 2 ))']
-    inputs: {x: int, dir: str}
-    outputs: {o0: int}
-workflows:
-  w:
-    inputs:
-      xs: "list<int>"
-    nodes:
-      - id: double
-        map: double
-        inputs: {x: $inputs.xs}
-        bind: {dir: ")" + markers + R"("}
-        concurrency: 50
-    outputs: {o0: $double.o0}
-)";
-}
-
 TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   ClusterOptions o;
   o.workers = 2;
@@ -49,7 +27,7 @@ TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   Cluster cluster(o);
   std::string markers = cluster.dir().Path("markers");
   fs::create_directories(markers);
-  std::string spec = cluster.dir().WriteFile("restart.yaml", Spec(markers));
+  std::string spec = cluster.dir().WriteFile("restart.yaml", DoubleSpec(markers, 20, 50));
   nlohmann::json xs = nlohmann::json::array();
   for (int i = 0; i < kN; ++i) xs.push_back(i);
   std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());

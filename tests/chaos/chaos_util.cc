@@ -91,6 +91,7 @@ bool LongForm() {
 
 std::string Submit(Cluster& cluster, const std::string& markers, int n, int sleep_ms,
                    int concurrency, const std::string& coordinator) {
+  DisableAofRewrite(cluster.redis());
   fs::create_directories(markers);
   std::string spec = cluster.dir().WriteFile("chaos.yaml", DoubleSpec(markers, sleep_ms, concurrency));
   nlohmann::json xs = nlohmann::json::array();
@@ -243,6 +244,16 @@ void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& 
   for (int i = 0; i < n; ++i)
     if (o0[i] != 2 * i && ++bad <= 5) ADD_FAILURE() << "output " << i << " = " << o0[i].dump();
   EXPECT_EQ(bad, 0) << "outputs that differ from the reference";
+}
+
+void ExpectSucceededOnce(Cluster& cluster, const std::string& exec, const std::string& markers,
+                         int n, Report& report) {
+  std::string phase = WaitTerminal(cluster.redis(), exec,
+                                   std::chrono::milliseconds(report.form == "long" ? 900000 : 180000));
+  if (phase != "SUCCEEDED") ExpectWorkersAlive(cluster);
+  ASSERT_EQ(phase, "SUCCEEDED");
+  CheckOutcome(cluster, exec, markers, n, report);
+  ExpectWorkersAlive(cluster);
 }
 
 }  // namespace fanout::testing::chaos

@@ -20,8 +20,9 @@ using SteadyClock = std::chrono::steady_clock;
 // True when FANOUT_CHAOS_LONG=1: the long forms run, otherwise they skip.
 bool LongForm();
 
-// Writes the spec and the inputs 0..n-1 into the cluster dir, submits with --no-wait through
-// `coordinator` (empty: the cluster's) and returns the execution id ("" + gtest failure).
+// Turns AOF rewriting off (DisableAofRewrite), writes the spec and the inputs 0..n-1 into the
+// cluster dir, submits with --no-wait through `coordinator` (empty: the cluster's) and returns
+// the execution id ("" + gtest failure).
 std::string Submit(Cluster& cluster, const std::string& markers, int n, int sleep_ms,
                    int concurrency, const std::string& coordinator = {});
 
@@ -71,5 +72,11 @@ struct Report {
 // least once. Fills the report's reexecutions, duplicates and missing.
 void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& markers, int n,
                   Report& report, const std::string& coordinator = {});
+
+// The end of the scenarios whose workers must all survive: waits for the execution to end
+// (15 min for a long form, 3 for a short one), requires SUCCEEDED (naming dead workers if not),
+// then CheckOutcome and ExpectWorkersAlive.
+void ExpectSucceededOnce(Cluster& cluster, const std::string& exec, const std::string& markers,
+                         int n, Report& report);
 
 }  // namespace fanout::testing::chaos

@@ -31,7 +31,6 @@ void CoordinatorFence(bool long_form) {
   Cluster cluster(o);
   ASSERT_FALSE(::testing::Test::HasFailure()) << "the cluster did not start";
   ASSERT_TRUE(cluster.WaitForWorkers(2, milliseconds(30000)));
-  DisableAofRewrite(cluster.redis());
   std::string markers = cluster.dir().Path("markers");
   std::string exec = Submit(cluster, markers, n, sleep_ms, 1000);
   ASSERT_FALSE(exec.empty());

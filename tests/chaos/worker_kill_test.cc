@@ -24,7 +24,6 @@ void WorkerKill(bool long_form) {
   o.coordinator_args = {"--system-retries", "15"};
   Cluster cluster(o);
   ASSERT_FALSE(::testing::Test::HasFailure()) << "the cluster did not start";
-  DisableAofRewrite(cluster.redis());
   std::string markers = cluster.dir().Path("markers");
   std::string exec = Submit(cluster, markers, n, sleep_ms, 1000);
   ASSERT_FALSE(exec.empty());
@@ -46,12 +45,8 @@ void WorkerKill(bool long_form) {
     cluster.RestartWorker(i);  // reaps the killed one, starts a new one on the same scratch
     ++report.kills;
   }
-  std::string phase = WaitTerminal(cluster.redis(), exec, milliseconds(long_form ? 900000 : 180000));
-  if (phase != "SUCCEEDED") ExpectWorkersAlive(cluster);
-  ASSERT_EQ(phase, "SUCCEEDED") << "seed " << seed;
+  ExpectSucceededOnce(cluster, exec, markers, n, report);
   EXPECT_GE(report.kills, long_form ? 10 : 2) << "the map ended before the planned kills";
-  CheckOutcome(cluster, exec, markers, n, report);
-  ExpectWorkersAlive(cluster);
   EXPECT_FALSE(::testing::Test::HasFailure()) << "seed " << seed;
 }
 

@@ -14,19 +14,8 @@ namespace {
 
 namespace fs = std::filesystem;
 
-class CacheTest : public ::testing::Test {
+class CacheTest : public SharedClusterTest<CacheTest> {
  protected:
-  static void SetUpTestSuite() {
-    ClusterOptions o;
-    o.workers = 2;
-    o.slots = 4;
-    cluster_ = new Cluster(o);
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
   void SetUp() override {
     markers_ = cluster_->dir().Path(::testing::UnitTest::GetInstance()->current_test_info()->name());
     fs::create_directories(markers_);
@@ -78,11 +67,8 @@ workflows:
 
   static int Cached(const nlohmann::json& doc) { return doc["status"]["nodes"][0]["counts"]["cached"]; }
 
-  static Cluster* cluster_;
   std::string markers_;
 };
-
-Cluster* CacheTest::cluster_ = nullptr;
 
 TEST_F(CacheTest, SecondIdenticalRunExecutesNothingAndReturnsIdenticalOutputs) {
   std::string spec = Spec("same");

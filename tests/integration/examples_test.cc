@@ -10,19 +10,8 @@
 namespace fanout::testing {
 namespace {
 
-class ExamplesTest : public ::testing::Test {
+class ExamplesTest : public SharedClusterTest<ExamplesTest> {
  protected:
-  static void SetUpTestSuite() {
-    ClusterOptions o;
-    o.workers = 2;
-    o.slots = 4;
-    cluster_ = new Cluster(o);
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
   // Runs a workflow of the example spec with -o json and returns its outputs.o0.
   nlohmann::json RunExample(const std::string& workflow, std::vector<std::string> extra = {}) {
     std::vector<std::string> args = {"run", "examples/map_tasks.yaml", workflow, "-o", "json"};
@@ -36,10 +25,7 @@ class ExamplesTest : public ::testing::Test {
     return doc["outputs"]["o0"];
   }
 
-  static Cluster* cluster_;
 };
-
-Cluster* ExamplesTest::cluster_ = nullptr;
 
 const nlohmann::json kAnomalies = {false, true, false, false, true, true, true, false, true, false};
 

@@ -12,6 +12,8 @@
 // Single-threaded use: none of these classes is thread-safe.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <chrono>
 #include <csignal>
 #include <cstddef>
@@ -277,6 +279,25 @@ class Cluster {
   std::unique_ptr<Process> coordinator_;
   std::vector<std::unique_ptr<Process>> workers_;
   std::vector<std::vector<std::string>> worker_extra_args_;
+};
+
+// A test suite whose tests share one cluster (2 workers × 4 slots), started before its first
+// test and stopped after its last. CRTP, so that every suite has a cluster of its own:
+//   class MyTest : public SharedClusterTest<MyTest> { ... cluster_->Fanout(...) ... };
+template <typename Suite>
+class SharedClusterTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    ClusterOptions o;
+    o.workers = 2;
+    o.slots = 4;
+    cluster_ = new Cluster(o);
+  }
+  static void TearDownTestSuite() {
+    delete cluster_;
+    cluster_ = nullptr;
+  }
+  static inline Cluster* cluster_ = nullptr;
 };
 
 }  // namespace fanout::testing

@@ -29,19 +29,9 @@ namespace {
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
 
-class SemanticsTest : public ::testing::Test {
+// The shared cluster has 8 slots in all: more than any concurrency limit used below.
+class SemanticsTest : public SharedClusterTest<SemanticsTest> {
  protected:
-  static void SetUpTestSuite() {
-    ClusterOptions o;
-    o.workers = 2;
-    o.slots = 4;  // 8 slots in all: more than any concurrency limit used below
-    cluster_ = new Cluster(o);
-  }
-  static void TearDownTestSuite() {
-    delete cluster_;
-    cluster_ = nullptr;
-  }
-
   // A fresh, empty directory for this test's marker files.
   static std::string MarkerDir(const std::string& name) {
     std::string dir = cluster_->dir().Path("markers-" + name);
@@ -84,10 +74,7 @@ class SemanticsTest : public ::testing::Test {
     return st;
   }
 
-  static Cluster* cluster_;
 };
-
-Cluster* SemanticsTest::cluster_ = nullptr;
 
 // The file names in dir.
 std::set<std::string> Files(const std::string& dir) {

@@ -488,6 +488,17 @@ void AddOutputOption(CLI::App* sub, Options& o) {
       ->check(CLI::IsMember({"json", "text"}));
 }
 
+// A verb about one execution, `fanout NAME EXECUTION ...`, with the connection and output
+// options; further positionals are added by the caller after EXECUTION.
+CLI::App* AddExecutionVerb(CLI::App& app, const std::string& name, const std::string& help,
+                           std::string& exec, Options& o) {
+  CLI::App* sub = app.add_subcommand(name, help);
+  sub->add_option("execution", exec, "Execution id")->required();
+  AddConnectionOptions(sub, o);
+  AddOutputOption(sub, o);
+  return sub;
+}
+
 }  // namespace
 
 int Main(int argc, char** argv) {
@@ -525,49 +536,40 @@ int Main(int argc, char** argv) {
   AddConnectionOptions(run, o);
   AddOutputOption(run, o);
 
-  CLI::App* status = app.add_subcommand(
-      "status", "Show an execution: its phase, each node's phase and subtask counts, failed subtasks "
-                "with their attempts and last error");
-  status->add_option("execution", exec, "Execution id")->required();
-  AddConnectionOptions(status, o);
-  AddOutputOption(status, o);
+  CLI::App* status = AddExecutionVerb(
+      app, "status",
+      "Show an execution: its phase, each node's phase and subtask counts, failed subtasks with "
+      "their attempts and last error",
+      exec, o);
 
-  CLI::App* watch = app.add_subcommand(
-      "watch", "Follow an execution until it ends, with live progress; then print its outputs. Exits "
-               "like run");
-  watch->add_option("execution", exec, "Execution id")->required();
-  AddConnectionOptions(watch, o);
-  AddOutputOption(watch, o);
+  CLI::App* watch = AddExecutionVerb(
+      app, "watch",
+      "Follow an execution until it ends, with live progress; then print its outputs. Exits like run",
+      exec, o);
 
   bool recover_no_wait = false;
-  CLI::App* recover = app.add_subcommand(
-      "recover", "Start a new execution of an execution's spec and inputs that reuses every subtask "
-                 "that succeeded in it and runs only the rest (for a failed or aborted execution); "
-                 "waits like run");
-  recover->add_option("execution", exec, "Execution id to recover")->required();
+  CLI::App* recover = AddExecutionVerb(
+      app, "recover",
+      "Start a new execution of an execution's spec and inputs that reuses every subtask that "
+      "succeeded in it and runs only the rest (for a failed or aborted execution); waits like run",
+      exec, o);
   recover->add_flag("--no-wait", recover_no_wait, "Print the new execution id and return at once");
-  AddConnectionOptions(recover, o);
-  AddOutputOption(recover, o);
 
-  CLI::App* outputs = app.add_subcommand(
-      "outputs", "Print the outputs of a succeeded execution (NAME: VALUE per line)");
-  outputs->add_option("execution", exec, "Execution id")->required();
-  AddConnectionOptions(outputs, o);
-  AddOutputOption(outputs, o);
+  CLI::App* outputs = AddExecutionVerb(
+      app, "outputs", "Print the outputs of a succeeded execution (NAME: VALUE per line)", exec, o);
 
   LogsArgs logs_args;
-  CLI::App* logs = app.add_subcommand(
-      "logs", "Print what one attempt of a subtask wrote (command tasks: the end of its stderr, and "
-              "of its stdout unless that was its output; at most 64 KiB). Kept in Redis for the "
-              "coordinator's --log-ttl-s (7 days by default)");
-  logs->add_option("execution", exec, "Execution id")->required();
+  CLI::App* logs = AddExecutionVerb(
+      app, "logs",
+      "Print what one attempt of a subtask wrote (command tasks: the end of its stderr, and of its "
+      "stdout unless that was its output; at most 64 KiB). Kept in Redis for the coordinator's "
+      "--log-ttl-s (7 days by default)",
+      exec, o);
   logs->add_option("node", logs_args.node, "Node id")->required();
   logs->add_option("index", logs_args.index, "Subtask index (default 0; a task node has only 0)")
       ->check(CLI::NonNegativeNumber);
   logs->add_option("--attempt", logs_args.attempt, "Attempt number, from 0 (default: the latest)")
       ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
-  AddConnectionOptions(logs, o);
-  AddOutputOption(logs, o);
 
   CLI::App* list = app.add_subcommand("list", "List executions, newest first");
   AddConnectionOptions(list, o);
@@ -578,11 +580,9 @@ int Main(int argc, char** argv) {
   AddConnectionOptions(workers, o);
   AddOutputOption(workers, o);
 
-  CLI::App* abort = app.add_subcommand(
-      "abort", "Abort an execution: running subtasks are stopped, queued ones never start");
-  abort->add_option("execution", exec, "Execution id")->required();
-  AddConnectionOptions(abort, o);
-  AddOutputOption(abort, o);
+  CLI::App* abort = AddExecutionVerb(
+      app, "abort", "Abort an execution: running subtasks are stopped, queued ones never start",
+      exec, o);
 
   CLI::App* health = app.add_subcommand(
       "health", "Check that the coordinator answers and is healthy: exit 0 if so, 3 otherwise (for "

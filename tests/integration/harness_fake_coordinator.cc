@@ -154,6 +154,20 @@ std::optional<Msg> FakeCoordinatorTest::WaitFor(wire::Kind kind, milliseconds ti
   return std::nullopt;
 }
 
+bool FakeCoordinatorTest::WaitHeartbeat(milliseconds timeout,
+                                        const std::function<bool(const wire::Heartbeat&)>& pred) {
+  return WaitFor(wire::Kind::kHeartbeat, timeout, [&](const Msg& m) {
+           auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
+           return h && pred(*h);
+         }).has_value();
+}
+
+bool FakeCoordinatorTest::PumpUntil(const std::function<bool()>& cond, milliseconds timeout) {
+  auto deadline = Clock::now() + timeout;
+  while (!cond() && Clock::now() < deadline) Recv(milliseconds(20));
+  return cond();
+}
+
 std::vector<wire::ResultItem> FakeCoordinatorTest::CollectResults(size_t n, milliseconds timeout) {
   std::vector<wire::ResultItem> out;
   auto deadline = Clock::now() + timeout;

@@ -74,6 +74,11 @@ class FakeCoordinatorTest : public ::testing::Test {
   std::optional<Msg> WaitFor(wire::Kind kind, milliseconds timeout,
                              std::function<bool(const Msg&)> pred = nullptr);
 
+  // Receives until a heartbeat whose body satisfies `pred` arrives, within the deadline.
+  bool WaitHeartbeat(milliseconds timeout, const std::function<bool(const wire::Heartbeat&)>& pred);
+  // Keeps receiving (and answering) the worker until `cond` holds or the timeout passes.
+  bool PumpUntil(const std::function<bool()>& cond, milliseconds timeout);
+
   // Collects results until `n` distinct keys arrived.
   std::vector<wire::ResultItem> CollectResults(size_t n, milliseconds timeout);
 

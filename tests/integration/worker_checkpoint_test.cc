@@ -187,11 +187,16 @@ TEST_F(WorkerCheckpointTest, AbortedAndTimedOutCommandsStillSaveTheirCheckpoint)
   Handshake();
   auto t = Command({"sh", "-c", "echo 7 > \"$FANOUT_CHECKPOINT_DIR/n\"; sleep 30"}, {}, {});
   SendWork(t, {Item(0, 0, Args({}))});
-  ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->running == 1;
-  }));
-  WaitFor(wire::Kind::kBye, milliseconds(300));  // let it write, answering heartbeats
+  ASSERT_TRUE(WaitHeartbeat(milliseconds(5000), [](const wire::Heartbeat& h) { return h.running == 1; }));
+  // Abort only once the command has written its checkpoint file (in its attempt's scratch dir).
+  auto written = [&] {
+    std::error_code ec;
+    for (auto it = std::filesystem::recursive_directory_iterator(scratch_, ec);
+         !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec))
+      if (it->path().filename() == "n" && ReadFile(it->path().string()) == "7\n") return true;
+    return false;
+  };
+  ASSERT_TRUE(PumpUntil(written, milliseconds(5000))) << "the command never wrote its checkpoint";
   Send(wire::Kind::kAbort, wire::EncodeBody(wire::AckBatch{{wire::SubtaskKey{"e1", "n1", 0, 0}}}));
   auto aborted = CollectResults(1, milliseconds(5000));
   ASSERT_EQ(aborted.size(), 1u);

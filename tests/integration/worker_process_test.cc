@@ -61,11 +61,8 @@ TEST_F(WorkerProcessTest, RunsBuiltinNoopItemsAndReturnsTheirValues) {
   }
   Send(wire::Kind::kAck, wire::EncodeBody(ack));
   // Once acknowledged, the worker holds nothing.
-  auto hb = WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->held == 0 && h->running == 0;
-  });
-  EXPECT_TRUE(hb.has_value());
+  EXPECT_TRUE(WaitHeartbeat(milliseconds(5000),
+                            [](const wire::Heartbeat& h) { return h.held == 0 && h.running == 0; }));
 }
 
 TEST_F(WorkerProcessTest, QueuesItemsBeyondItsSlotsAndRunsThemAll) {
@@ -183,10 +180,7 @@ TEST_F(WorkerProcessTest, AbortKillsARunningCommandPromptly) {
   auto t = Command({"sleep", "30"}, {}, {});
   SendWork(t, {Item(0, 0, Args({}))});
   // Running: the heartbeat says so.
-  ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->running == 1;
-  }));
+  ASSERT_TRUE(WaitHeartbeat(milliseconds(5000), [](const wire::Heartbeat& h) { return h.running == 1; }));
   auto start = Clock::now();
   Send(wire::Kind::kAbort, wire::EncodeBody(wire::AckBatch{{wire::SubtaskKey{"e1", "n1", 0, 0}}}));
   auto results = CollectResults(1, milliseconds(5000));
@@ -261,15 +255,9 @@ TEST_F(WorkerProcessTest, ReconnectMessageMakesTheWorkerSayHelloAgain) {
 TEST_F(WorkerProcessTest, SigtermDrainsRunningWorkAndExitsZero) {
   Handshake();
   SendWork(Builtin("builtin.sleep_ms", {{"ms", "int"}}), {Item(0, 0, Args({Value(int64_t{500})}))});
-  ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->running == 1;
-  }));
+  ASSERT_TRUE(WaitHeartbeat(milliseconds(5000), [](const wire::Heartbeat& h) { return h.running == 1; }));
   kill(pid_, SIGTERM);
-  ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(3000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->draining;
-  }));
+  ASSERT_TRUE(WaitHeartbeat(milliseconds(3000), [](const wire::Heartbeat& h) { return h.draining; }));
   // New work is refused at once.
   SendWork(Builtin("builtin.noop", {{"x", "int"}}), {Item(1, 0, Args({Value(int64_t{1})}))});
   auto results = CollectResults(2, milliseconds(5000));
@@ -295,15 +283,9 @@ TEST_F(WorkerProcessTest, SigtermDrainsRunningWorkAndExitsZero) {
 TEST_F(WorkerProcessTest, SecondSignalStopsChildrenAndReportsThemAsShutDown) {
   Handshake();
   SendWork(Command({"sleep", "30"}, {}, {}), {Item(0, 0, Args({}))});
-  ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(5000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->running == 1;
-  }));
+  ASSERT_TRUE(WaitHeartbeat(milliseconds(5000), [](const wire::Heartbeat& h) { return h.running == 1; }));
   kill(pid_, SIGTERM);
-  ASSERT_TRUE(WaitFor(wire::Kind::kHeartbeat, milliseconds(3000), [](const Msg& m) {
-    auto h = wire::DecodeBody<wire::Heartbeat>(m.body);
-    return h && h->draining;
-  }));
+  ASSERT_TRUE(WaitHeartbeat(milliseconds(3000), [](const wire::Heartbeat& h) { return h.draining; }));
   kill(pid_, SIGINT);
   auto results = CollectResults(1, milliseconds(5000));
   ASSERT_EQ(results.size(), 1u);

@@ -24,6 +24,7 @@
 #include "cli/local_cluster.h"
 #include "cli/progress.h"
 #include "common/spec.h"
+#include "common/status_doc.h"
 
 #ifndef FANOUT_VERSION
 #define FANOUT_VERSION "dev"
@@ -146,11 +147,10 @@ int Interrupted(const std::string& exec, const Target& t) {
 
 // A node of `status` that waits because no worker offers its function: "" if none.
 std::string MissingFunctionWait(const Json& status) {
-  for (const Json& n : status.value("nodes", Json::array())) {
-    std::string why = JsonStr(n, "waiting");
-    if (why.starts_with("no connected worker offers function"))
-      return "node " + JsonStr(n, "id") + ": " + why;
-  }
+  auto doc = ExecutionStatus::FromJson(status);
+  if (!doc) return "";
+  for (const NodeStatus& n : doc->nodes)
+    if (n.waiting.reason == WaitReason::kFunctionNotOffered) return "node " + n.id + ": " + n.waiting.message;
   return "";
 }
 

@@ -1,5 +1,7 @@
 #include "cli/exit_code.h"
 
+#include "common/phases.h"
+
 namespace fanout::cli {
 
 int ExitCodeFor(const Status& status) {
@@ -14,12 +16,12 @@ int ExitCodeFor(const Status& status) {
 }
 
 int ExitCodeForPhase(std::string_view execution_phase) {
-  return execution_phase == "SUCCEEDED" ? kExitOk : kExitFailed;
+  return ParseExecPhase(execution_phase) == ExecPhase::kSucceeded ? kExitOk : kExitFailed;
 }
 
 bool IsTerminalPhase(std::string_view execution_phase) {
-  return execution_phase == "SUCCEEDED" || execution_phase == "FAILED" ||
-         execution_phase == "ABORTED";
+  auto p = ParseExecPhase(execution_phase);
+  return p && IsTerminal(*p);
 }
 
 }  // namespace fanout::cli

@@ -187,13 +187,15 @@ std::string FormatExecutions(const Json& list, int64_t now_ms) {
 
 std::string FormatWorkers(const Json& workers) {
   std::vector<std::vector<std::string>> rows = {
-      {"ID", "HOST", "PID", "SLOTS", "RUNNING", "HEARTBEAT", "INTERRUPTIBLE", "LABELS", "FUNCTIONS"}};
+      {"ID", "HOST", "PID", "SLOTS", "COMMANDS", "RUNNING", "HEARTBEAT", "INTERRUPTIBLE", "LABELS", "FUNCTIONS"}};
   const Json& ws = workers.contains("workers") ? workers["workers"] : Json::array();
   for (const Json& w : ws) {
     bool interruptible = w.contains("interruptible") && w["interruptible"].is_boolean() &&
                          w["interruptible"].get<bool>();
     rows.push_back({JsonStr(w, "id"), JsonStr(w, "host"), std::to_string(JsonInt(w, "pid")),
-                    std::to_string(JsonInt(w, "slots")), std::to_string(JsonInt(w, "running")),
+                    std::to_string(JsonInt(w, "slots")),
+                    std::to_string(JsonInt(w, "command_slots", JsonInt(w, "slots"))),
+                    std::to_string(JsonInt(w, "running")),
                     FormatDurationMs(JsonInt(w, "heartbeat_age_ms")) + " ago",
                     interruptible ? "yes" : "no",
                     w.contains("labels") ? JoinStrings(w["labels"]) : "",

@@ -8,6 +8,9 @@
 
 #include <fmt/format.h>
 
+#include "common/phases.h"
+#include "common/status_doc.h"
+
 namespace fanout::cli {
 
 int64_t NodeProgress::Done() const {
@@ -18,28 +21,29 @@ int64_t NodeProgress::Done() const {
 }
 
 bool NodeProgress::Terminal() const {
-  return phase == "SUCCEEDED" || phase == "FAILED" || phase == "ABORTED" || phase == "SKIPPED";
+  auto p = ParseNodePhase(phase);
+  return p && IsTerminal(*p);
 }
 
 std::vector<NodeProgress> ParseNodes(const Json& status) {
   std::vector<NodeProgress> out;
-  if (!status.is_object() || !status.contains("nodes") || !status["nodes"].is_array()) return out;
-  for (const Json& n : status["nodes"]) {
+  auto doc = ExecutionStatus::FromJson(status);
+  if (!doc) return out;
+  for (const NodeStatus& n : doc->nodes) {
     NodeProgress p;
-    p.id = JsonStr(n, "id");
-    p.is_map = JsonStr(n, "kind") == "map";
-    p.phase = JsonStr(n, "phase");
-    p.size = JsonInt(n, "size");
-    const Json c = n.contains("counts") ? n["counts"] : Json::object();
-    p.queued = JsonInt(c, "queued");
-    p.running = JsonInt(c, "running");
-    p.succeeded = JsonInt(c, "succeeded");
-    p.failed = JsonInt(c, "failed");
-    p.aborted = JsonInt(c, "aborted");
-    p.retrying = JsonInt(c, "retrying");
-    p.cached = JsonInt(c, "cached");
-    p.waiting_for_cache = JsonInt(c, "waiting_for_cache");
-    p.waiting = JsonStr(n, "waiting");
+    p.id = n.id;
+    p.is_map = n.is_map;
+    p.phase = NodePhaseName(n.phase);
+    p.size = static_cast<int64_t>(n.size);
+    p.queued = static_cast<int64_t>(n.count(SubtaskPhase::kQueued));
+    p.running = static_cast<int64_t>(n.count(SubtaskPhase::kRunning));
+    p.succeeded = static_cast<int64_t>(n.count(SubtaskPhase::kSucceeded));
+    p.failed = static_cast<int64_t>(n.count(SubtaskPhase::kFailed));
+    p.aborted = static_cast<int64_t>(n.count(SubtaskPhase::kAborted));
+    p.retrying = static_cast<int64_t>(n.count(SubtaskPhase::kRetrying));
+    p.cached = static_cast<int64_t>(n.cached);
+    p.waiting_for_cache = static_cast<int64_t>(n.count(SubtaskPhase::kWaitingForCache));
+    p.waiting = n.waiting.message;
     out.push_back(std::move(p));
   }
   return out;

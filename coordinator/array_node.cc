@@ -11,7 +11,7 @@ constexpr size_t kMaxFailureMessages = 64;
 constexpr std::string_view kOtherFailures = "(other errors)";
 
 uint64_t MaxRecord() {
-  return keys::PackRecord({0xf, 0x3f, 0xf, true});
+  return PackRecord({0xf, 0x3f, 0xf, true});
 }
 
 }  // namespace
@@ -25,11 +25,11 @@ ArrayNode::ArrayNode(uint32_t n, const ArrayNodePolicy& policy)
   Evaluate();  // n = 0 succeeds at once
 }
 
-keys::SubtaskRecord ArrayNode::Record(uint32_t index) const {
-  return keys::UnpackRecord(static_cast<uint16_t>(records_.Get(index)));
+SubtaskRecord ArrayNode::Record(uint32_t index) const {
+  return UnpackRecord(static_cast<uint16_t>(records_.Get(index)));
 }
 
-void ArrayNode::SetPhase(uint32_t index, keys::SubtaskRecord rec, SubtaskPhase to) {
+void ArrayNode::SetPhase(uint32_t index, SubtaskRecord rec, SubtaskPhase to) {
   auto from = static_cast<SubtaskPhase>(rec.phase);
   bool was_active = from == SubtaskPhase::kRunning || from == SubtaskPhase::kRetrying;
   bool is_active = to == SubtaskPhase::kRunning || to == SubtaskPhase::kRetrying;
@@ -37,13 +37,13 @@ void ArrayNode::SetPhase(uint32_t index, keys::SubtaskRecord rec, SubtaskPhase t
   counts_[static_cast<int>(to)]++;
   active_ += static_cast<uint64_t>(is_active) - static_cast<uint64_t>(was_active);
   rec.phase = static_cast<uint8_t>(to);
-  records_.Set(index, keys::PackRecord(rec));
+  records_.Set(index, PackRecord(rec));
 }
 
-void ArrayNode::Restore(uint32_t index, const keys::SubtaskRecord& rec) {
+void ArrayNode::Restore(uint32_t index, const SubtaskRecord& rec) {
   CHECK(index < n_);
   auto p = static_cast<SubtaskPhase>(rec.phase);
-  keys::SubtaskRecord cur = Record(index);
+  SubtaskRecord cur = Record(index);
   cur.attempt = rec.attempt;
   cur.system_failures = rec.system_failures;
   cur.cached = rec.cached;
@@ -69,7 +69,7 @@ void ArrayNode::Restore(uint32_t index, const keys::SubtaskRecord& rec) {
       retry_queue_.push_back(index);
       break;
     default:
-      records_.Set(index, keys::PackRecord(cur));  // stays queued, keeps its counters
+      records_.Set(index, PackRecord(cur));  // stays queued, keeps its counters
       break;
   }
   Evaluate();
@@ -82,10 +82,20 @@ bool ArrayNode::HasStartable() const {
   return capacity && counts_[static_cast<int>(SubtaskPhase::kQueued)] > 0;
 }
 
-bool ArrayNode::HasRetryWithSystemFailuresAbove(int n) const {
+uint64_t ArrayNode::Startable() const {
+  if (done()) return 0;
+  uint64_t queued = counts_[static_cast<int>(SubtaskPhase::kQueued)];
+  if (policy_.concurrency > 0)
+    queued = active_ >= policy_.concurrency ? 0 : std::min<uint64_t>(queued, policy_.concurrency - active_);
+  return retry_queue_.size() + queued;
+}
+
+uint64_t ArrayNode::RetriesWithSystemFailuresAbove(int n) const {
+  uint64_t count = 0;
   for (uint32_t i : retry_queue_)
-    if (Record(i).system_failures > n) return true;
-  return false;
+    if (Record(i).system_failures > n && static_cast<SubtaskPhase>(Record(i).phase) == SubtaskPhase::kRetrying)
+      ++count;
+  return count;
 }
 
 void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failures) {
@@ -94,7 +104,7 @@ void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failure
   // Retries first: they already hold their slot.
   for (auto it = retry_queue_.begin(); taken < max && it != retry_queue_.end();) {
     uint32_t i = *it;
-    keys::SubtaskRecord rec = Record(i);
+    SubtaskRecord rec = Record(i);
     if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kRetrying) {
       it = retry_queue_.erase(it);
       continue;
@@ -112,7 +122,7 @@ void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failure
          (policy_.concurrency == 0 || active_ < policy_.concurrency)) {
     uint32_t i = requeued_.front();
     requeued_.pop_front();
-    keys::SubtaskRecord rec = Record(i);
+    SubtaskRecord rec = Record(i);
     if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kQueued) continue;
     SetPhase(i, rec, SubtaskPhase::kRunning);
     out->push_back({i, rec.attempt});
@@ -121,7 +131,7 @@ void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failure
   while (taken < max && cursor_ < n_ &&
          (policy_.concurrency == 0 || active_ < policy_.concurrency)) {
     uint32_t i = cursor_++;
-    keys::SubtaskRecord rec = Record(i);
+    SubtaskRecord rec = Record(i);
     if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kQueued) continue;
     SetPhase(i, rec, SubtaskPhase::kRunning);
     out->push_back({i, rec.attempt});
@@ -131,13 +141,13 @@ void ArrayNode::Next(size_t max, std::vector<Start>* out, int max_system_failure
 
 bool ArrayNode::IsCurrent(uint32_t index, uint32_t attempt) const {
   if (index >= n_) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   return rec.attempt == attempt && static_cast<SubtaskPhase>(rec.phase) == SubtaskPhase::kRunning;
 }
 
 bool ArrayNode::OnSucceeded(uint32_t index, uint32_t attempt, bool cached) {
   if (!IsCurrent(index, attempt)) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   rec.cached = cached;
   if (cached) ++cached_;
   SetPhase(index, rec, SubtaskPhase::kSucceeded);
@@ -147,7 +157,7 @@ bool ArrayNode::OnSucceeded(uint32_t index, uint32_t attempt, bool cached) {
 
 bool ArrayNode::OnCommitted(uint32_t index) {
   if (index >= n_ || done()) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) return false;
   SetPhase(index, rec, SubtaskPhase::kSucceeded);
   Evaluate();
@@ -156,7 +166,7 @@ bool ArrayNode::OnCommitted(uint32_t index) {
 
 bool ArrayNode::Reopen(uint32_t index) {
   if (index >= n_ || phase_ == NodePhase::kFailed || phase_ == NodePhase::kAborted) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kSucceeded) return false;
   if (rec.cached) --cached_;
   rec.cached = false;
@@ -167,7 +177,7 @@ bool ArrayNode::Reopen(uint32_t index) {
 
 bool ArrayNode::WaitForCache(uint32_t index) {
   if (index >= n_ || done()) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kQueued) return false;
   SetPhase(index, rec, SubtaskPhase::kWaitingForCache);
   return true;
@@ -175,7 +185,7 @@ bool ArrayNode::WaitForCache(uint32_t index) {
 
 bool ArrayNode::ResumeFromCacheWait(uint32_t index) {
   if (index >= n_ || done()) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kWaitingForCache) return false;
   SetPhase(index, rec, SubtaskPhase::kQueued);
   if (index < cursor_) requeued_.push_back(index);
@@ -184,7 +194,7 @@ bool ArrayNode::ResumeFromCacheWait(uint32_t index) {
 
 bool ArrayNode::CompleteFromCache(uint32_t index) {
   if (index >= n_ || done()) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   auto p = static_cast<SubtaskPhase>(rec.phase);
   if (p != SubtaskPhase::kQueued && p != SubtaskPhase::kWaitingForCache) return false;
   rec.cached = true;
@@ -194,13 +204,13 @@ bool ArrayNode::CompleteFromCache(uint32_t index) {
   return true;
 }
 
-void ArrayNode::Retry(uint32_t index, keys::SubtaskRecord rec) {
+void ArrayNode::Retry(uint32_t index, SubtaskRecord rec) {
   rec.attempt = static_cast<uint8_t>(rec.attempt + 1);
   SetPhase(index, rec, SubtaskPhase::kRetrying);
   retry_queue_.push_back(index);
 }
 
-void ArrayNode::Fail(uint32_t index, keys::SubtaskRecord rec, std::string_view message) {
+void ArrayNode::Fail(uint32_t index, SubtaskRecord rec, std::string_view message) {
   SetPhase(index, rec, SubtaskPhase::kFailed);
   auto it = failures_.find(message);
   if (it == failures_.end()) {
@@ -216,7 +226,7 @@ void ArrayNode::Fail(uint32_t index, keys::SubtaskRecord rec, std::string_view m
 bool ArrayNode::OnFailed(uint32_t index, uint32_t attempt, FailureKind kind,
                          std::string_view message) {
   if (!IsCurrent(index, attempt)) return false;
-  keys::SubtaskRecord rec = Record(index);
+  SubtaskRecord rec = Record(index);
   switch (kind) {
     case FailureKind::kUser: {
       int user_failures = rec.attempt - rec.system_failures + 1;
@@ -246,10 +256,10 @@ bool ArrayNode::OnFailed(uint32_t index, uint32_t attempt, FailureKind kind,
 void ArrayNode::AbortAll() {
   if (done()) return;
   for (uint32_t i = 0; i < n_; ++i) {
-    keys::SubtaskRecord rec = Record(i);
+    SubtaskRecord rec = Record(i);
     auto p = static_cast<SubtaskPhase>(rec.phase);
     if (p == SubtaskPhase::kRunning || p == SubtaskPhase::kRetrying) {
-      if (p == SubtaskPhase::kRunning) aborts_.push_back({i, rec.attempt});
+      aborts_.push_back({i, rec.attempt, p == SubtaskPhase::kRunning});
       SetPhase(i, rec, SubtaskPhase::kAborted);
     }
   }
@@ -264,11 +274,12 @@ void ArrayNode::Evaluate() {
   if (static_cast<int64_t>(failed) > static_cast<int64_t>(n_) - min_successes_) {
     // Fail fast: the threshold can no longer be reached. Stop what runs; never start the rest.
     for (uint32_t i = 0; i < n_ && active_ > 0; ++i) {
-      keys::SubtaskRecord rec = Record(i);
+      SubtaskRecord rec = Record(i);
       auto p = static_cast<SubtaskPhase>(rec.phase);
-      if (p == SubtaskPhase::kRunning) aborts_.push_back({i, rec.attempt});
-      if (p == SubtaskPhase::kRunning || p == SubtaskPhase::kRetrying)
+      if (p == SubtaskPhase::kRunning || p == SubtaskPhase::kRetrying) {
+        aborts_.push_back({i, rec.attempt, p == SubtaskPhase::kRunning});
         SetPhase(i, rec, SubtaskPhase::kAborted);
+      }
     }
     retry_queue_.clear();
     phase_ = NodePhase::kFailed;

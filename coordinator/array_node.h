@@ -1,8 +1,9 @@
 // ArrayNode: the pure state machine of one map node (DESIGN §4, Flyte's ArrayNode).
 //
 // Events in (start requests, results), decisions out (which subtasks to start, which to
-// abort, the node's phase). No sockets, no Redis, no clock: the reactor executes decisions
-// and persists Record(i) for every index it touched.
+// abort, the node's phase). No sockets, no Redis, no clock: the caller executes decisions and
+// persists Record(i) for every index an event touched, and for every index TakeAborts returns
+// (the only records that change without an event naming them).
 //
 // Per subtask it keeps one packed record (phase, attempt, system failures, cache hit) in a
 // CompactArray: a few bits, no heap object per subtask. Error messages are kept only for
@@ -17,8 +18,8 @@
 #include <vector>
 
 #include "common/compact_array.h"
-#include "common/keys.h"
-#include "coordinator/phases.h"
+#include "coordinator/subtask_record.h"
+#include "common/phases.h"
 
 namespace fanout {
 
@@ -40,6 +41,7 @@ class ArrayNode {
   struct Abort {
     uint32_t index;
     uint32_t attempt;
+    bool was_running;  // RUNNING (stop it on its worker) or RETRYING (nothing runs)
   };
 
   ArrayNode(uint32_t n, const ArrayNodePolicy& policy);
@@ -48,7 +50,7 @@ class ArrayNode {
   // counters are kept; a subtask waiting to retry is queued again; a running one stays RUNNING
   // with its attempt (a worker may still run it and report), and the reactor fails it as a
   // system error if no worker claims it within the grace period.
-  void Restore(uint32_t index, const keys::SubtaskRecord& rec);
+  void Restore(uint32_t index, const SubtaskRecord& rec);
 
   // Appends to `out` up to `max` subtasks to start now, honouring the concurrency limit,
   // retries first, then fresh indices in ascending order. They become RUNNING. Subtasks with
@@ -57,8 +59,10 @@ class ArrayNode {
   void Next(size_t max, std::vector<Start>* out, int max_system_failures = 0x7fffffff);
   // True when Next would return something given unlimited workers.
   bool HasStartable() const;
-  // True when a subtask waiting to retry has more than `n` system failures.
-  bool HasRetryWithSystemFailuresAbove(int n) const;
+  // How many subtasks Next would return at most, given unlimited workers.
+  uint64_t Startable() const;
+  // How many subtasks waiting to retry have more than `n` system failures.
+  uint64_t RetriesWithSystemFailuresAbove(int n) const;
 
   // A result for (index, attempt). Results for another attempt, or for a terminal subtask,
   // are stale: they change nothing and return false.
@@ -83,7 +87,8 @@ class ArrayNode {
 
   // Stops the node (user abort): running and retrying subtasks become ABORTED.
   void AbortAll();
-  // Subtasks aborted by fail-fast or AbortAll since the last call, to stop on their workers.
+  // Subtasks aborted by fail-fast or AbortAll since the last call: every one needs its new
+  // record stored, and the running ones stopped on their workers.
   std::vector<Abort> TakeAborts();
 
   NodePhase phase() const { return phase_; }
@@ -93,7 +98,7 @@ class ArrayNode {
   uint64_t count(SubtaskPhase p) const { return counts_[static_cast<int>(p)]; }
   uint64_t cached() const { return cached_; }
   uint64_t active() const { return active_; }
-  keys::SubtaskRecord Record(uint32_t index) const;
+  SubtaskRecord Record(uint32_t index) const;
 
   // Failed indices grouped by message, as ranges: "[0-1][3]: exit code 1; [5]: timed out".
   // Capped at max_bytes.
@@ -105,9 +110,9 @@ class ArrayNode {
   size_t StateBytes() const;
 
  private:
-  void SetPhase(uint32_t index, keys::SubtaskRecord rec, SubtaskPhase to);
-  void Fail(uint32_t index, keys::SubtaskRecord rec, std::string_view message);
-  void Retry(uint32_t index, keys::SubtaskRecord rec);
+  void SetPhase(uint32_t index, SubtaskRecord rec, SubtaskPhase to);
+  void Fail(uint32_t index, SubtaskRecord rec, std::string_view message);
+  void Retry(uint32_t index, SubtaskRecord rec);
   void Evaluate();
 
   uint32_t n_;

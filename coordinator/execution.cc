@@ -2,6 +2,8 @@
 
 #include "common/codec.h"
 
+#include <algorithm>
+
 namespace fanout {
 
 std::string ValueKey(const Reference& ref) {
@@ -125,12 +127,79 @@ NodeRun* Execution::FindNode(std::string_view id) {
 
 void Execution::InitNodes() {
   nodes.clear();
+  nodes.reserve(wf->nodes.size());
   for (const NodeDef& n : wf->nodes) {
     NodeRun run;
+    run.exec = this;
     run.def = &n;
     run.task = &spec->TaskOf(n);
     nodes.push_back(std::move(run));
   }
+}
+
+std::string Execution::InputsMsgpack() const {
+  Map stored;
+  for (const auto& [k, v] : values) {
+    if (!k.starts_with("inputs.")) continue;
+    auto dv = DecodeMsgpack(v);
+    if (dv) stored.emplace(k.substr(7), std::move(*dv));
+  }
+  return EncodeMsgpack(Value(std::move(stored)));
+}
+
+Execution& ExecutionTable::Add(std::unique_ptr<Execution> e) {
+  Execution& ref = *e;
+  for (NodeRun& n : ref.nodes) {
+    n.uid = next_uid_++;
+    n.exec = &ref;
+    nodes_[n.uid] = &n;
+  }
+  execs_[ref.id] = std::move(e);
+  return ref;
+}
+
+void ExecutionTable::Remove(const std::string& id) {
+  auto it = execs_.find(id);
+  if (it == execs_.end()) return;
+  for (NodeRun& n : it->second->nodes) {
+    nodes_.erase(n.uid);
+    retired_[RetiredKey(id, n.id())] = n.uid;
+  }
+  execs_.erase(it);
+}
+
+std::string ExecutionTable::RetiredKey(std::string_view exec, std::string_view node) {
+  std::string k(exec);
+  k.push_back('\0');
+  k.append(node);
+  return k;
+}
+
+std::optional<NodeUid> ExecutionTable::Retired(std::string_view exec, std::string_view node) const {
+  auto it = retired_.find(RetiredKey(exec, node));
+  if (it == retired_.end()) return std::nullopt;
+  return it->second;
+}
+
+Execution* ExecutionTable::Find(std::string_view id) {
+  auto it = execs_.find(id);
+  return it == execs_.end() ? nullptr : it->second.get();
+}
+
+NodeRun* ExecutionTable::Node(NodeUid uid) {
+  auto it = nodes_.find(uid);
+  return it == nodes_.end() ? nullptr : it->second;
+}
+
+NodeRun* ExecutionTable::Node(std::string_view exec, std::string_view node) {
+  Execution* e = Find(exec);
+  return e ? e->FindNode(node) : nullptr;
+}
+
+std::vector<std::string> ExecutionTable::Ids() const {
+  std::vector<std::string> out;
+  for (const auto& [id, e] : execs_) out.push_back(id);
+  return out;
 }
 
 wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node) {
@@ -147,54 +216,49 @@ wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node) {
   return d;
 }
 
-nlohmann::json StatusJson(const Execution& e) {
-  nlohmann::json j;
-  j["execution"] = e.id;
-  j["workflow"] = e.wf ? e.wf->name : "";
-  j["phase"] = ExecPhaseName(e.phase);
-  j["created_ms"] = e.created_ms;
-  j["ended_ms"] = e.ended_ms;
-  j["error"] = e.error;
-  if (!e.recovered_from.empty()) j["recovered_from"] = e.recovered_from;
-  nlohmann::json nodes = nlohmann::json::array();
+ExecutionStatus BuildStatus(const Execution& e) {
+  ExecutionStatus s;
+  s.execution = e.id;
+  s.workflow = e.wf ? e.wf->name : "";
+  s.phase = e.phase;
+  s.created_ms = e.created_ms;
+  s.ended_ms = e.ended_ms;
+  s.error = e.error;
+  s.recovered_from = e.recovered_from;
   for (const NodeRun& n : e.nodes) {
-    nlohmann::json nj;
-    nj["id"] = n.def->id;
-    nj["kind"] = n.def->is_map ? "map" : "task";
-    nj["task"] = n.def->task;
-    nj["phase"] = NodePhaseName(n.phase);
-    nj["error"] = n.error;
-    nj["waiting"] = n.waiting;
-    nj["requests"] = {{"cpu", n.def->requests.cpu}, {"mem_bytes", n.def->requests.mem_bytes}};
-    nlohmann::json counts = nlohmann::json::object();
-    for (int p = 0; p < kSubtaskPhaseCount; ++p)
-      counts[std::string(SubtaskPhaseName(static_cast<SubtaskPhase>(p)))] =
-          n.array ? n.array->count(static_cast<SubtaskPhase>(p)) : 0;
-    counts["cached"] = n.array ? n.array->cached() : 0;
-    nj["counts"] = counts;
-    nj["size"] = n.array ? n.array->size() : (n.phase == NodePhase::kPending ? 0 : n.inputs.size);
-    nj["min_successes"] = n.array ? n.array->min_successes() : 0;
-    // Coordinator memory held for this node: subtask records plus the inputs still needed.
-    nj["state_bytes"] = (n.array ? n.array->StateBytes() : 0) + n.inputs.Bytes();
-    nlohmann::json failed = nlohmann::json::array();
+    NodeStatus ns;
+    ns.id = n.def->id;
+    ns.is_map = n.def->is_map;
+    ns.task = n.def->task;
+    ns.phase = n.phase;
+    ns.error = n.error;
+    ns.waiting = n.waiting;
+    ns.cpu = n.def->requests.cpu;
+    ns.mem_bytes = n.def->requests.mem_bytes;
     if (n.array) {
-      size_t shown = 0;
-      for (const auto& [msg, indices] : n.array->failures()) {
-        for (uint32_t i : indices) {
-          if (shown++ >= 100) break;
-          keys::SubtaskRecord rec = n.array->Record(i);
-          failed.push_back({{"index", i},
-                            {"attempts", rec.attempt + 1},
-                            {"phase", SubtaskPhaseName(static_cast<SubtaskPhase>(rec.phase))},
-                            {"error", msg}});
-        }
+      for (int p = 0; p < kSubtaskPhaseCount; ++p) ns.counts[p] = n.array->count(static_cast<SubtaskPhase>(p));
+      ns.cached = n.array->cached();
+      ns.size = n.array->size();
+      ns.min_successes = n.array->min_successes();
+      // Failed subtasks in index order, the first kMaxFailedShown.
+      std::vector<std::pair<uint32_t, const std::string*>> failed;
+      for (const auto& [msg, indices] : n.array->failures())
+        for (uint32_t i : indices) failed.emplace_back(i, &msg);
+      size_t shown = std::min(failed.size(), ExecutionStatus::kMaxFailedShown);
+      std::partial_sort(failed.begin(), failed.begin() + static_cast<ptrdiff_t>(shown), failed.end());
+      for (size_t k = 0; k < shown; ++k) {
+        SubtaskRecord rec = n.array->Record(failed[k].first);
+        ns.failed.push_back(FailedSubtask{failed[k].first, rec.attempt + 1u,
+                                          static_cast<SubtaskPhase>(rec.phase), *failed[k].second});
       }
+    } else {
+      ns.size = n.phase == NodePhase::kPending ? 0 : n.inputs.size;
     }
-    nj["failed"] = failed;
-    nodes.push_back(nj);
+    // Coordinator memory held for this node: subtask records plus the inputs still needed.
+    ns.state_bytes = (n.array ? n.array->StateBytes() : 0) + n.inputs.Bytes();
+    s.nodes.push_back(std::move(ns));
   }
-  j["nodes"] = nodes;
-  return j;
+  return s;
 }
 
 Result<std::string> WorkflowOutputs(const Execution& e) {

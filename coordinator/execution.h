@@ -9,15 +9,19 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "common/phases.h"
 #include "common/spec.h"
+#include "common/status_doc.h"
 #include "common/wire.h"
 #include "coordinator/array_node.h"
-#include "coordinator/phases.h"
+#include "coordinator/ids.h"
 
 namespace fanout {
 
@@ -64,7 +68,11 @@ class OutputAssembler {
   std::vector<std::string> lists_;  // one per task output
 };
 
+struct Execution;
+
 struct NodeRun {
+  NodeUid uid = 0;               // set by ExecutionTable
+  Execution* exec = nullptr;     // the execution it belongs to
   const NodeDef* def = nullptr;
   const TaskDef* task = nullptr;
   NodePhase phase = NodePhase::kPending;
@@ -73,11 +81,15 @@ struct NodeRun {
   NodeInputs inputs;
   wire::TaskDesc desc;
   std::string error;
-  std::string waiting;  // why startable subtasks cannot be placed right now, or ""
+  Waiting waiting;  // why startable subtasks cannot be placed right now
   bool interruptible = false;
   const CacheConfig* cache = nullptr;  // set when caching is enabled for this node
-  // Latest checkpoint of each non-terminal subtask that saved one; handed to its next attempt.
-  std::unordered_map<uint32_t, std::string> checkpoints;
+  // Non-terminal subtasks with a checkpoint in the store: their next attempt gets it. The
+  // bytes stay in the store (fetched at dispatch), never in coordinator memory.
+  std::unordered_set<uint32_t> checkpointed;
+
+  const std::string& id() const { return def->id; }
+  SubtaskId Subtask(uint32_t index) const { return SubtaskId{uid, index}; }
 };
 
 struct Execution {
@@ -98,13 +110,48 @@ struct Execution {
   NodeRun* FindNode(std::string_view id);
   // One PENDING NodeRun per node of the workflow (spec and wf must be set).
   void InitNodes();
+  // The workflow inputs as one msgpack map (from values "inputs.NAME").
+  std::string InputsMsgpack() const;
+};
+
+// Every execution in memory (the non-terminal ones, and each ended one until its end is
+// stored), by id and each of its nodes by NodeUid.
+class ExecutionTable {
+ public:
+  // Takes the execution and gives each of its nodes a NodeUid (after InitNodes).
+  Execution& Add(std::unique_ptr<Execution> e);
+  void Remove(const std::string& id);
+  Execution* Find(std::string_view id);
+  NodeRun* Node(NodeUid uid);
+  NodeRun* Node(std::string_view exec, std::string_view node);
+  size_t size() const { return execs_.size(); }
+  template <typename F>
+  void ForEach(F&& f) {
+    for (auto& [id, e] : execs_) f(*e);
+  }
+  std::vector<std::string> Ids() const;
+  // The uid a node had before its execution left memory (attempts of it may still be in
+  // flight on workers and must be released when they report).
+  std::optional<NodeUid> Retired(std::string_view exec, std::string_view node) const;
+  // Forgets retired uids for which `done(uid)` holds.
+  template <typename F>
+  void PruneRetired(F&& done) {
+    std::erase_if(retired_, [&](const auto& kv) { return done(kv.second); });
+  }
+
+ private:
+  static std::string RetiredKey(std::string_view exec, std::string_view node);
+  std::map<std::string, std::unique_ptr<Execution>, std::less<>> execs_;
+  std::unordered_map<std::string, NodeUid> retired_;
+  std::unordered_map<NodeUid, NodeRun*> nodes_;
+  NodeUid next_uid_ = 1;
 };
 
 // The task description sent with every WORK batch of a node.
 wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node);
 
-// The STATUS document (see cli/ and DESIGN §3.2).
-nlohmann::json StatusJson(const Execution& e);
+// The STATUS document (common/status_doc.h).
+ExecutionStatus BuildStatus(const Execution& e);
 
 // Workflow outputs as one msgpack map, from the execution's values.
 Result<std::string> WorkflowOutputs(const Execution& e);

@@ -21,32 +21,43 @@ int main(int argc, char** argv) {
       ->envname("FANOUT_EVENTS_BIND");
   app.add_option("--redis", redis, "Redis address HOST:PORT")->envname("FANOUT_REDIS")->capture_default_str();
   app.add_option("--redis-password", cfg.redis_password, "Redis AUTH password")->envname("FANOUT_REDIS_PASSWORD");
-  app.add_option("--heartbeat-ms", cfg.heartbeat_ms, "heartbeat interval with workers")
+  app.add_option("--heartbeat-ms", cfg.core.heartbeat_ms, "heartbeat interval with workers")
       ->envname("FANOUT_HEARTBEAT_MS")
       ->check(CLI::Range(50, 600000))
       ->capture_default_str();
-  app.add_option("--liveness", cfg.liveness, "missed heartbeats before a worker is declared lost")
+  app.add_option("--liveness", cfg.core.liveness, "missed heartbeats before a worker is declared lost")
       ->envname("FANOUT_LIVENESS")
       ->check(CLI::Range(1, 100))
       ->capture_default_str();
-  app.add_option("--system-retries", cfg.system_retries, "per-subtask retries of system errors (worker lost)")
+  app.add_option("--system-retries", cfg.core.system_retries, "per-subtask retries of system errors (worker lost)")
       ->envname("FANOUT_SYSTEM_RETRIES")
       ->check(CLI::Range(0, 15))
       ->capture_default_str();
-  app.add_option("--max-batch", cfg.max_batch, "subtasks per WORK message")
+  app.add_option("--max-batch", cfg.core.max_batch, "subtasks per WORK message")
       ->envname("FANOUT_MAX_BATCH")
       ->check(CLI::Range(1, 65536))
       ->capture_default_str();
+  app.add_option("--max-worker-slots", cfg.core.max_worker_slots,
+                 "the most slots a worker may announce; larger HELLOs are capped")
+      ->envname("FANOUT_MAX_WORKER_SLOTS")
+      ->check(CLI::Range(1u, 1u << 20))
+      ->capture_default_str();
+  app.add_option("--deadline-grace-ms", cfg.core.deadline_grace_ms,
+                 "an attempt with a timeout that has not reported this long after it is given up\n"
+                 "by the coordinator (its worker may be hung) and re-run as a system retry")
+      ->envname("FANOUT_DEADLINE_GRACE_MS")
+      ->check(CLI::Range(int64_t{0}, int64_t{24} * 3600 * 1000))
+      ->capture_default_str();
   app.add_option("--endpoint-file", cfg.endpoint_file, "write the bound endpoint to this file when ready")
       ->envname("FANOUT_ENDPOINT_FILE");
-  app.add_option("--max-checkpoint-bytes", cfg.max_checkpoint_bytes,
+  app.add_option("--max-checkpoint-bytes", cfg.core.max_checkpoint_bytes,
                  "largest checkpoint kept per subtask; a larger one fails the attempt")
       ->envname("FANOUT_MAX_CHECKPOINT_BYTES")
       ->capture_default_str();
-  app.add_flag("--keep-checkpoints", cfg.keep_checkpoints,
+  app.add_flag("--keep-checkpoints", cfg.core.keep_checkpoints,
                "keep subtask checkpoints in Redis after their execution ends")
       ->envname("FANOUT_KEEP_CHECKPOINTS");
-  app.add_option("--log-ttl-s", cfg.log_ttl_s, "seconds that attempt logs (`fanout logs`) stay in Redis")
+  app.add_option("--log-ttl-s", cfg.core.log_ttl_s, "seconds that attempt logs (`fanout logs`) stay in Redis")
       ->envname("FANOUT_LOG_TTL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600))
       ->capture_default_str();

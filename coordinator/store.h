@@ -1,7 +1,17 @@
-// Store: the coordinator's Redis persistence (DESIGN §6), on top of RedisClient. Every key
-// comes from common/keys.h. All writes of subtask state go through one Lua script that checks
-// the coordinator's fencing epoch, and for results the subtask's current attempt, so a stale
-// coordinator or a stale attempt cannot write, and an index never holds two outputs (HSETNX).
+// Store: everything the coordinator keeps that must survive a crash (DESIGN §6), behind one
+// interface. RedisStore (redis_store.h) is the real one and the only code that knows Redis:
+// its keys, its scripts, its commands. FakeStore (fake_store.h) holds the same state in memory
+// for unit tests of the rooms that use a Store; tests/integration/store_contract_test.cc runs
+// one suite of behaviours against both, so the fake cannot drift from the real thing.
+//
+// Contract for every method:
+// - Asynchronous: the callback runs later on the loop thread, exactly once (never inside the
+//   call), also on failure. Callbacks may be null where the signature says "optional".
+// - While the store is unreachable, calls fail with kUnavailable; the store reconnects by
+//   itself and reports state changes through the on_state callback given to Start.
+// - Writes are applied in the order they were issued.
+// - Commit is fenced: once another coordinator has taken a newer epoch, it fails with
+//   kFailedPrecondition and writes nothing.
 #pragma once
 
 #include <cstdint>
@@ -10,111 +20,139 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
-#include "common/keys.h"
-#include "common/redis_client.h"
 #include "common/status.h"
+#include "coordinator/subtask_record.h"
 
 namespace fanout {
 
+// One write to one subtask's record, in a Commit.
+struct CommitOp {
+  enum Kind : char {
+    kRecord = 'r',  // set the record unless it is terminal (dispatch, abort, re-queue)
+    kOutput = 'o',  // if `attempt` is current and the subtask not terminal: output, then record
+    kError = 'e',   // if `attempt` is current and the subtask not terminal: error, then record
+  };
+  Kind kind = kRecord;
+  uint32_t index = 0;
+  uint32_t attempt = 0;
+  uint16_t record = 0;   // PackRecord of the new state
+  std::string payload;   // kOutput: msgpack outputs; kError: the message
+};
+
+// What a Commit did with one op.
+enum class CommitResult : uint8_t {
+  kRefused = 0,         // stale attempt, terminal subtask, or (output) another output present
+  kApplied = 1,
+  // The stored record is already exactly `record`: this op (or one identical to it) was applied
+  // before, e.g. by a commit whose reply was lost with its connection. The write is durable.
+  kAlreadyApplied = 2,
+};
+
+using Fields = std::vector<std::pair<std::string, std::string>>;
+
+// An active (non-terminal) execution as stored: its hash fields (keys.h kField*).
+struct StoredExecution {
+  std::string id;
+  std::map<std::string, std::string> fields;
+};
+
 class Store {
  public:
-  // One write to a subtask's state, applied in order within a batch.
-  struct Op {
-    enum Kind : char {
-      kRecord = 'r',  // set the record unless it is terminal (dispatch, abort)
-      kOutput = 'o',  // if `attempt` is current and not terminal: HSETNX output, set record
-      kError = 'e',   // if `attempt` is current and not terminal: HSET error, set record
-    };
-    Kind kind;
-    uint32_t index;
-    uint32_t attempt;
-    uint16_t record;
-    std::string payload;  // output (msgpack) or error message
-  };
-  // Per op: 1 applied, 0 refused (stale attempt, terminal, or output already present).
-  using ApplyCallback = std::function<void(Result<std::vector<int>>)>;
+  template <typename T>
+  using Callback = std::function<void(Result<T>)>;
+  using Done = std::function<void(Status)>;
+  using OnState = std::function<void(bool connected)>;
 
-  explicit Store(RedisClient& redis) : redis_(redis) {}
+  virtual ~Store() = default;
 
-  int64_t epoch() const { return epoch_; }
-  // Takes a new epoch (INCR). Every later Apply is fenced by it.
-  void TakeEpoch(std::function<void(Result<int64_t>)> cb);
+  // Starts connecting; on_state(true) once the store answers (and after every reconnect),
+  // on_state(false) when the connection is lost.
+  virtual void Start(OnState on_state) = 0;
+  virtual bool connected() const = 0;
 
-  // Applies ops to one node atomically. Fails with kFailedPrecondition when a newer
-  // coordinator has taken the epoch.
-  void Apply(std::string_view exec, std::string_view node, const std::vector<Op>& ops,
-             ApplyCallback cb);
+  // --- Fencing ---
+  // Takes a new epoch (the previous one + 1); every later Commit is fenced by it.
+  virtual void TakeEpoch(Callback<int64_t> cb) = 0;
+  virtual int64_t epoch() const = 0;
 
-  void CreateExecution(std::string_view exec, int64_t created_ms,
-                       const std::vector<std::pair<std::string, std::string>>& fields,
-                       std::function<void(Status)> cb);
-  void SetFields(std::string_view exec, const std::vector<std::pair<std::string, std::string>>& fields,
-                 std::function<void(Status)> cb = nullptr);
-  // Sets fields and removes the execution from the active set.
-  void FinishExecution(std::string_view exec,
-                       const std::vector<std::pair<std::string, std::string>>& fields,
-                       std::function<void(Status)> cb = nullptr);
-  void GetFields(std::string_view exec, const std::vector<std::string>& fields,
-                 std::function<void(Result<std::vector<std::optional<std::string>>>)> cb);
-  void GetAllFields(std::string_view exec,
-                    std::function<void(Result<std::map<std::string, std::string>>)> cb);
-  void ActiveExecutions(std::function<void(Result<std::vector<std::string>>)> cb);
-  // Newest first.
-  void RecentExecutions(int limit, std::function<void(Result<std::vector<std::string>>)> cb);
+  // --- Executions ---
+  // Stores a new execution's fields, lists it (newest first) and marks it active.
+  virtual void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                               Done cb) = 0;
+  virtual void SetExecFields(std::string_view exec, const Fields& fields, Done cb /*optional*/) = 0;
+  // Sets fields and removes the execution from the active set (after its subtask writes).
+  virtual void FinishExecution(std::string_view exec, const Fields& fields, Done cb /*optional*/) = 0;
+  // The named fields (nullopt: absent; all absent: no such execution).
+  virtual void GetExecFields(std::string_view exec, const std::vector<std::string>& names,
+                             Callback<std::vector<std::optional<std::string>>> cb) = 0;
+  // Every field (empty: no such execution).
+  virtual void GetAllExecFields(std::string_view exec,
+                                Callback<std::map<std::string, std::string>> cb) = 0;
+  // The restart snapshot: every active execution with all its fields, read once.
+  virtual void LoadActive(Callback<std::vector<StoredExecution>> cb) = 0;
+  // Execution ids, newest first.
+  virtual void RecentExecutions(int limit, Callback<std::vector<std::string>> cb) = 0;
 
-  // The packed subtask records of a node (empty when none were written).
-  void LoadRecords(std::string_view exec, std::string_view node,
-                   std::function<void(Result<std::string>)> cb);
-  // Reads outputs of indices [0, n) in chunks, calling on_item in index order
-  // (nullopt: no output), then done.
-  void LoadOutputs(std::string exec, std::string node, uint32_t n,
-                   std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
-                   std::function<void(Status)> done);
-  // `fanout recover`: copies into dst every subtask of `node` that succeeded in src (output
-  // and a SUCCEEDED record), unless the node sizes differ. Returns how many were copied.
-  // Both executions' keys are touched in one script: on Redis Cluster that needs both hash
-  // tags in one slot, which they are not; fanout targets a single Redis (DESIGN §6).
-  void CopySucceeded(std::string_view src, std::string_view dst, std::string_view node, uint32_t n,
-                     std::function<void(Result<int64_t>)> cb);
-  // Cache entries: values of fo:cache:KEY for each key (nullopt: miss).
-  void CacheGet(const std::vector<std::string>& keys,
-                std::function<void(Result<std::vector<std::optional<std::string>>>)> cb);
-  void CachePut(const std::string& key, const std::string& value, int64_t ttl_ms);
-  // Deletes the entries of a task and version (empty: all); returns how many.
-  void CacheClear(const std::string& task, const std::string& version,
-                  std::function<void(Result<int64_t>)> cb);
-  // Checkpoints: the latest saved bytes of a subtask, kept per subtask (not per attempt).
-  void PutCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
-                     const std::string& bytes);
-  // Every checkpoint of a node: index → bytes.
-  void LoadCheckpoints(std::string exec, std::string node,
-                       std::function<void(Result<std::map<uint32_t, std::string>>)> cb);
-  // Deletes every checkpoint of an execution.
-  void DeleteCheckpoints(std::string exec);
-  // Logs: what one attempt printed (fo:{E}:n:NODE:log:I:A), kept for ttl_s seconds.
-  void PutLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
-              const std::string& log, int64_t ttl_s);
-  void GetLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
-              std::function<void(Result<std::optional<std::string>>)> cb);
-  // One subtask's packed record, read from the node's bitfield (all zero when absent).
-  void LoadRecord(std::string_view exec, std::string_view node, uint32_t index,
-                  std::function<void(Result<keys::SubtaskRecord>)> cb);
+  // --- Subtask records and results ---
+  // Applies ops to one node atomically, in order; one result per op.
+  virtual void Commit(std::string_view exec, std::string_view node, const std::vector<CommitOp>& ops,
+                      Callback<std::vector<CommitResult>> cb) = 0;
+  // The records of indices [0, n): index i is PackRecord of its state, 0 when never written.
+  virtual void LoadRecords(std::string_view exec, std::string_view node, uint32_t n,
+                           Callback<std::vector<uint16_t>> cb) = 0;
+  virtual void LoadRecord(std::string_view exec, std::string_view node, uint32_t index,
+                          Callback<SubtaskRecord> cb) = 0;
+  // Outputs of indices [0, n) in index order through on_item (nullopt: no output), then done.
+  // The view is valid during the call only.
+  virtual void LoadOutputs(std::string_view exec, std::string_view node, uint32_t n,
+                           std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
+                           Done done) = 0;
+  // `fanout recover`: copies into dst every subtask of `node` that succeeded in src (output and
+  // a SUCCEEDED record) unless the node's stored sizes differ; returns how many. Fenced.
+  virtual void CopySucceeded(std::string_view src, std::string_view dst, std::string_view node,
+                             uint32_t n, Callback<int64_t> cb) = 0;
 
- private:
-  void LoadOutputsChunk(std::string exec, std::string node, uint32_t from, uint32_t n,
-                        std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
-                        std::function<void(Status)> done);
+  // --- Restart grace: when a restarted coordinator first saw a RUNNING subtask unclaimed ---
+  virtual void LoadUnclaimed(std::string_view exec, std::string_view node,
+                             Callback<std::map<uint32_t, int64_t>> cb) = 0;
+  virtual void MarkUnclaimed(std::string_view exec, std::string_view node,
+                             const std::vector<std::pair<uint32_t, int64_t>>& first_seen_wall_ms) = 0;
+  virtual void ForgetUnclaimed(std::string_view exec, std::string_view node, uint32_t index) = 0;
+  virtual void ClearUnclaimed(std::string_view exec, std::string_view node) = 0;
 
-  // SCAN MATCH pattern; calls on_keys per batch, then done.
-  void Scan(std::string pattern, std::string cursor,
-            std::function<void(std::vector<std::string>)> on_keys, std::function<void(Status)> done);
-  static void ApplyReply(Result<RedisReply> r, size_t n, const ApplyCallback& cb);
+  // --- Cache (keys from coordinator/cache_key.h) ---
+  virtual void CacheGet(const std::vector<std::string>& keys,
+                        Callback<std::vector<std::optional<std::string>>> cb) = 0;
+  // A failed cache write is logged, never an error of the subtask.
+  virtual void CachePut(const std::string& key, const std::string& value, int64_t ttl_ms) = 0;
+  // Deletes the entries of a task and version (empty: every one); returns how many.
+  virtual void CacheClear(const std::string& task, const std::string& version,
+                          Callback<int64_t> cb) = 0;
+  // Serialization reservations: takes `key` for `owner` for ttl_ms unless somebody holds it.
+  virtual void Reserve(const std::string& key, const std::string& owner, int64_t ttl_ms,
+                       Callback<bool> cb) = 0;
+  virtual void RenewReservation(const std::string& key, int64_t ttl_ms) = 0;
+  virtual void ReleaseReservation(const std::string& key) = 0;
 
-  RedisClient& redis_;
-  int64_t epoch_ = 0;
-  std::string script_sha_;
+  // --- Checkpoints: the latest bytes per subtask ---
+  virtual void PutCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
+                             const std::string& bytes) = 0;
+  virtual void GetCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
+                             Callback<std::optional<std::string>> cb) = 0;
+  // Indices of the node that have a checkpoint.
+  virtual void ListCheckpoints(std::string_view exec, std::string_view node,
+                               Callback<std::vector<uint32_t>> cb) = 0;
+  virtual void DeleteCheckpoint(std::string_view exec, std::string_view node, uint32_t index) = 0;
+  virtual void DeleteCheckpoints(std::string_view exec) = 0;
+
+  // --- Logs: what one attempt printed, kept for ttl_s ---
+  virtual void PutLog(std::string_view exec, std::string_view node, uint32_t index,
+                      uint32_t attempt, const std::string& log, int64_t ttl_s) = 0;
+  virtual void GetLog(std::string_view exec, std::string_view node, uint32_t index,
+                      uint32_t attempt, Callback<std::optional<std::string>> cb) = 0;
 };
 
 }  // namespace fanout

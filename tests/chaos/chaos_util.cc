@@ -9,7 +9,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "common/keys.h"
+#include "coordinator/keys.h"
 
 namespace fanout::testing::chaos {
 namespace {

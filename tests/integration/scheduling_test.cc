@@ -118,5 +118,36 @@ workflows:
   EXPECT_EQ(nlohmann::json::parse(out.out)["outputs"]["o0"], nlohmann::json::array({1})) << out;
 }
 
+TEST(SchedulingTest, IndependentNodesRunSideBySide) {
+  // Issue 8, defect 1: `first` (concurrency 3) and `second` (unbounded) over the same list, two
+  // workers of two slots. `first` used to sit at running 0 until `second` was done. Both must
+  // be seen running at once (no timing is asserted: the check is what runs together).
+  ClusterOptions o;
+  o.workers = 2;
+  o.slots = 2;
+  Cluster cluster(o);
+  std::string spec = cluster.dir().WriteFile("two.yaml", R"(version: 1
+tasks:
+  sleep: {function: builtin.sleep_ms, inputs: {ms: int}, outputs: {o0: int}}
+workflows:
+  w:
+    inputs:
+      ms: {type: "list<int>", default: [300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300, 300]}
+    nodes:
+      - {id: first, map: sleep, inputs: {ms: $inputs.ms}, concurrency: 3}
+      - {id: second, map: sleep, inputs: {ms: $inputs.ms}}
+    outputs: {a: $first.o0, b: $second.o0}
+)");
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
+  bool together = WaitFor([&] {
+    nlohmann::json s = cluster.Status(exec);
+    if (!s.is_object()) return false;
+    return s["nodes"][0]["counts"]["running"].get<int>() > 0 && s["nodes"][1]["counts"]["running"].get<int>() > 0;
+  }, std::chrono::milliseconds(60000), std::chrono::milliseconds(20));
+  EXPECT_TRUE(together) << "the two nodes were never seen running at the same time";
+  ASSERT_TRUE(WaitPhase(cluster, exec, "SUCCEEDED", std::chrono::milliseconds(120000)));
+}
+
 }  // namespace
 }  // namespace fanout::testing

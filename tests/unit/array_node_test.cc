@@ -135,6 +135,35 @@ TEST(ArrayNodeTest, FailsFastWhenMinSuccessesUnreachableAndAbortsRunning) {
   EXPECT_FALSE(node.OnSucceeded(2, 0));  // a late result changes nothing
 }
 
+TEST(ArrayNodeTest, FailFastAbortsSubtasksWaitingToRetryAndSaysSo) {
+  ArrayNodePolicy p;
+  p.retries = 2;
+  ArrayNode node(2, p);
+  Take(node);
+  ASSERT_TRUE(node.OnFailed(0, 0, FailureKind::kUser, "again"));  // → RETRYING
+  ASSERT_TRUE(node.OnFailed(1, 0, FailureKind::kNonRetryable, "no"));  // fails the node
+  EXPECT_EQ(node.phase(), NodePhase::kFailed);
+  auto aborts = node.TakeAborts();
+  ASSERT_EQ(aborts.size(), 1u);
+  EXPECT_EQ(aborts[0].index, 0u);
+  EXPECT_FALSE(aborts[0].was_running);  // nothing to stop, but its record changed
+  EXPECT_EQ(static_cast<SubtaskPhase>(node.Record(0).phase), SubtaskPhase::kAborted);
+}
+
+TEST(ArrayNodeTest, StartableCountsRetriesAndWhatConcurrencyAllows) {
+  ArrayNodePolicy p;
+  p.concurrency = 2;
+  p.retries = 1;
+  ArrayNode node(5, p);
+  EXPECT_EQ(node.Startable(), 2u);
+  Take(node);
+  EXPECT_EQ(node.Startable(), 0u);
+  ASSERT_TRUE(node.OnFailed(0, 0, FailureKind::kUser, "x"));  // a retry holds its slot
+  EXPECT_EQ(node.Startable(), 1u);
+  ASSERT_TRUE(node.OnSucceeded(1, 0));
+  EXPECT_EQ(node.Startable(), 2u);
+}
+
 TEST(ArrayNodeTest, DefaultCriteriaFailOnTheFirstPermanentFailure) {
   ArrayNode node(10, {});
   Take(node);
@@ -407,7 +436,7 @@ TEST(StatusJsonTest, ReportsPhaseSizeCountsAndFailedIndices) {
   run.array->OnSucceeded(0, 0);
   run.array->OnFailed(2, 0, FailureKind::kUser, "exit code 1");
   e.nodes.push_back(std::move(run));
-  nlohmann::json j = StatusJson(e);
+  nlohmann::json j = BuildStatus(e).ToJson();
   EXPECT_EQ(j["execution"], "fx");
   EXPECT_EQ(j["phase"], "RUNNING");
   const auto& n = j["nodes"][0];

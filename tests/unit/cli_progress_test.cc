@@ -59,7 +59,7 @@ TEST(CliProgressTest, ANodeThatCannotBePlacedSaysWhyInsteadOfAnEta) {
   EXPECT_EQ(RenderPlainLine(n, 0),
             "totals 0/10 running 0 failed 0 cached 0 waiting: no connected worker offers function "
             "'detect_anomalies'");
-  Json status = {{"nodes", Json::array({{{"id", "a"}, {"kind", "map"}, {"phase", "RUNNING"},
+  Json status = {{"phase", "RUNNING"}, {"nodes", Json::array({{{"id", "a"}, {"kind", "map"}, {"phase", "RUNNING"},
                                          {"size", 3}, {"waiting", "no workers connected"}}})}};
   EXPECT_EQ(ParseNodes(status).at(0).waiting, "no workers connected");
 }
@@ -110,7 +110,7 @@ TEST(CliProgressTest, PlainProgressPrintsAtMostEveryInterval) {
   size_t len = 0;
   std::FILE* f = open_memstream(&buf, &len);
   Progress p(f, /*tty=*/false, 2000);
-  Json status = Json::parse(R"({"nodes": [{"id": "m", "kind": "map", "phase": "RUNNING",
+  Json status = Json::parse(R"({"phase": "RUNNING", "nodes": [{"id": "m", "kind": "map", "phase": "RUNNING",
     "size": 2, "counts": {"running": 2}}]})");
   p.Update(status, 0);
   p.Update(status, 1000);  // too soon
@@ -128,7 +128,7 @@ TEST(CliProgressTest, TtyProgressRedrawsInPlace) {
   size_t len = 0;
   std::FILE* f = open_memstream(&buf, &len);
   Progress p(f, /*tty=*/true);
-  Json status = Json::parse(R"({"nodes": [{"id": "m", "kind": "map", "phase": "RUNNING",
+  Json status = Json::parse(R"({"phase": "RUNNING", "nodes": [{"id": "m", "kind": "map", "phase": "RUNNING",
     "size": 2, "counts": {"running": 2}}, {"id": "t", "kind": "task", "phase": "PENDING",
     "size": 1, "counts": {}}]})");
   p.Update(status, 0);

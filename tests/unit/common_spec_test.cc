@@ -67,9 +67,7 @@ void ExpectSpecError(const std::string& text, std::initializer_list<std::string>
         << "message lacks '" << p << "': " << st.message();
 }
 
-std::filesystem::path SourceRoot() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path();
-}
+std::filesystem::path SourceRoot() { return FANOUT_SOURCE_DIR; }
 
 // ---------------------------------------------------------------------------------------
 // The example spec.

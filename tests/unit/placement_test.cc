@@ -12,7 +12,7 @@ WorkerView Worker(double cpu, int64_t mem, uint32_t slots, bool interruptible = 
   WorkerView w;
   w.cpu = w.free_cpu = cpu;
   w.mem_bytes = w.free_mem = mem;
-  w.free_slots = slots;
+  w.free_slots = w.free_command_slots = slots;
   w.interruptible = interruptible;
   w.functions = &kFunctions;
   return w;
@@ -71,22 +71,44 @@ TEST(PlacementTest, DrainingWorkersTakeNothing) {
   EXPECT_EQ(Fits(w, Command()), 0u);
 }
 
-TEST(PlacementTest, WaitingReasonNamesARequestNoWorkerCanFit) {
-  std::string why = WaitingReason({Worker(2, 8 * kGi, 4), Worker(4, 4 * kGi, 4)}, Command(0, 16 * kGi));
-  EXPECT_EQ(why, "requests cpu=0 mem=16Gi fit no connected worker (largest: cpu=4 mem=8Gi)");
+TEST(PlacementTest, WaitingForNamesARequestNoWorkerCanFit) {
+  Waiting why = WaitingFor({Worker(2, 8 * kGi, 4), Worker(4, 4 * kGi, 4)}, Command(0, 16 * kGi));
+  EXPECT_EQ(why.reason, WaitReason::kRequestsFitNoWorker);
+  EXPECT_EQ(why.message, "requests cpu=0 mem=16Gi fit no connected worker (largest: cpu=4 mem=8Gi)");
 }
 
-TEST(PlacementTest, WaitingReasonIsEmptyWhenSomeWorkerCouldTakeIt) {
+TEST(PlacementTest, WaitingForShowsOddMemorySizesReadably) {
+  Waiting why = WaitingFor({Worker(2, 25276026880, 4)}, Command(0, 32 * kGi));
+  EXPECT_EQ(why.message, "requests cpu=0 mem=32Gi fit no connected worker (largest: cpu=2 mem=23.5Gi)");
+}
+
+TEST(PlacementTest, WaitingForIsNoneWhenSomeWorkerCouldTakeIt) {
   WorkerView full = Worker(2, 8 * kGi, 0);
-  EXPECT_EQ(WaitingReason({full}, Command(1)), "");
+  EXPECT_EQ(WaitingFor({full}, Command(1)).reason, WaitReason::kNone);
 }
 
-TEST(PlacementTest, WaitingReasonExplainsMissingWorkersAndFunctions) {
-  EXPECT_EQ(WaitingReason({}, Command()), "no workers connected");
+TEST(PlacementTest, WaitingForExplainsMissingWorkersAndFunctions) {
+  EXPECT_EQ(WaitingFor({}, Command()).reason, WaitReason::kNoWorkers);
+  EXPECT_EQ(WaitingFor({}, Command()).message, "no workers connected");
   NodeNeeds n;
   n.function = "nope";
-  EXPECT_EQ(WaitingReason({Worker(1, kGi, 1)}, n), "no connected worker offers function 'nope'");
-  EXPECT_NE(WaitingReason({Worker(1, kGi, 1, true)}, Command()).find("interruptible"), std::string::npos);
+  Waiting w = WaitingFor({Worker(1, kGi, 1)}, n);
+  EXPECT_EQ(w.reason, WaitReason::kFunctionNotOffered);
+  EXPECT_EQ(w.function, "nope");
+  EXPECT_EQ(w.message, "no connected worker offers function 'nope'");
+  EXPECT_EQ(WaitingFor({Worker(1, kGi, 1, true)}, Command()).reason, WaitReason::kOnlyInterruptibleWorkers);
+}
+
+TEST(PlacementTest, CommandsFitOnlyIntoFreeCommandSlots) {
+  WorkerView w = Worker(8, 8 * kGi, 16);
+  w.free_command_slots = 2;
+  EXPECT_EQ(Fits(w, Command()), 2u);
+  NodeNeeds f;
+  f.function = "builtin.noop";
+  EXPECT_EQ(Fits(w, f), 16u);
+  Take(w, Command(), 2);
+  EXPECT_EQ(Fits(w, Command()), 0u);
+  EXPECT_EQ(Fits(w, f), 14u);
 }
 
 }  // namespace

@@ -1,7 +1,10 @@
-// Phases of executions, nodes and subtasks, and their names as users see them.
+// Phases of executions, nodes and subtasks, and their names as users and documents see them.
+// The one place where a phase becomes text and text becomes a phase: the coordinator, the CLI
+// and the stored documents all go through these functions.
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace fanout {
@@ -14,7 +17,7 @@ enum class SubtaskPhase : uint8_t {
   kSucceeded = 3,
   kFailed = 4,
   kAborted = 5,
-  kWaitingForCache = 6,  // reserved: cache serialization
+  kWaitingForCache = 6,  // cache serialization: another subtask computes the same key
 };
 inline constexpr int kSubtaskPhaseCount = 7;
 
@@ -23,12 +26,20 @@ inline bool IsTerminal(SubtaskPhase p) {
 }
 
 std::string_view SubtaskPhaseName(SubtaskPhase p);  // "queued", "running", ...
+std::optional<SubtaskPhase> ParseSubtaskPhase(std::string_view name);
 
 enum class NodePhase : uint8_t { kPending, kRunning, kSucceeded, kFailed, kAborted, kSkipped };
+inline constexpr int kNodePhaseCount = 6;
 std::string_view NodePhaseName(NodePhase p);  // "PENDING", ...
+std::optional<NodePhase> ParseNodePhase(std::string_view name);
+inline bool IsTerminal(NodePhase p) {
+  return p != NodePhase::kPending && p != NodePhase::kRunning;
+}
 
 enum class ExecPhase : uint8_t { kQueued, kRunning, kSucceeded, kFailed, kAborted };
+inline constexpr int kExecPhaseCount = 5;
 std::string_view ExecPhaseName(ExecPhase p);  // "QUEUED", ...
+std::optional<ExecPhase> ParseExecPhase(std::string_view name);
 inline bool IsTerminal(ExecPhase p) {
   return p == ExecPhase::kSucceeded || p == ExecPhase::kFailed || p == ExecPhase::kAborted;
 }

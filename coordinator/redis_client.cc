@@ -1,4 +1,4 @@
-#include "common/redis_client.h"
+#include "coordinator/redis_client.h"
 
 #include <hiredis/adapters/libuv.h>
 #include <hiredis/async.h>
@@ -41,6 +41,20 @@ RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::strin
   ping_timer_->data = this;
   uv_timer_init(loop_, ready_timer_.get());
   ready_timer_->data = this;
+  uv_idle_init(loop_, deferred_idle_.get());
+  deferred_idle_->data = this;
+}
+
+void RedisClient::FailLater(Callback cb, Status error) {
+  deferred_.emplace_back(std::move(cb), std::move(error));
+  if (deferred_.size() > 1) return;
+  uv_idle_start(deferred_idle_.get(), [](uv_idle_t* h) {
+    uv_idle_stop(h);
+    auto* self = static_cast<RedisClient*>(h->data);
+    auto batch = std::move(self->deferred_);
+    self->deferred_.clear();
+    for (auto& [cb, error] : batch) cb(Err(std::move(error)));
+  });
 }
 
 void RedisClient::OnPingTimer() {
@@ -74,6 +88,16 @@ void RedisClient::ForceReconnect(const char* why) {
 }
 
 RedisClient::~RedisClient() {
+  // Callbacks not run by now are dropped: whoever owns us had its chance in Shutdown.
+  callbacks_dropped_ = true;
+  Shutdown();
+  uv_idle_stop(deferred_idle_.get());
+  deferred_.clear();
+}
+
+void RedisClient::Shutdown() {
+  if (stopping_) return;
+  connected_ = false;
   stopping_ = true;
   *alive_ = false;
   uv_timer_stop(reconnect_timer_.get());
@@ -84,6 +108,13 @@ RedisClient::~RedisClient() {
     ctx_->data = nullptr;
     redisAsyncFree(ctx_);  // runs pending callbacks with a null reply
     ctx_ = nullptr;
+  }
+  // Commands issued by those callbacks fail too, now (bounded: a callback that retries forever
+  // must not hang the shutdown).
+  for (int round = 0; round < 100 && !deferred_.empty() && !callbacks_dropped_; ++round) {
+    auto batch = std::move(deferred_);
+    deferred_.clear();
+    for (auto& [cb, error] : batch) cb(Err(std::move(error)));
   }
 }
 
@@ -227,18 +258,12 @@ void RedisClient::OnReply(redisAsyncContext*, void* reply, void* privdata) {
 }
 
 void RedisClient::Command(const std::vector<std::string>& argv, Callback cb) {
-  if (!connected_) {
-    cb(Err(Unavailable("redis " + address_ + " is not connected")));
-    return;
-  }
+  if (!connected_) return FailLater(std::move(cb), Unavailable("redis " + address_ + " is not connected"));
   Send(argv, std::move(cb));
 }
 
 void RedisClient::Send(const std::vector<std::string>& argv, Callback cb) {
-  if (ctx_ == nullptr) {
-    cb(Err(Unavailable("redis " + address_ + " is not connected")));
-    return;
-  }
+  if (ctx_ == nullptr) return FailLater(std::move(cb), Unavailable("redis " + address_ + " is not connected"));
   std::vector<const char*> args;
   std::vector<size_t> lens;
   args.reserve(argv.size());
@@ -251,8 +276,7 @@ void RedisClient::Send(const std::vector<std::string>& argv, Callback cb) {
   if (redisAsyncCommandArgv(ctx_, &RedisClient::OnReply, p, static_cast<int>(args.size()),
                             args.data(), lens.data()) != REDIS_OK) {
     std::unique_ptr<Pending> owned(p);
-    owned->cb(Err(Unavailable("redis " + address_ + ": command not sent")));
-    return;
+    return FailLater(std::move(owned->cb), Unavailable("redis " + address_ + ": command not sent"));
   }
   ++pending_;
 }

@@ -29,6 +29,7 @@ inline constexpr const char* kFieldOutputs = "outputs";      // msgpack map of w
 inline constexpr const char* kFieldRecoveredFrom = "recovered_from";  // source of `fanout recover`
 inline constexpr const char* kFieldStatus = "status";        // final STATUS document (JSON)
 inline constexpr const char* kFieldOverwriteCache = "overwrite_cache";  // "1" when set
+inline constexpr const char* kFieldSpecBinary = "spec_bin";  // the resolved spec (common/spec_codec.h)
 // Per node: "node:ID:phase", "node:ID:size", "node:ID:error".
 inline std::string NodeField(std::string_view node, std::string_view what) {
   return "node:" + std::string(node) + ":" + std::string(what);
@@ -54,6 +55,10 @@ inline std::string Unclaimed(std::string_view e, std::string_view node) {
 inline std::string Checkpoint(std::string_view e, std::string_view node, uint32_t index) {
   return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":ckpt:" + std::to_string(index);
 }
+// Every checkpoint of an execution, as a SCAN pattern.
+inline std::string CheckpointPattern(std::string_view e) {
+  return "fo:{" + std::string(e) + "}:n:*:ckpt:*";
+}
 inline std::string Log(std::string_view e, std::string_view node, uint32_t index, uint32_t attempt) {
   return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":log:" + std::to_string(index) +
          ":" + std::to_string(attempt);
@@ -62,24 +67,6 @@ inline std::string Events(std::string_view e) { return "fo:{" + std::string(e) +
 inline std::string Cache(std::string_view key) { return "fo:cache:" + std::string(key); }
 inline std::string CacheReservation(std::string_view key) {
   return "fo:cache:" + std::string(key) + ":res";
-}
-
-// The persisted record of one subtask, one u16 of the Phases bitfield:
-//   bits 0-3 phase (SubtaskPhase), 4-9 attempt, 10-13 system failures, 14 cache hit.
-inline constexpr int kRecordBits = 16;
-struct SubtaskRecord {
-  uint8_t phase = 0;
-  uint8_t attempt = 0;
-  uint8_t system_failures = 0;
-  bool cached = false;
-};
-inline uint16_t PackRecord(const SubtaskRecord& r) {
-  return static_cast<uint16_t>((r.phase & 0xf) | ((r.attempt & 0x3f) << 4) |
-                               ((r.system_failures & 0xf) << 10) | ((r.cached ? 1 : 0) << 14));
-}
-inline SubtaskRecord UnpackRecord(uint16_t v) {
-  return SubtaskRecord{static_cast<uint8_t>(v & 0xf), static_cast<uint8_t>((v >> 4) & 0x3f),
-                       static_cast<uint8_t>((v >> 10) & 0xf), ((v >> 14) & 1) != 0};
 }
 
 }  // namespace fanout::keys

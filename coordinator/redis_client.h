@@ -1,9 +1,10 @@
 // RedisClient: hiredis' async API driven by the libuv loop, with owned replies and
 // reconnection. Commands are built from argv (never by formatting user data into text).
 //
-// Contract: callbacks run on the loop thread, exactly once per command. While the client is
-// disconnected, Command fails at once with kUnavailable; the client reconnects by itself with
-// exponential backoff and reports state changes through on_state.
+// Contract: callbacks run on the loop thread, exactly once per command, and never inside the
+// call that issued it. While the client is disconnected, Command fails with kUnavailable (on
+// the next loop turn); the client reconnects by itself with exponential backoff and reports
+// state changes through on_state. Shutdown (or destruction) fails every pending command.
 #pragma once
 
 #include <uv.h>
@@ -46,6 +47,9 @@ class RedisClient {
   RedisClient& operator=(const RedisClient&) = delete;
 
   void Start(OnState on_state);
+  // Disconnects for good: pending commands fail now (their callbacks run inside this call),
+  // later ones fail on the next loop turn. Idempotent.
+  void Shutdown();
   bool connected() const { return connected_; }
   const std::string& address() const { return address_; }
 
@@ -97,6 +101,11 @@ class RedisClient {
   uint64_t ping_sent_ms_ = 0;
   void OnPingTimer();
   void ForceReconnect(const char* why);
+  // Runs `cb` with `error` on the next loop turn.
+  void FailLater(Callback cb, Status error);
+  UvHandle<uv_idle_t> deferred_idle_;
+  std::vector<std::pair<Callback, Status>> deferred_;
+  bool callbacks_dropped_ = false;
   std::shared_ptr<bool> alive_ = std::make_shared<bool>(true);
 };
 

@@ -1,0 +1,164 @@
+#include "common/status_doc.h"
+
+namespace fanout {
+namespace {
+
+using Json = nlohmann::json;
+
+constexpr std::string_view kWaitReasons[] = {"",
+                                             "no_workers",
+                                             "function_not_offered",
+                                             "only_interruptible_workers",
+                                             "requests_fit_no_worker",
+                                             "last_retry_needs_non_interruptible"};
+
+std::string Str(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+template <typename T>
+T Num(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_number() ? it->get<T>() : T{};
+}
+
+Result<NodeStatus> NodeFromJson(const Json& n) {
+  if (!n.is_object()) return Err(InvalidArgument("status: a node is not an object"));
+  NodeStatus s;
+  s.id = Str(n, "id");
+  s.is_map = Str(n, "kind") == "map";
+  s.task = Str(n, "task");
+  auto phase = ParseNodePhase(Str(n, "phase"));
+  if (!phase) return Err(InvalidArgument("status: node '" + s.id + "' has an unknown phase"));
+  s.phase = *phase;
+  s.error = Str(n, "error");
+  s.waiting.message = Str(n, "waiting");
+  s.waiting.reason = ParseWaitReason(Str(n, "waiting_reason"));
+  s.waiting.function = Str(n, "waiting_function");
+  if (auto r = n.find("requests"); r != n.end() && r->is_object()) {
+    s.cpu = Num<double>(*r, "cpu");
+    s.mem_bytes = Num<int64_t>(*r, "mem_bytes");
+  }
+  if (auto c = n.find("counts"); c != n.end() && c->is_object()) {
+    for (int p = 0; p < kSubtaskPhaseCount; ++p)
+      s.counts[p] = Num<uint64_t>(*c, std::string(SubtaskPhaseName(static_cast<SubtaskPhase>(p))).c_str());
+    s.cached = Num<uint64_t>(*c, "cached");
+  }
+  s.size = Num<uint64_t>(n, "size");
+  s.min_successes = Num<int64_t>(n, "min_successes");
+  s.state_bytes = Num<uint64_t>(n, "state_bytes");
+  if (auto f = n.find("failed"); f != n.end() && f->is_array()) {
+    for (const Json& e : *f) {
+      if (!e.is_object()) continue;
+      FailedSubtask fs;
+      fs.index = Num<uint32_t>(e, "index");
+      fs.attempts = Num<uint32_t>(e, "attempts");
+      fs.phase = ParseSubtaskPhase(Str(e, "phase")).value_or(SubtaskPhase::kFailed);
+      fs.error = Str(e, "error");
+      s.failed.push_back(std::move(fs));
+    }
+  }
+  return s;
+}
+
+Json NodeToJson(const NodeStatus& s) {
+  Json counts = Json::object();
+  for (int p = 0; p < kSubtaskPhaseCount; ++p)
+    counts[std::string(SubtaskPhaseName(static_cast<SubtaskPhase>(p)))] = s.counts[p];
+  counts["cached"] = s.cached;
+  Json failed = Json::array();
+  for (const FailedSubtask& f : s.failed)
+    failed.push_back({{"index", f.index},
+                      {"attempts", f.attempts},
+                      {"phase", SubtaskPhaseName(f.phase)},
+                      {"error", f.error}});
+  Json j{{"id", s.id},
+         {"kind", s.is_map ? "map" : "task"},
+         {"task", s.task},
+         {"phase", NodePhaseName(s.phase)},
+         {"error", s.error},
+         {"waiting", s.waiting.message},
+         {"requests", {{"cpu", s.cpu}, {"mem_bytes", s.mem_bytes}}},
+         {"counts", counts},
+         {"size", s.size},
+         {"min_successes", s.min_successes},
+         {"state_bytes", s.state_bytes},
+         {"failed", failed}};
+  if (s.waiting.reason != WaitReason::kNone) j["waiting_reason"] = WaitReasonName(s.waiting.reason);
+  if (!s.waiting.function.empty()) j["waiting_function"] = s.waiting.function;
+  return j;
+}
+
+}  // namespace
+
+std::string_view WaitReasonName(WaitReason r) {
+  auto i = static_cast<size_t>(r);
+  return i < std::size(kWaitReasons) ? kWaitReasons[i] : "";
+}
+
+WaitReason ParseWaitReason(std::string_view name) {
+  for (size_t i = 1; i < std::size(kWaitReasons); ++i)
+    if (kWaitReasons[i] == name) return static_cast<WaitReason>(i);
+  return WaitReason::kNone;
+}
+
+Json ExecutionStatus::ToJson() const {
+  Json nodes_json = Json::array();
+  for (const NodeStatus& n : nodes) nodes_json.push_back(NodeToJson(n));
+  Json j{{"execution", execution},
+         {"workflow", workflow},
+         {"phase", ExecPhaseName(phase)},
+         {"created_ms", created_ms},
+         {"ended_ms", ended_ms},
+         {"error", error},
+         {"nodes", nodes_json}};
+  if (!recovered_from.empty()) j["recovered_from"] = recovered_from;
+  if (events_port > 0) j["events_port"] = events_port;
+  return j;
+}
+
+Result<ExecutionStatus> ExecutionStatus::FromJson(const Json& j) {
+  if (!j.is_object()) return Err(InvalidArgument("status: not a JSON object"));
+  ExecutionStatus s;
+  s.execution = Str(j, "execution");
+  s.workflow = Str(j, "workflow");
+  auto phase = ParseExecPhase(Str(j, "phase"));
+  if (!phase) return Err(InvalidArgument("status: unknown execution phase '" + Str(j, "phase") + "'"));
+  s.phase = *phase;
+  s.created_ms = Num<int64_t>(j, "created_ms");
+  s.ended_ms = Num<int64_t>(j, "ended_ms");
+  s.error = Str(j, "error");
+  s.recovered_from = Str(j, "recovered_from");
+  s.events_port = Num<int>(j, "events_port");
+  if (auto n = j.find("nodes"); n != j.end() && n->is_array()) {
+    for (const Json& node : *n) {
+      ASSIGN_OR_RETURN(NodeStatus ns, NodeFromJson(node));
+      s.nodes.push_back(std::move(ns));
+    }
+  }
+  return s;
+}
+
+Json ExecutionOutputs::ToJson() const {
+  Json j{{"execution", execution}, {"phase", ExecPhaseName(phase)}, {"error", error}};
+  if (has_outputs) j["outputs"] = outputs;
+  return j;
+}
+
+Result<ExecutionOutputs> ExecutionOutputs::FromJson(const Json& j) {
+  if (!j.is_object()) return Err(InvalidArgument("outputs: not a JSON object"));
+  ExecutionOutputs o;
+  o.execution = Str(j, "execution");
+  auto phase = ParseExecPhase(Str(j, "phase"));
+  if (!phase) return Err(InvalidArgument("outputs: unknown execution phase '" + Str(j, "phase") + "'"));
+  o.phase = *phase;
+  o.error = Str(j, "error");
+  if (auto it = j.find("outputs"); it != j.end() && !it->is_null()) {
+    o.has_outputs = true;
+    o.outputs = *it;
+  }
+  return o;
+}
+
+}  // namespace fanout

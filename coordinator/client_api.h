@@ -1,0 +1,54 @@
+// ClientApi: the client requests of the CLI (DESIGN §3.2, wire kinds 20-29): decodes each,
+// asks the room that knows, and answers with one Reply holding a JSON document (the CLI's
+// `-o json`; typed in common/status_doc.h where the CLI reads it). Live executions are answered
+// from memory, ended ones from the store. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "common/wire.h"
+#include "coordinator/execution.h"
+#include "coordinator/execution_manager.h"
+#include "coordinator/outbox.h"
+#include "coordinator/store.h"
+#include "coordinator/worker_registry.h"
+
+namespace fanout {
+
+class ClientApi {
+ public:
+  struct Health {
+    bool ready = false;
+    int events_port = 0;            // 0: no event socket
+    size_t followed_executions = 0;
+    uint64_t dropped_messages = 0;
+  };
+  ClientApi(ExecutionTable& execs, ExecutionManager& manager, WorkerRegistry& workers, Store& store,
+            Outbox& outbox, std::function<Health()> health);
+
+  void OnRequest(const std::string& identity, wire::Kind kind, std::string_view body);
+
+ private:
+  void Reply(const std::string& identity, uint64_t rid, const Status& st, const std::string& json);
+  void Submit(const std::string& identity, const wire::SubmitRequest& req);
+  void StatusReply(const std::string& identity, uint64_t rid, const std::string& exec);
+  void OutputsReply(const std::string& identity, uint64_t rid, const std::string& exec);
+  void List(const std::string& identity, uint64_t rid);
+  void Recover(const std::string& identity, uint64_t rid, const std::string& exec);
+  void AbortExecution(const std::string& identity, uint64_t rid, const std::string& exec);
+  void Logs(const std::string& identity, const wire::LogsRequest& req);
+  void CacheClear(const std::string& identity, const wire::CacheClearRequest& req);
+  void HealthReply(const std::string& identity, uint64_t rid);
+
+  ExecutionTable& execs_;
+  ExecutionManager& manager_;
+  WorkerRegistry& workers_;
+  Store& store_;
+  Outbox& outbox_;
+  std::function<Health()> health_;
+};
+
+}  // namespace fanout

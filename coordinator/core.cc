@@ -1,0 +1,86 @@
+#include "coordinator/core.h"
+
+#include <spdlog/spdlog.h>
+
+namespace fanout {
+
+CoordinatorCore::CoordinatorCore(Store& store, Outbox& outbox, const Clock& clock, CoreOptions o, Hooks hooks)
+    : store_(store),
+      clock_(clock),
+      hooks_(std::move(hooks)),
+      workers_(clock, {o.heartbeat_ms, o.liveness, o.max_worker_slots}),
+      recovery_(clock, o.heartbeat_ms * o.liveness),
+      cache_(store, clock, 3 * o.heartbeat_ms),
+      commits_(store, [this] { hooks_.fenced(); }),
+      dispatcher_(execs_, workers_, recovery_, commits_, store, outbox, clock,
+                  Dispatcher::Options{o.max_batch, 8u << 20, o.system_retries, o.heartbeat_ms,
+                                      o.max_checkpoint_bytes, o.log_ttl_s, o.deadline_grace_ms},
+                  Dispatcher::Hooks{[this](NodeRun& n) { manager_.NodeChanged(n); },
+                                    [this](SubtaskId id) { cache_.Release(id); }, [this] { hooks_.wake(); }}),
+      manager_(execs_, store, commits_, dispatcher_, clock,
+               ExecutionManager::Options{o.system_retries, o.max_checkpoint_bytes, o.keep_checkpoints},
+               ExecutionManager::Hooks{[this](const Execution& e) { hooks_.ended(e); }, [this] { hooks_.wake(); }}),
+      loader_(execs_, store, recovery_, cache_, dispatcher_,
+              NodeLoader::Hooks{[this](NodeRun& n) { manager_.NodeReady(n); },
+                                [this](NodeRun& n, const std::string& why) { manager_.NodeFailed(n, why); },
+                                [this] { hooks_.fenced(); }, [this] { hooks_.wake(); }}),
+      api_(execs_, manager_, workers_, store, outbox, [this] {
+        ClientApi::Health h = hooks_.health();
+        h.dropped_messages = dropped_;
+        return h;
+      }) {
+  manager_.set_loader(&loader_);
+  commits_.set_sink(&dispatcher_);
+}
+
+void CoordinatorCore::StoreReconnected() {
+  // Results that could not be committed while the store was away are still held by the
+  // workers: every worker says HELLO again, which makes it re-send them.
+  dispatcher_.AskAllToResend();
+  hooks_.wake();
+}
+
+void CoordinatorCore::Drop(const std::string& why) {
+  ++dropped_;
+  // At most one line a second, with how many were dropped in all.
+  int64_t now = clock_.NowMs();
+  if (now - last_drop_log_ms_ < 1000) return;
+  spdlog::warn("dropped a message: {} ({} dropped in all)", why, dropped_);
+  last_drop_log_ms_ = now;
+}
+
+void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, std::string_view body) {
+  if (wire::IsClientKind(kind)) return api_.OnRequest(identity, kind, body);
+  switch (kind) {
+    case wire::Kind::kHello:
+      if (auto hello = wire::DecodeBody<wire::Hello>(body)) return dispatcher_.OnHello(identity, *hello);
+      return Drop("malformed HELLO");
+    case wire::Kind::kHeartbeat:
+    case wire::Kind::kBye:
+      if (auto hb = wire::DecodeBody<wire::Heartbeat>(body))
+        return dispatcher_.OnHeartbeat(identity, *hb, kind == wire::Kind::kBye);
+      return Drop("malformed heartbeat");
+    case wire::Kind::kCheckpoint:
+      if (auto save = wire::DecodeBody<wire::CheckpointSave>(body)) return dispatcher_.OnCheckpoint(identity, *save);
+      return Drop("malformed CHECKPOINT");
+    case wire::Kind::kResult:
+      if (auto batch = wire::DecodeBody<wire::ResultBatch>(body)) return dispatcher_.OnResults(identity, *batch);
+      return Drop("malformed RESULT");
+    default:
+      return Drop(std::string("unexpected ") + wire::KindName(kind));
+  }
+}
+
+void CoordinatorCore::EndOfTurn() {
+  dispatcher_.Pump();
+  commits_.Flush();
+  dispatcher_.FlushAcks();
+}
+
+void CoordinatorCore::Tick() {
+  dispatcher_.Tick();
+  if (store_.connected()) loader_.TickCache();
+  hooks_.wake();
+}
+
+}  // namespace fanout

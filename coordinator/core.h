@@ -1,0 +1,103 @@
+// CoordinatorCore: the coordinator's rooms, wired together, without sockets, timers or a real
+// store (sans-IO). The reactor (coordinator.h) owns one and feeds it: decoded messages in,
+// messages out through an Outbox, time from a Clock, durability through a Store. Unit tests
+// own one with a FakeStore, a FakeClock and a recording Outbox, and drive whole scenarios
+// (submit, dispatch, results, worker loss, restart) without a process or a sleep.
+//
+//   ClientApi          client requests → answers                      client_api.h
+//   ExecutionManager   workflow advancement: submit, nodes, the end   execution_manager.h
+//   NodeLoader         a starting node's known state: records, cache  node_loader.h
+//   Dispatcher         workers: HELLO, WORK, RESULT → commit → ACK    dispatcher.h
+//   Scheduler          who gets which free slot (pure)                scheduler.h
+//   WorkerRegistry     workers, credit, liveness, who runs what       worker_registry.h
+//   Recovery           restart claims and their grace (pure)          recovery.h
+//   CacheGate          serialized cache reservations                  cache_gate.h
+//   CommitQueue        subtask writes, batched per node per turn      commit_queue.h
+//   Store              everything durable (RedisStore, FakeStore)     store.h
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/wire.h"
+#include "coordinator/cache_gate.h"
+#include "coordinator/client_api.h"
+#include "coordinator/commit_queue.h"
+#include "coordinator/dispatcher.h"
+#include "coordinator/execution.h"
+#include "coordinator/execution_manager.h"
+#include "coordinator/node_loader.h"
+#include "coordinator/outbox.h"
+#include "coordinator/recovery.h"
+#include "coordinator/store.h"
+#include "coordinator/worker_registry.h"
+
+namespace fanout {
+
+struct CoreOptions {
+  int64_t heartbeat_ms = 1000;  // heartbeat interval, both ways
+  int liveness = 3;             // missed intervals before a worker is declared lost
+  int system_retries = 3;       // per-subtask budget for system errors
+  uint32_t max_batch = 256;     // subtasks per WORK message
+  uint32_t max_worker_slots = 4096;  // HELLO's slots are capped here
+  int64_t max_checkpoint_bytes = 16 << 20;
+  bool keep_checkpoints = false;
+  int64_t log_ttl_s = 7 * 24 * 3600;
+  int64_t deadline_grace_ms = 5000;  // see Dispatcher::Options
+};
+
+class CoordinatorCore {
+ public:
+  struct Hooks {
+    std::function<void()> wake;    // run EndOfTurn before waiting for events again
+    std::function<void()> fenced;  // another coordinator owns the store: stop at once
+    std::function<void(const Execution&)> ended;  // an execution's end is durable
+    std::function<ClientApi::Health()> health;
+  };
+
+  CoordinatorCore(Store& store, Outbox& outbox, const Clock& clock, CoreOptions options, Hooks hooks);
+  CoordinatorCore(const CoordinatorCore&) = delete;
+  CoordinatorCore& operator=(const CoordinatorCore&) = delete;
+
+  // Start-up, once the store answers: the active executions of the snapshot resume.
+  void Restore(const std::vector<StoredExecution>& snapshot) { manager_.Restore(snapshot); }
+  // The store is back after an outage.
+  void StoreReconnected();
+  // A message from a peer (frames already split; the kind tells worker from client).
+  void OnMessage(const std::string& identity, wire::Kind kind, std::string_view body);
+  // Before the loop waits again: dispatch, flush the turn's writes, send ACKs.
+  void EndOfTurn();
+  // Every heartbeat interval.
+  void Tick();
+  // A message that could not be split or decoded: counted, logged at most once a second.
+  void Drop(const std::string& why);
+
+  ExecutionTable& executions() { return execs_; }
+  WorkerRegistry& workers() { return workers_; }
+  Recovery& recovery() { return recovery_; }
+  CommitQueue& commits() { return commits_; }
+  ExecutionManager& manager() { return manager_; }
+  uint64_t dropped_messages() const { return dropped_; }
+
+ private:
+  Store& store_;
+  const Clock& clock_;
+  Hooks hooks_;
+  ExecutionTable execs_;
+  WorkerRegistry workers_;
+  Recovery recovery_;
+  CacheGate cache_;
+  CommitQueue commits_;
+  Dispatcher dispatcher_;
+  ExecutionManager manager_;
+  NodeLoader loader_;
+  ClientApi api_;
+  uint64_t dropped_ = 0;
+  int64_t last_drop_log_ms_ = -1'000'000;
+};
+
+}  // namespace fanout

@@ -1,0 +1,478 @@
+#include "coordinator/redis_store.h"
+
+#include <spdlog/spdlog.h>
+
+#include "coordinator/keys.h"
+
+namespace fanout {
+namespace {
+
+// KEYS: epoch, phases, outputs, errors. ARGV: epoch, then 5 per op:
+// kind, index, attempt, record, payload. Records are u16: phase in the low 4 bits, attempt in
+// bits 4-9 (coordinator/keys.h). Terminal phases: 3 succeeded, 4 failed, 5 aborted.
+constexpr const char* kApplyScript = R"lua(
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then
+  return -1
+end
+local res = {}
+for i = 2, #ARGV, 5 do
+  local kind = ARGV[i]
+  local off = '#' .. ARGV[i + 1]
+  local cur = redis.call('BITFIELD', KEYS[2], 'GET', 'u16', off)[1]
+  local phase = cur % 16
+  local terminal = phase == 3 or phase == 4 or phase == 5
+  if kind == 'r' then
+    if terminal then
+      res[#res + 1] = 0
+    else
+      redis.call('BITFIELD', KEYS[2], 'SET', 'u16', off, ARGV[i + 3])
+      res[#res + 1] = 1
+    end
+  elseif cur == tonumber(ARGV[i + 3]) then
+    res[#res + 1] = 2
+  else
+    local attempt = math.floor(cur / 16) % 64
+    local ok = 0
+    if attempt == tonumber(ARGV[i + 2]) and not terminal then
+      if kind == 'o' then
+        if redis.call('HSETNX', KEYS[3], ARGV[i + 1], ARGV[i + 4]) == 1 then ok = 1 end
+      else
+        redis.call('HSET', KEYS[4], ARGV[i + 1], ARGV[i + 4])
+        ok = 1
+      end
+      if ok == 1 then
+        redis.call('BITFIELD', KEYS[2], 'SET', 'u16', off, ARGV[i + 3])
+      end
+    end
+    res[#res + 1] = ok
+  end
+end
+return res
+)lua";
+
+constexpr uint32_t kOutputChunk = 8192;
+
+// KEYS: epoch, src phases, src outputs, dst phases, dst outputs, src exec hash.
+// ARGV: epoch, n, node size field. Copies succeeded subtasks (phase 3) of src into dst.
+constexpr const char* kCopyScript = R"lua(
+if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then
+  return -1
+end
+local n = tonumber(ARGV[2])
+if tonumber(redis.call('HGET', KEYS[6], ARGV[3]) or '-1') ~= n then
+  return 0
+end
+local src = redis.call('GET', KEYS[2])
+if not src then return 0 end
+local copied = 0
+for i = 0, n - 1 do
+  local hi, lo = string.byte(src, 2 * i + 1, 2 * i + 2)
+  if hi == nil or lo == nil then break end
+  if (hi * 256 + lo) % 16 == 3 then
+    local out = redis.call('HGET', KEYS[3], i)
+    local cur = redis.call('BITFIELD', KEYS[4], 'GET', 'u16', '#' .. i)[1] % 16
+    if out and cur ~= 3 and cur ~= 4 and cur ~= 5 then
+      redis.call('HSET', KEYS[5], i, out)
+      redis.call('BITFIELD', KEYS[4], 'SET', 'u16', '#' .. i, 3)
+      copied = copied + 1
+    end
+  end
+end
+return copied
+)lua";
+
+Status StatusOf(const Result<RedisReply>& r) { return r ? Status::Ok() : r.error(); }
+
+// The elements of an MGET/HMGET reply: nullopt for a missing key or field.
+std::vector<std::optional<std::string>> OptionalStrings(RedisReply& r) {
+  std::vector<std::optional<std::string>> out;
+  out.reserve(r.elements.size());
+  for (auto& e : r.elements) {
+    if (e.is_nil()) out.push_back(std::nullopt);
+    else out.push_back(std::move(e.str));
+  }
+  return out;
+}
+
+Status Fenced() { return FailedPrecondition("fenced: a newer coordinator has taken the epoch"); }
+
+}  // namespace
+
+RedisStore::RedisStore(uv_loop_t* loop, std::string host, int port, std::string password)
+    : redis_(loop, std::move(host), port, std::move(password)) {}
+
+void RedisStore::Start(OnState on_state) { redis_.Start(std::move(on_state)); }
+
+void RedisStore::Fire(const std::vector<std::string>& argv, const char* what) {
+  redis_.Command(argv, [what](Result<RedisReply> r) {
+    if (!r) spdlog::warn("{} failed: {}", what, r.error().message());
+  });
+}
+
+void RedisStore::TakeEpoch(Callback<int64_t> cb) {
+  // Load the commit script once; Commit sends its SHA and falls back to the text if Redis lost
+  // it (a restarted Redis has no scripts).
+  redis_.Command({"SCRIPT", "LOAD", kApplyScript}, [this](Result<RedisReply> r) {
+    if (r && r->type == RedisReply::Type::kString) script_sha_ = r->str;
+  });
+  redis_.Command({"INCR", keys::Epoch()}, [this, cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    epoch_ = r->integer;
+    cb(epoch_);
+  });
+}
+
+void RedisStore::Commit(std::string_view exec, std::string_view node, const std::vector<CommitOp>& ops,
+                        Callback<std::vector<CommitResult>> cb) {
+  std::vector<std::string> argv;
+  argv.reserve(9 + ops.size() * 5);
+  bool by_sha = !script_sha_.empty();
+  argv.insert(argv.end(), {by_sha ? "EVALSHA" : "EVAL", by_sha ? script_sha_ : kApplyScript, "4",
+                           keys::Epoch(), keys::Phases(exec, node), keys::Outputs(exec, node),
+                           keys::Errors(exec, node), std::to_string(epoch_)});
+  for (const CommitOp& op : ops) {
+    argv.emplace_back(1, static_cast<char>(op.kind));
+    argv.push_back(std::to_string(op.index));
+    argv.push_back(std::to_string(op.attempt));
+    argv.push_back(std::to_string(op.record));
+    argv.push_back(op.payload);
+  }
+  auto on_reply = [cb, n = ops.size()](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    if (r->type == RedisReply::Type::kInteger && r->integer == -1) return cb(Err(Fenced()));
+    if (r->type != RedisReply::Type::kArray || r->elements.size() != n)
+      return cb(Err(Internal("unexpected reply from the commit script")));
+    std::vector<CommitResult> out;
+    out.reserve(n);
+    for (const auto& e : r->elements) out.push_back(static_cast<CommitResult>(e.integer));
+    cb(std::move(out));
+  };
+  if (!by_sha) return redis_.Command(argv, on_reply);
+  redis_.Command(argv, [this, argv, on_reply](Result<RedisReply> r) mutable {
+    if (!r && r.error().message().find("NOSCRIPT") != std::string::npos) {
+      script_sha_.clear();
+      argv[0] = "EVAL";
+      argv[1] = kApplyScript;
+      return redis_.Command(argv, on_reply);
+    }
+    on_reply(std::move(r));
+  });
+}
+
+void RedisStore::CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                                 Done cb) {
+  std::vector<std::string> hset = {"HSET", keys::Exec(exec)};
+  for (const auto& [k, v] : fields) {
+    hset.push_back(k);
+    hset.push_back(v);
+  }
+  // Pipelined on one connection: they apply in order; the last reply means all are in.
+  Fire(hset, "execution write");
+  Fire({"ZADD", keys::Execs(), std::to_string(created_ms), std::string(exec)}, "execution list");
+  redis_.Command({"SADD", keys::Active(), std::string(exec)},
+                 [cb](Result<RedisReply> r) { cb(StatusOf(r)); });
+}
+
+void RedisStore::SetExecFields(std::string_view exec, const Fields& fields, Done cb) {
+  std::vector<std::string> hset = {"HSET", keys::Exec(exec)};
+  for (const auto& [k, v] : fields) {
+    hset.push_back(k);
+    hset.push_back(v);
+  }
+  redis_.Command(hset, [cb](Result<RedisReply> r) {
+    if (cb) cb(StatusOf(r));
+  });
+}
+
+void RedisStore::FinishExecution(std::string_view exec, const Fields& fields, Done cb) {
+  SetExecFields(exec, fields, nullptr);
+  redis_.Command({"SREM", keys::Active(), std::string(exec)}, [cb](Result<RedisReply> r) {
+    if (cb) cb(StatusOf(r));
+  });
+}
+
+void RedisStore::GetExecFields(std::string_view exec, const std::vector<std::string>& names,
+                               Callback<std::vector<std::optional<std::string>>> cb) {
+  std::vector<std::string> argv = {"HMGET", keys::Exec(exec)};
+  argv.insert(argv.end(), names.begin(), names.end());
+  redis_.Command(argv, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    cb(OptionalStrings(*r));
+  });
+}
+
+void RedisStore::GetAllExecFields(std::string_view exec,
+                                  Callback<std::map<std::string, std::string>> cb) {
+  redis_.Command({"HGETALL", keys::Exec(exec)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i + 1 < r->elements.size(); i += 2)
+      out.emplace(std::move(r->elements[i].str), std::move(r->elements[i + 1].str));
+    cb(std::move(out));
+  });
+}
+
+void RedisStore::LoadActive(Callback<std::vector<StoredExecution>> cb) {
+  redis_.Command({"SMEMBERS", keys::Active()}, [this, cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    auto out = std::make_shared<std::vector<StoredExecution>>(r->elements.size());
+    auto remaining = std::make_shared<size_t>(r->elements.size());
+    auto failed = std::make_shared<Status>();
+    if (out->empty()) return cb(std::vector<StoredExecution>());
+    for (size_t i = 0; i < r->elements.size(); ++i) {
+      (*out)[i].id = r->elements[i].str;
+      GetAllExecFields((*out)[i].id, [out, remaining, failed, cb, i](auto f) {
+        if (!f) *failed = f.error();
+        else (*out)[i].fields = std::move(*f);
+        if (--*remaining > 0) return;
+        if (!failed->ok()) return cb(Err(*failed));
+        cb(std::move(*out));
+      });
+    }
+  });
+}
+
+void RedisStore::RecentExecutions(int limit, Callback<std::vector<std::string>> cb) {
+  redis_.Command({"ZREVRANGE", keys::Execs(), "0", std::to_string(limit - 1)},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   std::vector<std::string> out;
+                   for (auto& e : r->elements) out.push_back(std::move(e.str));
+                   cb(std::move(out));
+                 });
+}
+
+void RedisStore::LoadRecords(std::string_view exec, std::string_view node, uint32_t n,
+                             Callback<std::vector<uint16_t>> cb) {
+  redis_.Command({"GET", keys::Phases(exec, node)}, [cb, n](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::vector<uint16_t> out(n, 0);
+    if (r->is_nil()) return cb(std::move(out));
+    const std::string& s = r->str;
+    // BITFIELD u16 #i is big-endian at byte 2i; a shorter string means zeros after it.
+    for (uint32_t i = 0; i < n && 2 * i + 1 < s.size(); ++i)
+      out[i] = static_cast<uint16_t>((static_cast<uint8_t>(s[2 * i]) << 8) |
+                                     static_cast<uint8_t>(s[2 * i + 1]));
+    cb(std::move(out));
+  });
+}
+
+void RedisStore::LoadRecord(std::string_view exec, std::string_view node, uint32_t index,
+                            Callback<SubtaskRecord> cb) {
+  redis_.Command({"BITFIELD", keys::Phases(exec, node), "GET", "u16", "#" + std::to_string(index)},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   if (r->elements.size() != 1) return cb(Err(Internal("unexpected BITFIELD reply")));
+                   cb(UnpackRecord(static_cast<uint16_t>(r->elements[0].integer)));
+                 });
+}
+
+void RedisStore::LoadOutputs(std::string_view exec, std::string_view node, uint32_t n,
+                             std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
+                             Done done) {
+  LoadOutputsChunk(std::string(exec), std::string(node), 0, n, std::move(on_item), std::move(done));
+}
+
+void RedisStore::LoadOutputsChunk(std::string exec, std::string node, uint32_t from, uint32_t n,
+                                  std::function<void(uint32_t, std::optional<std::string_view>)> on_item,
+                                  Done done) {
+  if (from >= n) return done(Status::Ok());
+  uint32_t to = std::min(n, from + kOutputChunk);
+  std::vector<std::string> argv = {"HMGET", keys::Outputs(exec, node)};
+  argv.reserve(2 + (to - from));
+  for (uint32_t i = from; i < to; ++i) argv.push_back(std::to_string(i));
+  redis_.Command(argv, [this, exec, node, from, to, n, on_item, done](Result<RedisReply> r) {
+    if (!r) return done(r.error());
+    if (r->elements.size() != to - from) return done(Internal("short HMGET reply"));
+    for (uint32_t i = from; i < to; ++i) {
+      const RedisReply& e = r->elements[i - from];
+      if (e.is_nil()) on_item(i, std::nullopt);
+      else on_item(i, std::string_view(e.str));
+    }
+    LoadOutputsChunk(exec, node, to, n, on_item, done);
+  });
+}
+
+void RedisStore::CopySucceeded(std::string_view src, std::string_view dst, std::string_view node,
+                               uint32_t n, Callback<int64_t> cb) {
+  redis_.Command({"EVAL", kCopyScript, "6", keys::Epoch(), keys::Phases(src, node),
+                  keys::Outputs(src, node), keys::Phases(dst, node), keys::Outputs(dst, node),
+                  keys::Exec(src), std::to_string(epoch_), std::to_string(n),
+                  keys::NodeField(node, "size")},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   if (r->integer < 0) return cb(Err(Fenced()));
+                   cb(r->integer);
+                 });
+}
+
+void RedisStore::LoadUnclaimed(std::string_view exec, std::string_view node,
+                               Callback<std::map<uint32_t, int64_t>> cb) {
+  redis_.Command({"HGETALL", keys::Unclaimed(exec, node)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::map<uint32_t, int64_t> out;
+    for (size_t i = 0; i + 1 < r->elements.size(); i += 2)
+      out[static_cast<uint32_t>(std::strtoul(r->elements[i].str.c_str(), nullptr, 10))] =
+          std::atoll(r->elements[i + 1].str.c_str());
+    cb(std::move(out));
+  });
+}
+
+void RedisStore::MarkUnclaimed(std::string_view exec, std::string_view node,
+                               const std::vector<std::pair<uint32_t, int64_t>>& first_seen_wall_ms) {
+  if (first_seen_wall_ms.empty()) return;
+  std::vector<std::string> argv = {"HSET", keys::Unclaimed(exec, node)};
+  for (const auto& [index, ms] : first_seen_wall_ms) {
+    argv.push_back(std::to_string(index));
+    argv.push_back(std::to_string(ms));
+  }
+  Fire(argv, "unclaimed mark");
+}
+
+void RedisStore::ForgetUnclaimed(std::string_view exec, std::string_view node, uint32_t index) {
+  Fire({"HDEL", keys::Unclaimed(exec, node), std::to_string(index)}, "unclaimed forget");
+}
+
+void RedisStore::ClearUnclaimed(std::string_view exec, std::string_view node) {
+  Fire({"DEL", keys::Unclaimed(exec, node)}, "unclaimed clear");
+}
+
+void RedisStore::CacheGet(const std::vector<std::string>& cache_keys,
+                          Callback<std::vector<std::optional<std::string>>> cb) {
+  std::vector<std::string> argv = {"MGET"};
+  for (const auto& k : cache_keys) argv.push_back(keys::Cache(k));
+  redis_.Command(argv, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    cb(OptionalStrings(*r));
+  });
+}
+
+void RedisStore::CachePut(const std::string& key, const std::string& value, int64_t ttl_ms) {
+  std::vector<std::string> argv = {"SET", keys::Cache(key), value};
+  if (ttl_ms > 0) argv.insert(argv.end(), {"PX", std::to_string(ttl_ms)});
+  Fire(argv, "cache write");
+}
+
+void RedisStore::Scan(std::string pattern, std::string cursor,
+                      std::function<void(std::vector<std::string>)> on_keys, Done done) {
+  redis_.Command({"SCAN", cursor, "MATCH", pattern, "COUNT", "1000"},
+                 [this, pattern, on_keys, done](Result<RedisReply> r) {
+                   if (!r) return done(r.error());
+                   if (r->elements.size() != 2) return done(Internal("unexpected SCAN reply"));
+                   std::vector<std::string> found;
+                   for (auto& e : r->elements[1].elements) found.push_back(std::move(e.str));
+                   if (!found.empty()) on_keys(std::move(found));
+                   if (r->elements[0].str == "0") return done(Status::Ok());
+                   Scan(pattern, r->elements[0].str, on_keys, done);
+                 });
+}
+
+void RedisStore::CacheClear(const std::string& task, const std::string& version, Callback<int64_t> cb) {
+  // Cache keys are "TASK:VERSION:HEX" (coordinator/cache_key.h); glob characters in the
+  // names are escaped.
+  auto escape = [](const std::string& s) {
+    std::string o;
+    for (char c : s) {
+      if (c == '*' || c == '?' || c == '[' || c == ']' || c == '\\') o.push_back('\\');
+      o.push_back(c);
+    }
+    return o;
+  };
+  std::string pattern = keys::Cache((task.empty() ? "*" : escape(task)) + ":" +
+                                    (version.empty() ? "*" : escape(version)) + ":*");
+  auto deleted = std::make_shared<int64_t>(0);
+  Scan(pattern, "0",
+       [this, deleted](std::vector<std::string> found) {
+         std::vector<std::string> argv = {"DEL"};
+         for (auto& k : found)
+           if (!k.ends_with(":res")) argv.push_back(std::move(k));
+         *deleted += static_cast<int64_t>(argv.size() - 1);
+         if (argv.size() > 1) Fire(argv, "cache clear");
+       },
+       [this, cb, deleted](Status st) {
+         if (!st.ok()) return cb(Err(st));
+         // The DELs were pipelined before this PING: when it answers, they are done.
+         redis_.Command({"PING"}, [cb, deleted](Result<RedisReply>) { cb(*deleted); });
+       });
+}
+
+void RedisStore::Reserve(const std::string& key, const std::string& owner, int64_t ttl_ms,
+                         Callback<bool> cb) {
+  redis_.Command({"SET", keys::CacheReservation(key), owner, "NX", "PX", std::to_string(ttl_ms)},
+                 [cb](Result<RedisReply> r) {
+                   if (!r) return cb(Err(r.error()));
+                   cb(r->type == RedisReply::Type::kStatus);  // OK; nil when held
+                 });
+}
+
+void RedisStore::RenewReservation(const std::string& key, int64_t ttl_ms) {
+  Fire({"PEXPIRE", keys::CacheReservation(key), std::to_string(ttl_ms)}, "reservation renewal");
+}
+
+void RedisStore::ReleaseReservation(const std::string& key) {
+  Fire({"DEL", keys::CacheReservation(key)}, "reservation release");
+}
+
+void RedisStore::PutCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
+                               const std::string& bytes) {
+  Fire({"SET", keys::Checkpoint(exec, node, index), bytes}, "checkpoint write");
+}
+
+void RedisStore::GetCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
+                               Callback<std::optional<std::string>> cb) {
+  redis_.Command({"GET", keys::Checkpoint(exec, node, index)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    if (r->is_nil()) return cb(std::optional<std::string>());
+    cb(std::optional<std::string>(std::move(r->str)));
+  });
+}
+
+void RedisStore::ListCheckpoints(std::string_view exec, std::string_view node,
+                                 Callback<std::vector<uint32_t>> cb) {
+  std::string prefix = keys::Checkpoint(exec, node, 0);
+  prefix.resize(prefix.size() - 1);  // "...:ckpt:"
+  auto out = std::make_shared<std::vector<uint32_t>>();
+  Scan(prefix + "*", "0",
+       [out, prefix](std::vector<std::string> found) {
+         for (const std::string& k : found)
+           out->push_back(static_cast<uint32_t>(std::strtoul(k.c_str() + prefix.size(), nullptr, 10)));
+       },
+       [out, cb](Status st) {
+         if (!st.ok()) return cb(Err(st));
+         cb(std::move(*out));
+       });
+}
+
+void RedisStore::DeleteCheckpoint(std::string_view exec, std::string_view node, uint32_t index) {
+  Fire({"DEL", keys::Checkpoint(exec, node, index)}, "checkpoint delete");
+}
+
+void RedisStore::DeleteCheckpoints(std::string_view exec) {
+  std::string id(exec);
+  Scan(keys::CheckpointPattern(exec), "0",
+       [this](std::vector<std::string> found) {
+         std::vector<std::string> argv = {"DEL"};
+         for (auto& k : found) argv.push_back(std::move(k));
+         Fire(argv, "checkpoint delete");
+       },
+       [id](Status st) {
+         if (!st.ok()) spdlog::warn("exec={}: cannot delete checkpoints: {}", id, st.message());
+       });
+}
+
+void RedisStore::PutLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
+                        const std::string& log, int64_t ttl_s) {
+  // A log is help for a human, never a reason to fail a subtask.
+  Fire({"SET", keys::Log(exec, node, index, attempt), log, "EX", std::to_string(ttl_s)}, "log write");
+}
+
+void RedisStore::GetLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,
+                        Callback<std::optional<std::string>> cb) {
+  redis_.Command({"GET", keys::Log(exec, node, index, attempt)}, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    if (r->is_nil()) return cb(std::optional<std::string>());
+    cb(std::optional<std::string>(std::move(r->str)));
+  });
+}
+
+}  // namespace fanout

@@ -1,0 +1,123 @@
+// WorkerRegistry: the one owner of what the coordinator knows about workers (DESIGN §5):
+// who is connected (by ROUTER identity and by worker id), their capacity and what is left of
+// it (slots, command slots, cpu, memory), liveness, and which attempt runs where.
+//
+// Credit is implicit: a worker's slots come from its HELLO (capped); Assign takes one, Release
+// gives it back. Every slot/cpu/memory change happens in this file and nowhere else.
+// Timed rules (liveness, attempt deadlines) read the injected Clock. Loop thread only.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/spec.h"
+#include "common/wire.h"
+#include "coordinator/ids.h"
+#include "coordinator/placement.h"
+
+namespace fanout {
+
+// What one running attempt holds on its worker.
+struct AttemptCost {
+  double cpu = 0;
+  int64_t mem = 0;
+  bool command = false;
+};
+
+struct Inflight {
+  WorkerNo worker = 0;
+  uint32_t attempt = 0;
+  AttemptCost cost;
+  int64_t deadline_ms = 0;  // Clock::NowMs after which the coordinator gives up on it; 0: none
+};
+
+struct Worker {
+  WorkerNo no = 0;
+  std::string identity;  // ROUTER identity of its current connection
+  wire::Hello hello;     // as announced (slots capped)
+  uint32_t command_slots = 0;  // commands it runs at once (≤ slots)
+  bool draining = false;
+  int64_t last_seen_ms = 0;
+  uint32_t free_slots = 0;
+  uint32_t free_command_slots = 0;
+  double free_cpu = 0;
+  int64_t free_mem = 0;
+  uint32_t running = 0;  // attempts in flight on it
+};
+
+class WorkerRegistry {
+ public:
+  struct Options {
+    int64_t heartbeat_ms = 1000;
+    int liveness = 3;           // silent intervals before a worker is lost
+    uint32_t max_slots = 4096;  // HELLO's slots are capped here
+  };
+
+  WorkerRegistry(const Clock& clock, Options options);
+
+  struct Joined {
+    WorkerNo no = 0;
+    std::vector<AttemptRef> lost;  // attempts of earlier incarnations it did not claim
+    uint32_t kept = 0;             // attempts of earlier incarnations it claimed and keeps
+  };
+  // A HELLO from `identity`. Earlier incarnations of the same worker (same worker id, or the
+  // same identity) are replaced: attempts they held that the new HELLO claims (`claims`:
+  // SubtaskId::packed → attempt) carry on under the new connection, the others are returned
+  // as lost (the caller fails them as system errors).
+  Joined Join(const std::string& identity, const wire::Hello& hello,
+              const std::unordered_map<uint64_t, uint32_t>& claims);
+  // Removes a worker (lost or left); returns the attempts it held.
+  std::vector<AttemptRef> Remove(WorkerNo no);
+
+  Worker* Find(const std::string& identity);
+  Worker* Get(WorkerNo no);
+  const Worker* Get(WorkerNo no) const;
+  size_t size() const { return workers_.size(); }
+  std::vector<std::string> Identities() const;
+  // Any message counts as a sign of life.
+  void Heard(Worker& w) { w.last_seen_ms = clock_.NowMs(); }
+  void SetDraining(Worker& w, bool draining) { w.draining = draining; }
+  // Workers silent for longer than the liveness window.
+  std::vector<WorkerNo> Silent() const;
+
+  // An attempt starts on a worker: it takes the attempt's cost from the worker's capacity.
+  // deadline_ms: see Inflight (0: none).
+  void Assign(WorkerNo worker, SubtaskId id, uint32_t attempt, const AttemptCost& cost,
+              int64_t deadline_ms);
+  // Where (id, attempt) runs, or nullptr.
+  const Inflight* Holder(SubtaskId id) const;
+  // The attempt is over (its result is durable, it failed, it was aborted or given up): its
+  // cost goes back to its worker. False when (id, attempt) was not in flight.
+  bool Release(SubtaskId id, uint32_t attempt);
+  // Attempts whose deadline has passed.
+  std::vector<AttemptRef> Overdue() const;
+  size_t inflight() const { return inflight_.size(); }
+  // Attempts of one node in flight.
+  uint32_t InflightOf(NodeUid node) const;
+
+  // Capacity views for the scheduler and for placement explanations.
+  std::vector<WorkerView> Views() const;
+  // The WORKERS document.
+  nlohmann::json ToJson() const;
+
+ private:
+  void Charge(Worker& w, const AttemptCost& c);
+  void Refund(Worker& w, const AttemptCost& c);
+
+  const Clock& clock_;
+  Options options_;
+  WorkerNo next_no_ = 1;
+  std::map<WorkerNo, Worker> workers_;  // ordered: iteration (and so dispatch) is stable
+  std::unordered_map<std::string, WorkerNo> by_identity_;
+  std::unordered_map<uint64_t, Inflight> inflight_;  // SubtaskId::packed → attempt in flight
+  std::unordered_map<NodeUid, uint32_t> per_node_;   // how many of inflight_ each node has
+  void Count(SubtaskId id, int delta);
+};
+
+}  // namespace fanout

@@ -1,0 +1,271 @@
+// Whole-coordinator scenarios on the sans-IO core (coordinator/core.h): a FakeStore, a
+// FakeClock, and workers and clients played by hand.
+#include "coordinator/core.h"
+
+#include <gtest/gtest.h>
+
+#include "coordinator/keys.h"
+#include "tests/unit/core_fixture.h"
+
+namespace fanout::testing {
+namespace {
+
+using wire::Kind;
+using wire::Outcome;
+
+uint16_t StoredRecord(FakeStore& store, const std::string& exec, const std::string& node, uint32_t i) {
+  auto& recs = store.state().records[{exec, node}];
+  return recs.contains(i) ? recs[i] : 0;
+}
+
+std::map<uint32_t, std::string>& Outs(FakeStore& store, const std::string& exec) {
+  return store.state().outputs[std::make_pair(exec, std::string("m"))];
+}
+
+class CoreTest : public ::testing::Test {
+ protected:
+  FakeClock clock_;
+  CoreHarness h_{clock_};
+};
+
+TEST_F(CoreTest, AResultIsAcknowledgedOnlyOnceItIsDurable) {
+  std::string exec = h_.Submit(FunctionMapSpec(3));
+  ASSERT_FALSE(exec.empty());
+  h_.Hello("w1", 2);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 2u);
+  h_.SendResult("w1", work[0], Outcome::kSucceeded, 10);
+  h_.core().EndOfTurn();
+  EXPECT_TRUE(h_.Acks("w1").empty());  // the commit has not been answered yet
+  h_.Settle();
+  auto acks = h_.Acks("w1");
+  ASSERT_EQ(acks.size(), 1u);
+  EXPECT_EQ(acks[0], work[0]);
+  EXPECT_EQ(Outs(h_.store(), exec)[work[0].index], EncodeMsgpack(Value(List{Value(10)})));
+}
+
+TEST_F(CoreTest, AMapRunsToItsOutputs) {
+  std::string exec = h_.Submit(FunctionMapSpec(3));
+  h_.Hello("w1", 8);
+  for (const auto& k : h_.Work("w1")) h_.Succeed("w1", k, 100 + k.index);
+  EXPECT_EQ(h_.ended(), std::vector<std::string>{exec});
+  auto& f = h_.store().state().execs[exec];
+  EXPECT_EQ(f[keys::kFieldPhase], "SUCCEEDED");
+  auto outputs = DecodeMsgpack(f[keys::kFieldOutputs]);
+  ASSERT_TRUE(outputs.has_value());
+  EXPECT_EQ(outputs->as_map().at("o0"), Value(List{Value(100), Value(101), Value(102)}));
+}
+
+TEST_F(CoreTest, ALostCommitReplyIsNotARefusal) {
+  // The commit script ran but its reply was lost with the connection (issue 12, defect 2):
+  // the worker re-sends its result, the store says it is already applied, and the subtask
+  // succeeds instead of burning system retries.
+  std::string exec = h_.Submit(FunctionMapSpec(1));
+  h_.Hello("w1", 1);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 1u);
+  h_.store().LoseNextReplies(1);
+  h_.Succeed("w1", work[0], 7);
+  EXPECT_TRUE(h_.Acks("w1").empty());
+  h_.core().Tick();  // asks the worker to say HELLO again, which makes it re-send
+  h_.Settle();
+  EXPECT_EQ(h_.out().Count("w1", Kind::kReconnect), 1u);
+  h_.Hello("w1", 1, {work[0]});
+  h_.Succeed("w1", work[0], 7);
+  EXPECT_EQ(h_.Acks("w1").size(), 1u);
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
+  EXPECT_TRUE(h_.Work("w1").empty());  // it never ran again
+}
+
+TEST_F(CoreTest, AResultFromAPeerThatDoesNotHoldTheAttemptIsNotCommitted) {
+  std::string exec = h_.Submit(FunctionMapSpec(1));
+  h_.Hello("w1", 1);
+  h_.Hello("intruder", 1);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 1u);
+  h_.Succeed("intruder", work[0], 666);
+  EXPECT_TRUE(Outs(h_.store(), exec).empty());
+  h_.Succeed("w1", work[0], 1);
+  EXPECT_EQ(Outs(h_.store(), exec)[0], EncodeMsgpack(Value(List{Value(1)})));
+}
+
+TEST_F(CoreTest, AUserAbortStoresTheAbortOfASubtaskWaitingToRetry) {
+  std::string exec = h_.Submit(FunctionMapSpec(1, "    retries: 3\n"));
+  h_.Hello("w1", 1);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 1u);
+  // In one loop turn: the attempt fails (→ RETRYING), then the user aborts.
+  h_.SendResult("w1", work[0], Outcome::kUserError, 0, "boom");
+  h_.Request(Kind::kAbortExec, wire::EncodeBody(wire::QueryRequest{3, exec}));
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "ABORTED");
+  SubtaskRecord r = UnpackRecord(StoredRecord(h_.store(), exec, "m", 0));
+  EXPECT_EQ(static_cast<SubtaskPhase>(r.phase), SubtaskPhase::kAborted);
+  EXPECT_TRUE(h_.Work("w1").empty());
+}
+
+TEST_F(CoreTest, FailFastAbortsARetryingSubtaskInTheStore) {
+  // min_successes 2 of 3: after one subtask fails for good, another failure fails the node while
+  // a third subtask waits to retry.
+  std::string exec = h_.Submit(FunctionMapSpec(3, "    retries: 2\n", "        min_successes: 2\n"));
+  h_.Hello("w1", 3);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 3u);
+  h_.SendResult("w1", work[0], Outcome::kUserError, 0, "retry me");  // → RETRYING
+  h_.SendResult("w1", work[1], Outcome::kNonRetryable, 0, "no");     // 1 failure: still possible
+  h_.SendResult("w1", work[2], Outcome::kNonRetryable, 0, "no");     // 2 failures > 3 - 2: fail fast
+  h_.Settle();
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "FAILED");
+  SubtaskRecord r0 = UnpackRecord(StoredRecord(h_.store(), exec, "m", 0));
+  EXPECT_EQ(static_cast<SubtaskPhase>(r0.phase), SubtaskPhase::kAborted);
+}
+
+TEST_F(CoreTest, IndependentNodesShareTheWorkersFromTheStart) {
+  // Issue 8, defect 1: `first` (concurrency 3) and `second` over the same list, 2 workers of 2.
+  std::string yaml =
+      "version: 1\ntasks:\n  t:\n    function: f\n    inputs: {x: int}\n    outputs: {o0: int}\n"
+      "workflows:\n  w:\n    inputs:\n      xs: {type: \"list<int>\", default: [0,1,2,3,4,5,6,7,8,9]}\n"
+      "    nodes:\n      - id: first\n        map: t\n        inputs: {x: $inputs.xs}\n        concurrency: 3\n"
+      "      - id: second\n        map: t\n        inputs: {x: $inputs.xs}\n"
+      "    outputs: {a: $first.o0, b: $second.o0}\n";
+  h_.Submit(yaml);
+  h_.Hello("w1", 2);
+  h_.Hello("w2", 2);
+  std::map<std::string, int> per_node;
+  for (const auto& k : h_.Work("w1")) per_node[k.node]++;
+  for (const auto& k : h_.Work("w2")) per_node[k.node]++;
+  EXPECT_EQ(per_node["first"], 2);
+  EXPECT_EQ(per_node["second"], 2);
+}
+
+TEST_F(CoreTest, AnAttemptPastItsTimeoutAndGraceIsGivenUpAndRunAgain) {
+  // Issue 12, defect 3: the worker stays connected but never reports.
+  std::string exec = h_.Submit(FunctionMapSpec(1, "    timeout: 2s\n"));
+  h_.Hello("w1", 1);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 1u);
+  for (int i = 0; i < 6; ++i) {  // 6 s: timeout 2 s + grace 5 s not yet over
+    clock_.Advance(1000);
+    h_.Heartbeat("w1");
+    h_.core().Tick();
+    h_.Settle();
+  }
+  EXPECT_EQ(h_.out().Count("w1", Kind::kAbort), 0u);
+  clock_.Advance(1000);
+  h_.Heartbeat("w1");
+  h_.core().Tick();
+  h_.Settle();
+  EXPECT_EQ(h_.out().Count("w1", Kind::kAbort), 1u);
+  auto again = h_.Work("w1");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt, 1u);
+  // The late result of the given-up attempt changes nothing.
+  h_.Succeed("w1", work[0], 5);
+  EXPECT_TRUE(Outs(h_.store(), exec).empty());
+}
+
+TEST_F(CoreTest, ALostWorkersAttemptsRunAgainElsewhere) {
+  std::string exec = h_.Submit(FunctionMapSpec(2));
+  h_.Hello("w1", 2);
+  ASSERT_EQ(h_.Work("w1").size(), 2u);
+  h_.Hello("w2", 2);
+  for (int i = 0; i < 4; ++i) {
+    clock_.Advance(1000);
+    h_.Heartbeat("w2");
+    h_.core().Tick();
+    h_.Settle();
+  }
+  auto moved = h_.Work("w2");
+  ASSERT_EQ(moved.size(), 2u);
+  for (const auto& k : moved) {
+    EXPECT_EQ(k.attempt, 1u);
+    h_.Succeed("w2", k, 1);
+  }
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
+}
+
+TEST_F(CoreTest, ARestartedCoordinatorKeepsClaimedAttemptsAndRerunsUnclaimedOnes) {
+  auto state = std::make_shared<FakeStoreState>();
+  std::string exec;
+  std::vector<wire::SubtaskKey> work;
+  {
+    CoreHarness a(clock_, state);
+    exec = a.Submit(FunctionMapSpec(2));
+    a.Hello("w1", 2);
+    work = a.Work("w1");
+    ASSERT_EQ(work.size(), 2u);
+  }  // the coordinator dies with both attempts running
+  CoreHarness b(clock_, state);
+  // The worker reconnects before the node is restored: it still runs subtask 0 only.
+  b.Hello("w1", 2, {work[0]});
+  b.Restore();
+  EXPECT_TRUE(b.Work("w1").empty());
+  for (int i = 0; i < 4; ++i) {  // past the grace window (3 s)
+    clock_.Advance(1000);
+    b.Heartbeat("w1");
+    b.core().Tick();
+    b.Settle();
+  }
+  auto rerun = b.Work("w1");
+  ASSERT_EQ(rerun.size(), 1u);
+  EXPECT_EQ(rerun[0].index, work[1].index);
+  EXPECT_EQ(rerun[0].attempt, 1u);
+  b.Succeed("w1", work[0], 1);  // the claimed attempt reports
+  b.Succeed("w1", rerun[0], 2);
+  EXPECT_EQ(state->execs[exec][keys::kFieldPhase], "SUCCEEDED");
+}
+
+TEST_F(CoreTest, AnOlderCoordinatorIsFencedOnItsNextCommit) {
+  auto state = std::make_shared<FakeStoreState>();
+  CoreHarness a(clock_, state);
+  std::string exec = a.Submit(FunctionMapSpec(1));
+  a.Hello("w1", 1);
+  auto work = a.Work("w1");
+  CoreHarness b(clock_, state);  // takes a newer epoch
+  a.Succeed("w1", work[0], 1);
+  EXPECT_TRUE(a.fenced());
+  EXPECT_TRUE((state->outputs[std::make_pair(exec, std::string("m"))]).empty());
+}
+
+TEST_F(CoreTest, CommandsStayWithinTheWorkersCommandSlots) {
+  std::string yaml =
+      "version: 1\ntasks:\n  t:\n    command: [\"true\"]\n    inputs: {x: int}\n    outputs: {o0: int}\n"
+      "workflows:\n  w:\n    inputs:\n      xs: {type: \"list<int>\", default: [0,1,2,3,4,5]}\n"
+      "    nodes:\n      - id: m\n        map: t\n        inputs: {x: $inputs.xs}\n    outputs: {o0: $m.o0}\n";
+  h_.Submit(yaml);
+  h_.Hello("w1", 64, {}, /*command_slots=*/1);
+  EXPECT_EQ(h_.Work("w1").size(), 1u);
+}
+
+TEST_F(CoreTest, StatusSaysWhyANodeWaitsInATypedReason) {
+  std::string exec = h_.Submit(FunctionMapSpec(1));
+  wire::Hello hello;
+  hello.worker_id = "w1";
+  hello.slots = 1;
+  hello.functions = {"other"};
+  h_.core().OnMessage("w1", Kind::kHello, wire::EncodeBody(hello));
+  h_.Settle();
+  ExecutionStatus s = h_.Status(exec);
+  ASSERT_EQ(s.nodes.size(), 1u);
+  EXPECT_EQ(s.nodes[0].waiting.reason, WaitReason::kFunctionNotOffered);
+  EXPECT_EQ(s.nodes[0].waiting.function, "f");
+}
+
+TEST_F(CoreTest, ARestartReadsTheStoredBinarySpecNotTheYaml) {
+  auto state = std::make_shared<FakeStoreState>();
+  std::string exec;
+  {
+    CoreHarness a(clock_, state);
+    exec = a.Submit(FunctionMapSpec(1));
+  }
+  state->execs[exec][keys::kFieldSpecText] = "this is: [not, a valid spec";
+  CoreHarness b(clock_, state);
+  b.Restore();
+  b.Hello("w1", 1);
+  auto work = b.Work("w1");
+  ASSERT_EQ(work.size(), 1u);
+  b.Succeed("w1", work[0], 3);
+  EXPECT_EQ(state->execs[exec][keys::kFieldPhase], "SUCCEEDED");
+}
+
+}  // namespace
+}  // namespace fanout::testing

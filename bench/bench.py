@@ -24,12 +24,14 @@ Cases (BENCH_CASES selects, comma-separated; default all):
            HEALTH requests back to back: that client's worst reply latency.
   peers    ../shared/peers (Dask, Celery, RQ, pyzmq) at BENCH_PEER_N, one rep each.
 
-Sizes (full / BENCH_QUICK=1): BENCH_N 1M / 100k, BENCH_SLEEP_N 10k / 2k, BENCH_TRUE_N 10k / 1k,
-BENCH_RSS_N 10M / 1M, BENCH_RESTART_N 1M / 100k, BENCH_SUBMIT_N 1M / 200k, BENCH_PEER_N
-100k / 10k. Other knobs: BENCH_BEST ("w:--slots=256 c:--max-batch=1024;..."; c: flags go to
+Sizes (full / BENCH_QUICK=1): BENCH_N 1M / 50k, BENCH_SLEEP_N 10k / 1k, BENCH_TRUE_N 10k / 500,
+BENCH_RSS_N 10M / 1M, BENCH_RESTART_N 1M / 50k, BENCH_SUBMIT_N 1M / 200k, BENCH_PEER_N
+100k / 2k. Other knobs: BENCH_BEST ("w:--slots=256 c:--max-batch=1024;..."; c: flags go to
 the coordinator, w: flags to every worker), BENCH_WORKERS (workers of the flag clusters;
-default: cores, like `fanout local`), BENCH_CASE_TIMEOUT (s per measured map), BENCH_RSS_MAX_S,
-BENCH_PEER_TIMEOUT (s per peer script), BENCH_PEER_CASES, BENCH_POLL_MS, BENCH_PEERS_DIR.
+default: cores, like `fanout local`), BENCH_CASE_TIMEOUT (s per measured map, 420 / 60; a map
+still running then is aborted and its partial rate shown), BENCH_RSS_MAX_S (120 / 10),
+BENCH_PEER_TIMEOUT (s per peer system, 600 / 90), BENCH_PEER_CASES ("dask=map:noop:1000;rq=..."),
+BENCH_POLL_MS (STATUS poll interval, 250), BENCH_PEERS_DIR (default ../shared/peers).
 PROFILE=1 (or BENCH_PROFILE=1): only the noop case at BENCH_N, under `perf record` for the
 coordinator, one worker and redis-server; prints each one's top symbols.
 """
@@ -64,16 +66,16 @@ class Config:
         self.quick = os.environ.get("BENCH_QUICK", "") not in ("", "0")
         q = self.quick
         self.profile = any(os.environ.get(k, "") not in ("", "0") for k in ("PROFILE", "BENCH_PROFILE"))
-        self.noop_n = env_int("BENCH_N", 1_000_000, 100_000, q)
-        self.sleep_n = env_int("BENCH_SLEEP_N", 10_000, 2_000, q)
-        self.true_n = env_int("BENCH_TRUE_N", 10_000, 1_000, q)
+        self.noop_n = env_int("BENCH_N", 1_000_000, 50_000, q)
+        self.sleep_n = env_int("BENCH_SLEEP_N", 10_000, 1_000, q)
+        self.true_n = env_int("BENCH_TRUE_N", 10_000, 500, q)
         self.rss_n = env_int("BENCH_RSS_N", 10_000_000, 1_000_000, q)
-        self.rss_max_s = env_int("BENCH_RSS_MAX_S", 120, 20, q)
-        self.restart_n = env_int("BENCH_RESTART_N", 1_000_000, 100_000, q)
+        self.rss_max_s = env_int("BENCH_RSS_MAX_S", 120, 10, q)
+        self.restart_n = env_int("BENCH_RESTART_N", 1_000_000, 50_000, q)
         self.submit_n = env_int("BENCH_SUBMIT_N", 1_000_000, 200_000, q)
-        self.peer_n = env_int("BENCH_PEER_N", 100_000, 10_000, q)
-        self.case_timeout = env_int("BENCH_CASE_TIMEOUT", 240, 45, q)
-        self.peer_timeout = env_int("BENCH_PEER_TIMEOUT", 420, 60, q)
+        self.peer_n = env_int("BENCH_PEER_N", 100_000, 2_000, q)
+        self.case_timeout = env_int("BENCH_CASE_TIMEOUT", 420, 60, q)
+        self.peer_timeout = env_int("BENCH_PEER_TIMEOUT", 600, 90, q)
         self.poll_s = env_int("BENCH_POLL_MS", 250, 250, q) / 1000
         self.workers = env_int("BENCH_WORKERS", os.cpu_count() or 2, os.cpu_count() or 2, q)
         default_best = ("w:--slots=256;w:--slots=256 c:--max-batch=1024" if q else
@@ -329,7 +331,7 @@ def case_sleep(cfg, state):
         slots = cl.total_slots
         # 10 x the ideal time (at least 20 s) tells 97% from not: a slower run is cut short
         res = run_map(cl, os.path.join(HERE, "sleep_ms.yaml"), "ms", write_list(cfg.tmp, f"ones-{n}", [1] * n), n,
-                      cfg, timeout_s=min(cfg.case_timeout, max(20, 10 * n / (slots * 1000))))
+                      cfg, timeout_s=min(cfg.case_timeout, max(10 if cfg.quick else 20, 10 * n / (slots * 1000))))
         settings = defaults_label(cl)
     finally:
         cl.stop()
@@ -356,7 +358,7 @@ def case_true(cfg, state):
         warm_up(cl, cfg)
         # 10 x the time at the target rate (at least 20 s): a slower run is cut short
         res = run_map(cl, os.path.join(HERE, "true.yaml"), "xs", write_list(cfg.tmp, f"range-{n}", list(range(n))),
-                      n, cfg, check="count", timeout_s=min(cfg.case_timeout, max(20, 10 * n / 1000)))
+                      n, cfg, check="count", timeout_s=min(cfg.case_timeout, max(10 if cfg.quick else 20, 10 * n / 1000)))
         settings = defaults_label(cl)
     finally:
         cl.stop()
@@ -368,7 +370,9 @@ def case_true(cfg, state):
 
 def case_rss(cfg, state):
     n = cfg.rss_n
-    path = noop_input(cfg.tmp, n)
+    # Small values (0..999) keep a 10M-element JSON input under the CLI's 64 MiB document cap:
+    # the case is about elements, not payload.
+    path = write_list(cfg.tmp, f"mod1000-{n}", [i % 1000 for i in range(n)])
     cl = LocalCluster(cfg.bindir, cfg.tmp, cfg.tracker, "rss")
     try:
         cl.start()  # a fresh coordinator: its VmHWM covers submission, decoding and the run
@@ -529,6 +533,10 @@ def case_submit(cfg, state):
             "met": out["stall_ms"] <= 50 and out["failed_probes"] == 0, "raw": out}
 
 
+def times(x):
+    return f"{x:,.0f}×" if x >= 10 else f"{x:.1f}×" if x >= 1 else f"{x:.2f}×"
+
+
 def case_peers(cfg, state):
     results, notes = peers.run_peers(cfg.peers_dir, cfg.tmp, cfg.tracker, cfg.peer_n, cfg.peer_timeout,
                                      cfg.peer_cases)
@@ -538,9 +546,9 @@ def case_peers(cfg, state):
     for r in results:
         ratio = []
         if d:
-            ratio.append(f"default ÷ peer = **{d / r['tasks_per_s']:,.1f}×**")
+            ratio.append(f"default ÷ peer = **{times(d / r['tasks_per_s'])}**")
         if b:
-            ratio.append(f"best ÷ peer = {b / r['tasks_per_s']:,.1f}×")
+            ratio.append(f"best ÷ peer = {times(b / r['tasks_per_s'])}")
         rows.append({"case": f"peer: {r['system']} {r['variant']}", "settings": r["note"], "n": r["n"],
                      "result": f"**{r['tasks_per_s']:,.0f}** tasks/s ({r['wall_s']:.2f} s)", "target": "",
                      "met": None, "ratio": "; ".join(ratio) or "fanout noop not measured", "raw": r})
@@ -560,59 +568,107 @@ TITLES = {"noop": "`builtin.noop` end to end, defaults", "best": "`builtin.noop`
 
 
 def perf_top(data, limit):
-    """perf report's self-time top symbols and top DSOs, as text lines."""
+    """perf report's self-time top DSOs and symbols, as text lines."""
     lines = []
     for sort, n in (("dso", 8), ("dso,symbol", limit)):
         r = subprocess.run(["perf", "report", "-i", data, "--stdio", "--no-children", "--sort", sort,
                             "--percent-limit", "0.5"], capture_output=True, text=True)
         rows = [ln for ln in r.stdout.splitlines() if ln.strip() and not ln.startswith("#")]
-        lines.append(f"  top {'DSOs' if sort == 'dso' else 'symbols (self)'}:")
-        lines += ["    " + re.sub(r"\s+", " ", ln.strip()) for ln in rows[:n]]
+        lines.append(f"  top {'DSOs' if sort == 'dso' else 'symbols (self time)'}:")
+        lines += ["    " + re.sub(r"(\s+-)+$", "", re.sub(r"\s+", " ", ln.strip())) for ln in rows[:n]]
         if not rows:
             lines.append("    (no samples) " + r.stderr.strip()[:200])
     return lines
 
 
+def perf_trace_summary(path):
+    """{syscall: (calls, total ms)} summed over the threads of a `perf trace -s` summary."""
+    calls = {}
+    try:
+        with open(path, errors="replace") as f:
+            for line in f:
+                m = re.match(r"^\s+(\w+)\s+(\d+)\s+(\d+)\s+([\d.]+)\s", line)
+                if m:
+                    c, ms = calls.get(m.group(1), (0, 0.0))
+                    calls[m.group(1)] = (c + int(m.group(2)), ms + float(m.group(4)))
+    except OSError:
+        pass
+    return calls
+
+
+def start_perf(cfg, argv, name):
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=open(os.path.join(cfg.tmp, f"{name}.err"), "wb"),
+                         start_new_session=True)
+    cfg.tracker.group(p.pid)
+    return p
+
+
+def stop_perfs(procs):
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(2)  # SIGINT: perf writes its data or summary and exits
+    for p in procs:
+        try:
+            p.wait(120)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
 def run_profile(cfg, facts):
+    """The noop map at defaults twice on one `fanout local` cluster: first N elements under
+    `perf record` (cpu-clock sampling: this VM has no hardware cycle counter) of the
+    coordinator, one worker and redis-server; then min(N, 100k) under `perf trace -s` for the
+    syscalls per subtask (a separate map: tracing every syscall would skew the samples)."""
     if not shutil.which("perf"):
         sys.exit("bench: perf not found (run.sh installs linux-perf when it can)")
     n = cfg.noop_n
+    n_trace = min(n, 100_000)
     cl = LocalCluster(cfg.bindir, cfg.tmp, cfg.tracker, "profile")
-    perfs = {}
+    procs = []
     try:
         cl.start()
         warm_up(cl, cfg)
-        targets = {"coordinator": cl.pids["coordinator"], "worker": cl.worker_pids()[0], "redis-server": cl.pids["redis"]}
+        targets = {"coordinator": cl.pids["coordinator"], "worker": cl.worker_pids()[0],
+                   "redis-server": cl.pids["redis"]}
+        cpu0 = {k: cpu_s(p) for k, p in targets.items()}
+        recs = {}
         for name, pid in targets.items():
             data = os.path.join(cfg.tmp, f"perf-{name}.data")
-            p = subprocess.Popen(["perf", "record", "-e", "cpu-clock", "-F", "499", "-p", str(pid), "-o", data],
-                                 stdout=subprocess.DEVNULL, stderr=open(os.path.join(cfg.tmp, f"perf-{name}.err"), "wb"),
-                                 start_new_session=True)
-            cfg.tracker.group(p.pid)
-            perfs[name] = (p, data, pid)
+            procs.append(start_perf(cfg, ["perf", "record", "-e", "cpu-clock", "-F", "499", "-p", str(pid), "-o", data],
+                                    f"perf-{name}"))
+            recs[name] = data
         time.sleep(0.5)
         res = run_map(cl, os.path.join(HERE, "noop.yaml"), "xs", noop_input(cfg.tmp, n), n, cfg)
-        for p, _, _ in perfs.values():
-            p.send_signal(2)  # SIGINT: perf writes its data and exits
-        for p, _, _ in perfs.values():
-            try:
-                p.wait(60)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+        stop_perfs(procs)
+        cpu1 = {k: cpu_s(p) for k, p in targets.items()}
+        traces = {}
+        for name, pid in targets.items():
+            path = os.path.join(cfg.tmp, f"trace-{name}.txt")
+            procs.append(start_perf(cfg, ["perf", "trace", "-s", "-p", str(pid), "-o", path], f"trace-{name}"))
+            traces[name] = path
+        time.sleep(0.5)
+        res_t = run_map(cl, os.path.join(HERE, "noop.yaml"), "xs", noop_input(cfg.tmp, n_trace), n_trace, cfg)
+        stop_perfs(procs)
         out = [f"# fanout profile: builtin.noop over {n:,} elements, `fanout local` defaults", "",
-               facts_line(facts), "", f"run: {describe(res)}", "",
-               "perf record -e cpu-clock -F 499 -p PID (no call graphs: self time per symbol).", "", "```"]
-        cpu = res.get("cpu_s") or {}
-        for name, (_, data, pid) in perfs.items():
-            key = {"coordinator": "coordinator", "redis-server": "redis"}.get(name)
-            spent = f", {cpu.get(key, 0):.1f} CPU s during the map" if key else ""
-            out.append(f"{name} (pid {pid}){spent}:")
-            out += perf_top(data, 25)
+               facts_line(facts), "", f"profiled run: {describe(res)}", "",
+               f"traced run ({n_trace:,} elements): {describe(res_t)}", "",
+               "Samples: `perf record -e cpu-clock -F 499 -p PID` (self time per DSO and symbol; on this VM "
+               "kernel time tends to land on pvm_irq_enable, where interrupts are re-enabled). Syscalls: "
+               f"`perf trace -s -p PID` during the second map, per subtask = calls / {n_trace:,}.", "", "```"]
+        for name, pid in targets.items():
+            spent = (cpu1[name] or 0) - (cpu0[name] or 0)
+            out.append(f"{name} (pid {pid}): {spent:.1f} CPU s during the profiled map, "
+                       f"{spent / n * 1e6:.1f} µs/subtask")
+            out += perf_top(recs[name], 25)
+            calls = perf_trace_summary(traces[name])
+            top = sorted(calls.items(), key=lambda kv: -kv[1][0])[:10]
+            out.append(f"  syscalls per subtask (total {sum(c for c, _ in calls.values()) / n_trace:.2f}):")
+            out += [f"    {k:<16} {c / n_trace:8.3f}/subtask  {ms:10.1f} ms in total" for k, (c, ms) in top]
             out.append("")
         out.append("```")
     finally:
-        for p, _, _ in perfs.values():
+        for p in procs:
             if p.poll() is None:
                 p.kill()
                 p.wait()
@@ -691,7 +747,7 @@ def render(cfg, facts, rows, state):
             "- end to end = `fanout run --no-wait` start (client clock) → the execution's `ended_ms` in "
             "STATUS (coordinator clock, same host); outputs checked equal to the input (noop) or all "
             "subtasks SUCCEEDED (`true`). One warm-up map of 1,000 first. A map still running after "
-            f"{cfg.case_timeout} s (sleep: 10 × its ideal time, `true`: 10 × its time at 1,000/s; at least 20 s) is "
+            f"{cfg.case_timeout} s (sleep: 10 × its ideal time, `true`: 10 × its time at 1,000/s; at least {10 if cfg.quick else 20} s) is "
             "aborted and its partial rate (done / elapsed) shown.",
             "- defaults = `fanout local` with no flags (one worker per core, default slots and batch, its own "
             "redis-server with AOF everysec); best flags = redis-server + `fanout-coordinator` + "
@@ -699,7 +755,8 @@ def render(cfg, facts, rows, state):
             + "; ".join("`" + " ".join(t) + "`" for t in cfg.best) + ".",
             "- sleep: ideal = total slots (from `fanout workers`) × 1,000/s; `builtin.sleep_ms` is a 1 ms "
             "uv timer on the worker's loop.",
-            "- RSS: VmHWM of a fresh coordinator (submission and input decoding included); state = max over "
+            "- RSS: VmHWM of a fresh coordinator (submission and input decoding included; input values "
+            "0..999 so that 10M elements fit the CLI's 64 MiB JSON cap); state = max over "
             f"the STATUS polls of `state_bytes` / size; stopped after {cfg.rss_max_s} s when not done.",
             "- restart: see case_restart in bench/bench.py: t0 = new coordinator exec'd, first dispatch = "
             "first STATUS poll whose pending (queued+retrying+waiting) count is below the first poll's, "

@@ -246,6 +246,11 @@ class Cluster:
                     self.total_slots = sum(w.get("slots", 0) for w in ws)
                     self.worker_slots = sorted({w.get("slots") for w in ws})
                     return
+            dead = [n for n, p in getattr(self, "procs", {}).items() if n.startswith("worker") and p.poll() is not None]
+            if dead:
+                with open(os.path.join(self.dir, f"{dead[0]}.log"), errors="replace") as f:
+                    tail = f.read()[-300:].strip().replace("\n", " | ")
+                raise RuntimeError(f"{dead[0]} exited: {tail}")
             if time.time() > deadline:
                 raise RuntimeError(f"{want} workers did not register within {timeout_s}s (logs in {self.dir})")
             time.sleep(0.1)

@@ -41,6 +41,7 @@ import os
 import platform
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -500,18 +501,20 @@ def case_submit(cfg, state):
         def prober():
             while not stop.is_set():
                 t0 = time.time()
-                r = subprocess.run([cl.exe("fanout"), "health", "--coordinator", cl.addr, "--timeout", "30s"],
+                r = subprocess.run([cl.exe("fanout"), "health", "--coordinator", cl.addr, "--timeout", "10s"],
                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=cl.env)
                 probes.append((t0, time.time() - t0, r.returncode))
 
         th = threading.Thread(target=prober, daemon=True)
         th.start()
-        time.sleep(1.5)  # idle baseline
-        exe, t_submit, t_returned = submit(cl, os.path.join(HERE, "noop.yaml"), "xs", path)
-        time.sleep(max(2.0, t_returned - t_submit))
-        t_end = time.time()
-        stop.set()
-        th.join(60)
+        try:
+            time.sleep(1.5)  # idle baseline
+            exe, t_submit, t_returned = submit(cl, os.path.join(HERE, "noop.yaml"), "xs", path)
+            time.sleep(max(2.0, t_returned - t_submit))
+            t_end = time.time()
+        finally:
+            stop.set()
+            th.join(60)
         cl.cli("abort", exe, check=False)
     finally:
         cl.stop()
@@ -777,6 +780,9 @@ def render(cfg, facts, rows, state):
 
 
 def main():
+    # SIGTERM (run.sh's trap) unwinds like Ctrl-C: subprocess.run kills the CLI child it waits
+    # for, and the `finally` of the running case stops its cluster.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     cfg = Config()
     cfg.bindir = os.path.abspath(sys.argv[1])
     cfg.tmp = sys.argv[2]

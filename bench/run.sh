@@ -67,7 +67,7 @@ alive() {  # any of the recorded processes still there?
 cleanup() {
   local rc=$?
   trap - EXIT INT TERM
-  if [ -n "$DRIVER" ]; then
+  if [ -n "$DRIVER" ]; then  # it stops the cluster of the case it was running
     kill "$DRIVER" 2>/dev/null || true
     wait "$DRIVER" 2>/dev/null || true
   fi

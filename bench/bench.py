@@ -133,8 +133,9 @@ def status(cl, exe, timeout="30s"):
 
 
 def run_map(cl, spec, input_name, path, n, cfg, check="equal", timeout_s=None, stop_when=None):
-    """Submits one map, polls STATUS until it ends (or timeout_s, or stop_when(doc) is true:
-    then it is aborted), checks the outputs. End-to-end time = `fanout run` start (client
+    """Submits one map, polls STATUS until it ends (or timeout_s after the submit started, or
+    stop_when(doc, seconds since the submit returned) is true: then it is aborted), checks the
+    outputs. End-to-end time = `fanout run` start (client
     clock) -> the execution's ended_ms (coordinator clock; same host), so the poll interval
     does not blur it."""
     timeout_s = timeout_s or cfg.case_timeout
@@ -159,7 +160,7 @@ def run_map(cl, spec, input_name, path, n, cfg, check="equal", timeout_s=None, s
             break
         if t_obs - t_submit > timeout_s:
             stopped = "timeout"
-        elif stop_when and stop_when(doc, t_obs - t_submit):
+        elif stop_when and stop_when(doc, t_obs - t_submitted):
             stopped = "stopped"
         if stopped:
             res.update(done_at_stop=done, stop_s=t_obs - t_submit, partial_per_s=done / (t_obs - t_submit))
@@ -391,7 +392,8 @@ def case_rss(cfg, state):
     hwm = res.get("coord_hwm_kb")
     sb = res.get("state_bytes_per_subtask")
     if res.get("stopped"):
-        how = f"stopped after {res['stop_s']:.0f} s with {res['done_at_stop']:,} of {n:,} done"
+        how = (f"submit took {res['submit_s']:.1f} s; aborted {res['stop_s']:.0f} s after it began with "
+               f"{res['done_at_stop']:,} of {n:,} done")
     else:
         how = f"ran to {res['phase']}"
     cell = (f"**{mib(hwm)} MiB** peak RSS; **{sb:.1f} B**/subtask state (max of state_bytes / size); {how}"
@@ -760,7 +762,7 @@ def render(cfg, facts, rows, state):
             "uv timer on the worker's loop.",
             "- RSS: VmHWM of a fresh coordinator (submission and input decoding included; input values "
             "0..999 so that 10M elements fit the CLI's 64 MiB JSON cap); state = max over "
-            f"the STATUS polls of `state_bytes` / size; stopped after {cfg.rss_max_s} s when not done.",
+            f"the STATUS polls of `state_bytes` / size; aborted {cfg.rss_max_s} s after the submit returned when not done.",
             "- restart: see case_restart in bench/bench.py: t0 = new coordinator exec'd, first dispatch = "
             "first STATUS poll whose pending (queued+retrying+waiting) count is below the first poll's, "
             "taken when no worker was registered yet.",

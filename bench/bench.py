@@ -26,7 +26,8 @@ Cases (BENCH_CASES selects, comma-separated; default all):
 
 Sizes (full / BENCH_QUICK=1): BENCH_N 1M / 50k, BENCH_SLEEP_N 10k / 1k, BENCH_TRUE_N 10k / 500,
 BENCH_RSS_N 10M / 1M, BENCH_RESTART_N 1M / 50k, BENCH_SUBMIT_N 1M / 200k, BENCH_PEER_N
-100k / 2k. Other knobs: BENCH_BEST ("w:--slots=256 c:--max-batch=1024;..."; c: flags go to
+100k / 2k (the peers' hand-batched variants), BENCH_PEER_STOCK_N 10k / 2k (their one task per
+item variants: see peers.py). Other knobs: BENCH_BEST ("w:--slots=256 c:--max-batch=1024;..."; c: flags go to
 the coordinator, w: flags to every worker), BENCH_WORKERS (workers of the flag clusters;
 default: cores, like `fanout local`), BENCH_CASE_TIMEOUT (s per measured map, 420 / 60; a map
 still running then is aborted and its partial rate shown), BENCH_RSS_MAX_S (120 / 10),
@@ -75,13 +76,13 @@ class Config:
         self.restart_n = env_int("BENCH_RESTART_N", 1_000_000, 50_000, q)
         self.submit_n = env_int("BENCH_SUBMIT_N", 1_000_000, 200_000, q)
         self.peer_n = env_int("BENCH_PEER_N", 100_000, 2_000, q)
+        self.peer_stock_n = env_int("BENCH_PEER_STOCK_N", min(self.peer_n, 10_000), min(self.peer_n, 2_000), q)
         self.case_timeout = env_int("BENCH_CASE_TIMEOUT", 420, 60, q)
         self.peer_timeout = env_int("BENCH_PEER_TIMEOUT", 600, 90, q)
         self.poll_s = env_int("BENCH_POLL_MS", 250, 250, q) / 1000
         self.workers = env_int("BENCH_WORKERS", os.cpu_count() or 2, os.cpu_count() or 2, q)
         default_best = ("w:--slots=256;w:--slots=256 c:--max-batch=1024" if q else
-                        "w:--slots=64;w:--slots=256;w:--slots=256 c:--max-batch=1024;"
-                        "w:--slots=1024 c:--max-batch=1024")
+                        "w:--slots=64;w:--slots=256;w:--slots=256 c:--max-batch=1024")
         self.best = [c.split() for c in os.environ.get("BENCH_BEST", default_best).split(";") if c.strip()]
         cases = os.environ.get("BENCH_CASES", ",".join(ALL_CASES))
         self.cases = [c.strip() for c in cases.split(",") if c.strip()]
@@ -543,7 +544,7 @@ def times(x):
 
 
 def case_peers(cfg, state):
-    results, notes = peers.run_peers(cfg.peers_dir, cfg.tmp, cfg.tracker, cfg.peer_n, cfg.peer_timeout,
+    results, notes = peers.run_peers(cfg.peers_dir, cfg.tmp, cfg.tracker, cfg.peer_n, cfg.peer_stock_n, cfg.peer_timeout,
                                      cfg.peer_cases)
     state["peer_notes"] = notes
     rows = []
@@ -768,8 +769,10 @@ def render(cfg, facts, rows, state):
             "taken when no worker was registered yet.",
             "- submit stall: a second client runs `fanout health` back to back (each a fresh process); "
             "stall = its worst reply latency during the submit − its idle median.",
-            "- peers: ../shared/peers scripts, 1 repetition, same machine, same invocation; ratio = fanout's "
-            "noop subtasks/s (default, and best flags) ÷ the peer's tasks/s."]
+            "- peers: ../shared/peers scripts, 1 repetition, same machine, same invocation; hand-batched "
+            f"variants at N = {cfg.peer_n:,}, one-task-per-item ones at {cfg.peer_stock_n:,} (BENCH_PEER_STOCK_N; "
+            "their per-task cost does not depend on N); ratio = fanout's noop subtasks/s (default, and best "
+            "flags) ÷ the peer's tasks/s."]
     if state.get("best_runs"):
         out += ["", "Flag sets tried (best-flags case):", ""]
         for r in state["best_runs"]:

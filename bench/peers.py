@@ -115,7 +115,7 @@ def run_script(argv, cwd, env, tracker, timeout_s, out_path):
     return rc, rows
 
 
-def run_peers(peers_dir, tmp, tracker, n, timeout_s, cases_env=None):
+def run_peers(peers_dir, tmp, tracker, n, stock_n, timeout_s, cases_env=None):
     """Runs the peers; returns (results, notes): results are dicts with system, variant, n,
     tasks_per_s, wall_s, note; notes are lines saying what was skipped and why."""
     results, notes = [], []
@@ -128,13 +128,16 @@ def run_peers(peers_dir, tmp, tracker, n, timeout_s, cases_env=None):
     for f in glob.glob(os.path.join(peers_dir, "*.py")):
         shutil.copy(f, work)
     env = dict(os.environ, PEER_REDIS_PORT=str(free_port()), PYTHONDONTWRITEBYTECODE="1")
-    # The stock variant and the hand-batched one of each system. RQ's default worker forks a
-    # process per job (~150 jobs/s on an idle machine, single digits when it is loaded): its
+    # The stock variant and the hand-batched one of each system. The one-task-per-item variants
+    # run at stock_n: at 300-800 tasks/s, 100k of them takes 2-6 min each on an idle machine and
+    # more than 10 min on a loaded one, and their per-task cost does not depend on N
+    # (RESULTS.md, 10k vs 100k: Dask 627 vs 616/s, Celery 485 vs 396/s, RQ 844 vs 711/s).
+    # RQ's default worker forks a process per job (~150 jobs/s idle, single digits loaded): its
     # no-fork SimpleWorker stands for RQ; BENCH_PEER_CASES="rq=worker-fork:noop:1000" adds it.
     cases = {
-        "dask": [f"batched-1000:noop:{n}", f"map:noop:{n}"],
-        "celery": [f"chunks-1000:noop:{n}", f"group:noop:{n}"],
-        "rq": [f"simpleworker:noop:{n}"],
+        "dask": [f"batched-1000:noop:{n}", f"map:noop:{stock_n}"],
+        "celery": [f"chunks-1000:noop:{n}", f"group:noop:{stock_n}"],
+        "rq": [f"simpleworker:noop:{stock_n}"],
     }
     if cases_env:  # BENCH_PEER_CASES="dask=map:noop:1000,...;celery=..."
         for part in cases_env.split(";"):

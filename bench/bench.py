@@ -416,7 +416,8 @@ def case_restart(cfg, state):
     the first dispatch lies between the last poll that still shows the first poll's pending
     count and the first that shows fewer. The first poll is a valid baseline only if no worker
     had registered yet (checked with `fanout workers` right after it: without a worker nothing
-    can be dispatched); otherwise the figure is reported as an upper bound from the first poll.
+    can be dispatched); otherwise dispatch may have begun before the first poll, and the time of
+    the first fall is reported as an upper bound ("≤").
     """
     n = cfg.restart_n
     cl = DaemonCluster(cfg.bindir, cfg.tmp, cfg.tracker, "restart", cfg.workers)

@@ -259,6 +259,8 @@ class Cluster:
 class LocalCluster(Cluster):
     """`fanout local`: the cluster a user gets with no flags (one worker per core, defaults)."""
 
+    proc = None
+
     def start(self, ready_timeout_s=60):
         self.out_path = os.path.join(self.dir, "local.out")
         self.proc = subprocess.Popen([self.exe("fanout"), "local"], cwd=self.dir, env=self.env,

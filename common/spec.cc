@@ -25,8 +25,13 @@ class Ctx {
   }
   // With the node, the message also gives its line: "wf.yaml:12: field: what".
   Status Error(const std::string& field, const std::string& what, const YAML::Node& n) const {
+    // Appended piecewise: `":" + std::to_string(...)` trips g++ 12's -Wrestrict false
+    // positive at -O3 (GCC bug 105329).
     std::string where = file_;
-    if (n.Mark().line >= 0) where += ":" + std::to_string(n.Mark().line + 1);
+    if (n.Mark().line >= 0) {
+      where += ':';
+      where += std::to_string(n.Mark().line + 1);
+    }
     return InvalidArgument(where + ": " + field + ": " + what);
   }
 

@@ -3,7 +3,10 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test chaos bench sanitize clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= wire codec json spec
+
+.PHONY: all deps build demo test chaos bench sanitize fuzz clean
 
 all: build
 
@@ -42,6 +45,12 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2 --timeout 900 -LE '^chaos$$'
+
+# libFuzzer (clang-16, installed on demand) in build-fuzz: each target runs FUZZ_SECONDS; new
+# corpus entries and crashes are saved in fuzz/corpus/ and fuzz/crashes/, which `make test`
+# replays with the g++ build (ctest fuzz_replay_*).
+fuzz:
+	@./fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

@@ -1,5 +1,6 @@
 #include "common/spec.h"
 
+#include <yaml-cpp/eventhandler.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
@@ -9,12 +10,11 @@
 #include <fstream>
 #include <functional>
 #include <set>
+#include <unordered_map>
 #include <sstream>
 
 namespace fanout {
 namespace {
-
-constexpr size_t kMaxSpecBytes = 16u << 20;
 
 // Errors carry "FILE: FIELD: what" (and the YAML line when known).
 class Ctx {
@@ -25,13 +25,160 @@ class Ctx {
   }
   // With the node, the message also gives its line: "wf.yaml:12: field: what".
   Status Error(const std::string& field, const std::string& what, const YAML::Node& n) const {
+    return Error(field, what, n.Mark());
+  }
+  Status Error(const std::string& field, const std::string& what, const YAML::Mark& mark) const {
+    // Appended piecewise: `":" + std::to_string(...)` trips g++ 12's -Wrestrict false
+    // positive at -O3 (GCC bug 105329).
     std::string where = file_;
-    if (n.Mark().line >= 0) where += ":" + std::to_string(n.Mark().line + 1);
+    if (mark.line >= 0) {
+      where += ':';
+      where += std::to_string(mark.line + 1);
+    }
     return InvalidArgument(where + ": " + field + ": " + what);
   }
 
  private:
   std::string file_;
+};
+
+// Walks a document's events, before any node is built, and records the first violation of
+// SpecLimits: nodes counted with aliases expanded (an alias counts as the nodes of the subtree
+// it names, remembered per anchor, so the walk stays linear in the text), the expansion
+// factor, the nesting depth with aliases expanded, and aliases to a node that contains them
+// (yaml-cpp builds those as cycles, which no walk of the tree would finish).
+class YamlCounter : public YAML::EventHandler {
+ public:
+  // Thrown by the handler to stop the parser at the first violation.
+  struct LimitReached {};
+
+  explicit YamlCounter(const SpecLimits& limits) : limits_(limits) {}
+
+  // Empty when the document is within the limits.
+  const std::string& violation() const { return violation_; }
+  const YAML::Mark& violation_mark() const { return violation_mark_; }
+
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override { CheckExpansion(); }
+  void OnAnchor(const YAML::Mark&, const std::string& name) override { anchor_name_ = name; }
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t anchor) override { Leaf(mark, anchor); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                const std::string&) override {
+    Leaf(mark, anchor);
+  }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t anchor) override {
+    auto it = anchors_.find(anchor);
+    if (it == anchors_.end()) return;  // yaml-cpp refuses unknown anchors itself
+    const Anchored& a = it->second;
+    if (!a.complete) Violate(mark, "the alias *" + a.name + " refers to a node that contains it");
+    Count(mark, a.nodes, depth() + a.height);
+  }
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                       YAML::EmitterStyle::value) override {
+    Open(mark, anchor);
+  }
+  void OnSequenceEnd() override { Close(); }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t anchor,
+                  YAML::EmitterStyle::value) override {
+    Open(mark, anchor);
+  }
+  void OnMapEnd() override { Close(); }
+
+ private:
+  struct Anchored {
+    std::string name;
+    uint64_t nodes = 1;   // with aliases expanded
+    size_t height = 0;    // collections on the longest path down, itself included
+    bool complete = false;
+  };
+  struct Frame {
+    YAML::anchor_t anchor;
+    uint64_t nodes_before;  // expanded_ when the collection opened
+    size_t deepest;         // deepest depth reached inside, aliases expanded
+  };
+
+  size_t depth() const { return stack_.size(); }
+
+  static uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+    return a > UINT64_MAX - b ? UINT64_MAX : a + b;
+  }
+
+  // A node of `nodes` expanded nodes whose deepest collection is at `reached`.
+  void Count(const YAML::Mark& mark, uint64_t nodes, size_t reached) {
+    expanded_ = SaturatingAdd(expanded_, nodes);
+    if (!stack_.empty()) stack_.back().deepest = std::max(stack_.back().deepest, reached);
+    if (first_alias_mark_.line < 0 && expanded_ > written_) first_alias_mark_ = mark;
+    if (expanded_ > limits_.max_nodes)
+      Violate(mark, "the document has more than " + std::to_string(limits_.max_nodes) +
+                        " YAML nodes (the limit)" +
+                        (expanded_ > written_ ? " once its aliases are expanded (" +
+                                                    std::to_string(written_) + " written so far)"
+                                              : ""));
+    if (reached > limits_.max_depth)
+      Violate(mark, "nested " + std::to_string(reached) + " levels deep" +
+                        (expanded_ > written_ ? " (aliases expanded)" : "") +
+                        ", more than the limit of " + std::to_string(limits_.max_depth));
+  }
+
+  void Leaf(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    ++written_;
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = {TakeAnchorName(), 1, 0, true};
+    Count(mark, 1, depth());
+  }
+
+  void Open(const YAML::Mark& mark, YAML::anchor_t anchor) {
+    ++written_;
+    if (anchor != YAML::NullAnchor) anchors_[anchor] = {TakeAnchorName(), 0, 0, false};
+    Count(mark, 1, depth() + 1);
+    stack_.push_back({anchor, expanded_ - 1, depth() + 1});
+  }
+
+  void Close() {
+    if (stack_.empty()) return;
+    Frame f = stack_.back();
+    stack_.pop_back();
+    if (!stack_.empty()) stack_.back().deepest = std::max(stack_.back().deepest, f.deepest);
+    if (f.anchor != YAML::NullAnchor) {
+      Anchored& a = anchors_[f.anchor];
+      a.nodes = expanded_ - f.nodes_before;
+      a.height = f.deepest - depth();
+      a.complete = true;
+    }
+  }
+
+  void CheckExpansion() {
+    if (expanded_ > limits_.alias_free_nodes &&
+        static_cast<unsigned __int128>(written_) * limits_.max_alias_expansion < expanded_)
+      Violate(first_alias_mark_,
+              "YAML aliases expand the " + std::to_string(written_) + " nodes written in the file to " +
+                  (expanded_ == UINT64_MAX ? "more than 10^19" : std::to_string(expanded_)) +
+                  " (at most " + std::to_string(limits_.max_alias_expansion) +
+                  " times as many are allowed once there are more than " +
+                  std::to_string(limits_.alias_free_nodes) + ")");
+  }
+
+  std::string TakeAnchorName() {
+    std::string n = std::move(anchor_name_);
+    anchor_name_.clear();
+    return n;
+  }
+
+  // Stops the walk: the exception leaves HandleNextDocument and is caught in ParseSpec.
+  [[noreturn]] void Violate(const YAML::Mark& mark, std::string what) {
+    violation_ = std::move(what);
+    violation_mark_ = mark;
+    throw LimitReached{};
+  }
+
+  const SpecLimits& limits_;
+  std::vector<Frame> stack_;
+  std::unordered_map<YAML::anchor_t, Anchored> anchors_;
+  std::string anchor_name_;
+  uint64_t written_ = 0;
+  uint64_t expanded_ = 0;
+  YAML::Mark first_alias_mark_ = YAML::Mark::null_mark();
+  std::string violation_;
+  YAML::Mark violation_mark_ = YAML::Mark::null_mark();
 };
 
 bool IsIdentifier(std::string_view s) {
@@ -150,9 +297,11 @@ struct Reader {
     std::vector<TypedName> out;
     if (!n) return out;
     if (!n.IsMap()) return Err(ctx.Error(field, "expected a mapping of name: type", n));
+    std::set<std::string> seen;
     for (const auto& kv : n) {
       std::string name = kv.first.Scalar();
       if (!IsIdentifier(name)) return Err(ctx.Error(field + "." + name, "not a valid name", kv.first));
+      if (!seen.insert(name).second) return Err(ctx.Error(field + "." + name, "given twice", kv.first));
       if (!kv.second.IsScalar())
         return Err(ctx.Error(field + "." + name, "expected a type such as int or list<float>", kv.second));
       auto t = Type::Parse(kv.second.Scalar());
@@ -289,10 +438,10 @@ bool NodeDef::ToleratesFailures() const {
 
 std::vector<std::string> NodeDef::Dependencies() const {
   std::vector<std::string> deps;
+  std::set<std::string_view> seen;
   for (const auto* list : {&inputs, &bind})
     for (const auto& [name, b] : *list)
-      if (b.ref && !b.ref->workflow_input &&
-          std::find(deps.begin(), deps.end(), b.ref->node) == deps.end())
+      if (b.ref && !b.ref->workflow_input && seen.insert(b.ref->node).second)
         deps.push_back(b.ref->node);
   return deps;
 }
@@ -306,6 +455,22 @@ const NodeDef* WorkflowDef::FindNode(std::string_view id) const {
 int Spec::RetriesOf(const NodeDef& n) const { return n.retries.value_or(TaskOf(n).retries); }
 int64_t Spec::TimeoutOf(const NodeDef& n) const { return n.timeout_ms.value_or(TaskOf(n).timeout_ms); }
 
+namespace {
+
+// The type of `$node.out` as other nodes see it (Spec::OutputType).
+Type NodeOutputType(const NodeDef& node, const TypedName& out) {
+  if (!node.is_map) return out.type;
+  return Type::ListOf(node.ToleratesFailures() ? Type::OptionalOf(out.type) : out.type);
+}
+
+std::string NoOutputMessage(const NodeDef& node, const TaskDef& task, const std::string& name) {
+  std::string names;
+  for (const auto& o : task.outputs) names += (names.empty() ? "" : ", ") + o.name;
+  return "node '" + node.id + "' has no output '" + name + "' (outputs: " + names + ")";
+}
+
+}  // namespace
+
 Result<Type> Spec::OutputType(const WorkflowDef& wf, const Reference& ref) const {
   if (ref.workflow_input) {
     for (const auto& in : wf.inputs)
@@ -315,14 +480,8 @@ Result<Type> Spec::OutputType(const WorkflowDef& wf, const Reference& ref) const
   const NodeDef* node = wf.FindNode(ref.node);
   if (node == nullptr) return Err(InvalidArgument("no node '" + ref.node + "'"));
   const TypedName* out = TaskOf(*node).FindOutput(ref.name);
-  if (out == nullptr) {
-    std::string names;
-    for (const auto& o : TaskOf(*node).outputs) names += (names.empty() ? "" : ", ") + o.name;
-    return Err(InvalidArgument("node '" + ref.node + "' has no output '" + ref.name +
-                               "' (outputs: " + names + ")"));
-  }
-  if (!node->is_map) return out->type;
-  return Type::ListOf(node->ToleratesFailures() ? Type::OptionalOf(out->type) : out->type);
+  if (out == nullptr) return Err(InvalidArgument(NoOutputMessage(*node, TaskOf(*node), ref.name)));
+  return NodeOutputType(*node, *out);
 }
 
 Result<const WorkflowDef*> Spec::FindWorkflow(std::string_view name) const {
@@ -387,18 +546,108 @@ int64_t MinSuccesses(const NodeDef& node, int64_t n) {
   return static_cast<int64_t>((prod + den - 1) / den);
 }
 
-Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
+namespace {
+
+// Orders a workflow's nodes so that each comes after the nodes it references, and otherwise as
+// written: the order of repeated passes over the list, each placing every node whose
+// references are already placed. A node's pass follows from its references' passes (one more
+// than a reference's when the reference is written after it), computed once per node, so N
+// nodes are ordered in O(N log N) rather than in up to N passes over N nodes. Errors: the
+// first node (in written order) with a reference to an unknown node or to itself, and cycles.
+Result<std::vector<NodeDef>> OrderNodes(std::vector<NodeDef> parsed, const Ctx& ctx,
+                                        const std::string& wfield) {
+  const size_t n = parsed.size();
+  std::unordered_map<std::string_view, size_t> position;
+  for (size_t i = 0; i < n; ++i) position.emplace(parsed[i].id, i);
+  std::vector<std::vector<size_t>> deps(n);
+  for (size_t i = 0; i < n; ++i) {
+    for (const auto& dep : parsed[i].Dependencies()) {
+      auto it = position.find(dep);
+      if (it == position.end())
+        return Err(ctx.Error(wfield + ".nodes[" + parsed[i].id + "]",
+                             "references unknown node '" + dep + "'"));
+      if (it->second == i)
+        return Err(ctx.Error(wfield + ".nodes[" + parsed[i].id + "]", "references itself"));
+      deps[i].push_back(it->second);
+    }
+  }
+  // Depth-first, without recursion (a chain may be as long as the spec allows).
+  enum : uint8_t { kNew, kOnStack, kDone };
+  std::vector<uint8_t> state(n, kNew);
+  std::vector<size_t> pass(n, 0);
+  std::vector<std::pair<size_t, size_t>> stack;  // node, its next reference to visit
+  for (size_t root = 0; root < n; ++root) {
+    if (state[root] != kNew) continue;
+    state[root] = kOnStack;
+    stack.emplace_back(root, 0);
+    while (!stack.empty()) {
+      const size_t i = stack.back().first;
+      const size_t k = stack.back().second;
+      if (k < deps[i].size()) {
+        ++stack.back().second;
+        const size_t d = deps[i][k];
+        if (state[d] == kOnStack)
+          return Err(ctx.Error(wfield + ".nodes", "the node references form a cycle"));
+        if (state[d] == kNew) {
+          state[d] = kOnStack;
+          stack.emplace_back(d, 0);
+        }
+        continue;
+      }
+      size_t p = 1;
+      for (size_t d : deps[i]) p = std::max(p, pass[d] + (d > i ? 1 : 0));
+      pass[i] = p;
+      state[i] = kDone;
+      stack.pop_back();
+    }
+  }
+  std::vector<size_t> order(n);
+  for (size_t i = 0; i < n; ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(),
+                   [&](size_t a, size_t b) { return pass[a] < pass[b]; });
+  std::vector<NodeDef> out;
+  out.reserve(n);
+  for (size_t i : order) out.push_back(std::move(parsed[i]));
+  return out;
+}
+
+}  // namespace
+
+Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecLimits& limits) {
   Ctx ctx(file);
   Reader rd{ctx};
-  if (text.size() > kMaxSpecBytes) return Err(ctx.Error("(file)", "spec larger than 16 MiB"));
+  if (text.size() > limits.max_bytes)
+    return Err(ctx.Error("(file)", "the spec is " + std::to_string(text.size()) +
+                                       " bytes, more than the limit of " +
+                                       std::to_string(limits.max_bytes)));
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(text));
+    // Counted before it is built: YAML::Load shares an aliased node, but everything that
+    // walks the tree afterwards (YamlToValue) expands it.
+    std::string owned(text);
+    {
+      std::istringstream in(owned);
+      YAML::Parser parser(in);
+      YamlCounter counter(limits);
+      try {
+        parser.HandleNextDocument(counter);
+      } catch (const YamlCounter::LimitReached&) {
+        return Err(ctx.Error("(file)", counter.violation(), counter.violation_mark()));
+      }
+    }
+    root = YAML::Load(owned);
   } catch (const YAML::Exception& e) {
     return Err(InvalidArgument(std::string(file) + ":" + std::to_string(e.mark.line + 1) + ":" +
                                std::to_string(e.mark.column + 1) + ": invalid YAML: " + e.msg));
   }
   Spec spec;
+  // Name lookups by index: validation makes one per binding, and linear scans made a spec of a
+  // few thousand nodes or parameters take seconds. Keys point into `spec`, whose maps never
+  // move their elements.
+  struct TaskIndex {
+    std::unordered_map<std::string_view, const TypedName*> inputs, outputs;
+  };
+  std::unordered_map<std::string_view, TaskIndex> task_index;
   try {
     if (!root.IsMap()) return Err(ctx.Error("(top level)", "expected a mapping with version, tasks, workflows"));
     RETURN_IF_ERROR(rd.Keys(root, "(top level)", {"version", "tasks", "workflows"}));
@@ -416,6 +665,7 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       t.name = kv.first.Scalar();
       std::string f = "tasks." + t.name;
       if (!IsIdentifier(t.name)) return Err(ctx.Error(f, "not a valid task name", kv.first));
+      if (spec.tasks.count(t.name)) return Err(ctx.Error(f, "duplicate task name", kv.first));
       const YAML::Node& n = kv.second;
       RETURN_IF_ERROR(rd.Keys(n, f, {"function", "command", "inputs", "outputs", "retries",
                                      "timeout", "interruptible", "cache", "requests",
@@ -452,15 +702,20 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       if (n["interruptible"]) { ASSIGN_OR_RETURN(t.interruptible, rd.Bool(n["interruptible"], f + ".interruptible")); }
       if (n["cache"]) {
         ASSIGN_OR_RETURN(t.cache, rd.Cache(n["cache"], f + ".cache", {}));
+        std::set<std::string_view> names;
+        for (const auto& p : t.inputs) names.insert(p.name);
         for (const auto& name : t.cache.ignore_inputs)
-          if (t.FindInput(name) == nullptr)
+          if (!names.count(name))
             return Err(ctx.Error(f + ".cache.ignore_inputs", "task '" + t.name + "' has no input '" + name + "'", n["cache"]));
       }
       if (n["checkpoint_interval"]) {
         ASSIGN_OR_RETURN(t.checkpoint_interval_ms, rd.Duration(n["checkpoint_interval"], f + ".checkpoint_interval"));
       }
       if (n["requests"]) { ASSIGN_OR_RETURN(t.requests, rd.Requests(n["requests"], f + ".requests", {})); }
-      spec.tasks.emplace(t.name, std::move(t));
+      const TaskDef& placed = spec.tasks.emplace(t.name, std::move(t)).first->second;
+      TaskIndex& index = task_index[placed.name];
+      for (const auto& p : placed.inputs) index.inputs.emplace(p.name, &p);
+      for (const auto& p : placed.outputs) index.outputs.emplace(p.name, &p);
     }
 
     // Workflows.
@@ -472,15 +727,18 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       wf.name = wkv.first.Scalar();
       std::string wfield = "workflows." + wf.name;
       if (!IsIdentifier(wf.name)) return Err(ctx.Error(wfield, "not a valid workflow name", wkv.first));
+      if (spec.workflows.count(wf.name)) return Err(ctx.Error(wfield, "duplicate workflow name", wkv.first));
       const YAML::Node& w = wkv.second;
       RETURN_IF_ERROR(rd.Keys(w, wfield, {"inputs", "nodes", "outputs"}));
       if (w["inputs"]) {
         if (!w["inputs"].IsMap()) return Err(ctx.Error(wfield + ".inputs", "expected a mapping", w["inputs"]));
+        std::set<std::string> input_names;
         for (const auto& ikv : w["inputs"]) {
           WorkflowInput in;
           in.name = ikv.first.Scalar();
           std::string f = wfield + ".inputs." + in.name;
           if (!IsIdentifier(in.name)) return Err(ctx.Error(f, "not a valid input name", ikv.first));
+          if (!input_names.insert(in.name).second) return Err(ctx.Error(f, "given twice", ikv.first));
           const YAML::Node& d = ikv.second;
           std::string type_text;
           if (d.IsScalar()) {
@@ -534,6 +792,8 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
           return Err(ctx.Error(tf, "unknown task '" + node.task + "' (tasks: " + names + ")", n));
         }
         const TaskDef& task = tit->second;
+        const TaskIndex& tindex = task_index.at(task.name);
+        std::map<std::string, std::string_view> given;  // input name → section
         for (const char* section : {"inputs", "bind"}) {
           const YAML::Node& b = n[section];
           if (!b) continue;
@@ -543,7 +803,7 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
             return Err(ctx.Error(sf, "bind is for map nodes; a task node takes all its values in inputs", b));
           for (const auto& bkv : b) {
             std::string name = bkv.first.Scalar();
-            if (task.FindInput(name) == nullptr) {
+            if (!tindex.inputs.count(name)) {
               std::string names;
               for (const auto& p : task.inputs) names += (names.empty() ? "" : ", ") + p.name;
               return Err(ctx.Error(sf + "." + name, "task '" + task.name + "' has no input '" + name +
@@ -552,16 +812,16 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
             auto bind = ParseBinding(bkv.second);
             if (!bind) return Err(ctx.Error(sf + "." + name, bind.error().message(), bkv.second));
             auto& dest = std::string_view(section) == "inputs" ? node.inputs : node.bind;
-            for (const auto& [other, ob] : node.inputs)
-              if (other == name) return Err(ctx.Error(sf + "." + name, "given twice (in inputs and bind)", bkv.first));
+            auto [earlier, first] = given.emplace(name, section);
+            if (!first)
+              return Err(ctx.Error(sf + "." + name,
+                                   earlier->second == section ? "given twice" : "given twice (in inputs and bind)",
+                                   bkv.first));
             dest.emplace_back(name, std::move(*bind));
           }
         }
         for (const auto& p : task.inputs) {
-          bool given = false;
-          for (const auto* l : {&node.inputs, &node.bind})
-            for (const auto& [name, b] : *l) given |= name == p.name;
-          if (!given)
+          if (!given.count(p.name))
             return Err(ctx.Error(f + ".inputs." + p.name,
                                  "missing: task '" + task.name + "' needs input '" + p.name +
                                      "' (" + p.type.ToString() + ")" +
@@ -606,55 +866,55 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       // Outputs.
       if (w["outputs"]) {
         if (!w["outputs"].IsMap()) return Err(ctx.Error(wfield + ".outputs", "expected a mapping", w["outputs"]));
+        std::set<std::string> output_names;
         for (const auto& okv : w["outputs"]) {
+          if (!output_names.insert(okv.first.Scalar()).second)
+            return Err(ctx.Error(wfield + ".outputs." + okv.first.Scalar(), "given twice", okv.first));
           auto b = ParseBinding(okv.second);
           if (!b) return Err(ctx.Error(wfield + ".outputs." + okv.first.Scalar(), b.error().message(), okv.second));
           wf.outputs.emplace_back(okv.first.Scalar(), std::move(*b));
         }
       }
 
-      // Order the nodes topologically (stable), refusing unknown references and cycles.
-      std::vector<NodeDef> ordered;
-      std::set<std::string> placed;
-      while (ordered.size() < parsed.size()) {
-        bool progress = false;
-        for (auto& node : parsed) {
-          if (node.id.empty() || placed.count(node.id)) continue;
-          bool ready = true;
-          for (const auto& dep : node.Dependencies()) {
-            if (!ids.count(dep))
-              return Err(ctx.Error(wfield + ".nodes[" + node.id + "]",
-                                   "references unknown node '" + dep + "'"));
-            if (dep == node.id)
-              return Err(ctx.Error(wfield + ".nodes[" + node.id + "]", "references itself"));
-            ready &= placed.count(dep) > 0;
-          }
-          if (!ready) continue;
-          placed.insert(node.id);
-          ordered.push_back(node);
-          progress = true;
-        }
-        if (!progress) return Err(ctx.Error(wfield + ".nodes", "the node references form a cycle"));
-      }
-      wf.nodes = std::move(ordered);
+      ASSIGN_OR_RETURN(wf.nodes, OrderNodes(std::move(parsed), ctx, wfield));
       spec.workflows.emplace(wf.name, std::move(wf));
     }
 
     // Type-check every binding now that all node outputs are known.
     for (const auto& [wname, wf] : spec.workflows) {
       std::string wfield = "workflows." + wname;
+      // Spec::OutputType, with lookups by index.
+      std::unordered_map<std::string_view, const Type*> input_types;
+      for (const auto& in : wf.inputs) input_types.emplace(in.name, &in.type);
+      std::unordered_map<std::string_view, const NodeDef*> node_index;
+      for (const auto& node : wf.nodes) node_index.emplace(node.id, &node);
+      auto output_type = [&](const Reference& ref) -> Result<Type> {
+        if (ref.workflow_input) {
+          auto it = input_types.find(ref.name);
+          if (it == input_types.end()) return Err(InvalidArgument("no workflow input '" + ref.name + "'"));
+          return *it->second;
+        }
+        auto nit = node_index.find(ref.node);
+        if (nit == node_index.end()) return Err(InvalidArgument("no node '" + ref.node + "'"));
+        const NodeDef& node = *nit->second;
+        const auto& outputs = task_index.at(node.task).outputs;
+        auto oit = outputs.find(ref.name);
+        if (oit == outputs.end())
+          return Err(InvalidArgument(NoOutputMessage(node, spec.TaskOf(node), ref.name)));
+        return NodeOutputType(node, *oit->second);
+      };
       for (const auto& node : wf.nodes) {
-        const TaskDef& task = spec.TaskOf(node);
+        const TaskIndex& tindex = task_index.at(node.task);
         std::string f = wfield + ".nodes[" + node.id + "]";
         for (const char* section : {"inputs", "bind"}) {
           bool mapped = node.is_map && std::string_view(section) == "inputs";
           const auto& list = std::string_view(section) == "inputs" ? node.inputs : node.bind;
           for (const auto& [name, b] : list) {
             std::string bf = f + "." + section + "." + name;
-            Type want = task.FindInput(name)->type;
+            Type want = tindex.inputs.at(name)->type;
             if (mapped) want = Type::ListOf(want);
             if (b.ref) {
-              auto have = spec.OutputType(wf, *b.ref);
+              auto have = output_type(*b.ref);
               if (!have) return Err(ctx.Error(bf, have.error().message()));
               if (!Assignable(*have, want))
                 return Err(ctx.Error(bf, b.ref->ToString() + " is " + have->ToString() +
@@ -669,7 +929,7 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file) {
       }
       for (const auto& [name, b] : wf.outputs) {
         if (b.ref) {
-          auto have = spec.OutputType(wf, *b.ref);
+          auto have = output_type(*b.ref);
           if (!have) return Err(ctx.Error(wfield + ".outputs." + name, have.error().message()));
         }
       }
@@ -688,12 +948,58 @@ Result<Spec> LoadSpecFile(const std::string& path) {
   return ParseSpec(ss.str(), path);
 }
 
-Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given) {
+namespace {
+
+std::string BytesText(size_t n) {
+  std::string s = std::to_string(n) + " bytes";
+  if (n >= (1u << 20) && n % (1u << 20) == 0) s += " (" + std::to_string(n >> 20) + " MiB)";
+  return s;
+}
+
+// Checks one resolved input against `limits`; adds its encoded size to *total.
+Status CheckInputLimits(const std::string& name, const Value& v, const InputLimits& limits,
+                        size_t* total) {
+  size_t depth = NestingDepth(v);
+  if (depth > limits.max_depth)
+    return InvalidArgument("input '" + name + "': nested " + std::to_string(depth) +
+                           " levels deep, more than the limit of " +
+                           std::to_string(limits.max_depth));
+  if (!v.is_list()) {
+    size_t bytes = EncodedMsgpackSize(v);
+    if (bytes > limits.max_element_bytes)
+      return InvalidArgument("input '" + name + "': " + BytesText(bytes) +
+                             " encoded, more than the element limit of " +
+                             BytesText(limits.max_element_bytes));
+    *total += bytes;
+    return Status::Ok();
+  }
+  const List& l = v.as_list();
+  if (l.size() > limits.max_list_elements)
+    return InvalidArgument("input '" + name + "': " + std::to_string(l.size()) +
+                           " elements, more than the limit of " +
+                           std::to_string(limits.max_list_elements) + " per list");
+  size_t bytes = MsgpackArrayHeader(l.size()).size();
+  for (size_t i = 0; i < l.size(); ++i) {
+    size_t e = EncodedMsgpackSize(l[i]);
+    if (e > limits.max_element_bytes)
+      return InvalidArgument("input '" + name + "': element [" + std::to_string(i) + "] is " +
+                             BytesText(e) + " encoded, more than the element limit of " +
+                             BytesText(limits.max_element_bytes));
+    bytes += e;
+  }
+  *total += bytes;
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given,
+                                  const InputLimits& limits) {
   Map out;
+  std::set<std::string_view> declared;
+  for (const auto& in : wf.inputs) declared.insert(in.name);
   for (const auto& [name, v] : given) {
-    bool known = false;
-    for (const auto& in : wf.inputs) known |= in.name == name;
-    if (!known) {
+    if (!declared.count(name)) {
       std::string names;
       for (const auto& in : wf.inputs) names += (names.empty() ? "" : ", ") + in.name;
       return Err(InvalidArgument("input '" + name + "': workflow '" + wf.name +
@@ -716,6 +1022,12 @@ Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given) {
                                  "=JSON)"));
     }
   }
+  size_t total = 0;
+  for (const auto& [name, v] : out) RETURN_IF_ERROR(CheckInputLimits(name, v, limits, &total));
+  if (total > limits.max_total_bytes)
+    return Err(InvalidArgument("inputs of workflow '" + wf.name + "': " + BytesText(total) +
+                               " encoded together, more than the limit of " +
+                               BytesText(limits.max_total_bytes)));
   return out;
 }
 

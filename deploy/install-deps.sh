@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fanout builds and runs with (DESIGN.md §9).
 # Does nothing when every package is already present. Needs root (or sudo) only to install.
+#   --fuzz   the optional packages of `make fuzz` instead (clang-16 and its libFuzzer runtime);
+#            nothing else needs them
 set -euo pipefail
 
+FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
 PACKAGES=(
   g++ make cmake pkg-config ninja-build python3
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libuv1-dev
@@ -10,6 +13,8 @@ PACKAGES=(
   libcpp-httplib-dev libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools
 )
+
+if [ "${1:-}" = "--fuzz" ]; then PACKAGES=("${FUZZ_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -484,6 +484,82 @@ Result<Type> Spec::OutputType(const WorkflowDef& wf, const Reference& ref) const
   return NodeOutputType(*node, *out);
 }
 
+Result<LaunchPlanDef> Spec::FindLaunchPlan(std::string_view name) const {
+  if (auto it = launch_plans.find(std::string(name)); it != launch_plans.end()) return it->second;
+  if (!name.empty() && !workflows.count(std::string(name))) {
+    std::string names;
+    for (const auto& [n, w] : workflows) names += (names.empty() ? "" : ", ") + n;
+    for (const auto& [n, l] : launch_plans) names += (names.empty() ? "" : ", ") + n;
+    return Err(InvalidArgument("no workflow or launch plan '" + std::string(name) + "' (there are: " + names + ")"));
+  }
+  ASSIGN_OR_RETURN(const WorkflowDef* wf, FindWorkflow(name));
+  LaunchPlanDef lp;
+  lp.name = wf->name;
+  lp.workflow = wf->name;
+  return lp;
+}
+
+bool Spec::HasDefault(const LaunchPlanDef& lp, std::string_view name) const {
+  if (lp.default_inputs.count(std::string(name)) || lp.fixed_inputs.count(std::string(name))) return true;
+  auto wit = workflows.find(lp.workflow);
+  if (wit == workflows.end()) return false;
+  for (const auto& in : wit->second.inputs)
+    if (in.name == name) return in.default_value.has_value() || in.type.kind() == Type::Kind::kOptional;
+  return false;
+}
+
+namespace {
+
+// Derives the interface of launch plan `name` (and first of every launch plan its workflow's
+// nodes run). `stack`: the workflows being derived, to refuse a workflow that runs itself.
+Status DeriveInterface(Spec& spec, const std::string& name, std::vector<std::string>& stack) {
+  if (spec.interfaces.count(name)) return Status::Ok();
+  auto lp = spec.FindLaunchPlan(name);
+  if (!lp) return lp.error();
+  const WorkflowDef& wf = spec.workflows.at(lp->workflow);
+  if (std::find(stack.begin(), stack.end(), wf.name) != stack.end()) {
+    std::string chain;
+    for (const auto& w : stack) chain += w + " → ";
+    return InvalidArgument("workflow '" + wf.name + "' runs itself (" + chain + wf.name +
+                           "): a workflow cannot map over itself");
+  }
+  stack.push_back(wf.name);
+  for (const NodeDef& node : wf.nodes) {
+    if (node.target != NodeTarget::kLaunchPlan) continue;
+    if (Status st = DeriveInterface(spec, node.task, stack); !st.ok()) return st;
+  }
+  stack.pop_back();
+  TaskDef iface;
+  iface.name = lp->name;
+  for (const WorkflowInput& in : wf.inputs)
+    if (!lp->fixed_inputs.count(in.name)) iface.inputs.push_back({in.name, in.type});
+  for (const auto& [out, b] : wf.outputs) {
+    Type t = Type::Scalar(Type::Kind::kJson);
+    if (b.ref) {
+      auto have = spec.OutputType(wf, *b.ref);
+      if (!have) return have.error();
+      t = *have;
+    }
+    iface.outputs.push_back({out, t});
+  }
+  spec.interfaces.emplace(name, std::move(iface));
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status DeriveInterfaces(Spec& spec) {
+  spec.interfaces.clear();
+  std::vector<std::string> stack;
+  for (const auto& [wname, wf] : spec.workflows) {
+    for (const NodeDef& node : wf.nodes) {
+      if (node.target != NodeTarget::kLaunchPlan) continue;
+      if (Status st = DeriveInterface(spec, node.task, stack); !st.ok()) return st;
+    }
+  }
+  return Status::Ok();
+}
+
 Result<const WorkflowDef*> Spec::FindWorkflow(std::string_view name) const {
   if (name.empty()) {
     if (workflows.size() == 1) return &workflows.begin()->second;
@@ -650,7 +726,7 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
   std::unordered_map<std::string_view, TaskIndex> task_index;
   try {
     if (!root.IsMap()) return Err(ctx.Error("(top level)", "expected a mapping with version, tasks, workflows"));
-    RETURN_IF_ERROR(rd.Keys(root, "(top level)", {"version", "tasks", "workflows"}));
+    RETURN_IF_ERROR(rd.Keys(root, "(top level)", {"version", "tasks", "workflows", "launch_plans"}));
     if (!root["version"]) return Err(ctx.Error("version", "missing (expected version: 1)"));
     ASSIGN_OR_RETURN(int64_t version, rd.Int(root["version"], "version", 1));
     if (version != 1) return Err(ctx.Error("version", "expected 1, got " + std::to_string(version), root["version"]));
@@ -722,6 +798,23 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
     YAML::Node wfs = root["workflows"];
     if (!wfs || !wfs.IsMap() || wfs.size() == 0)
       return Err(ctx.Error("workflows", "expected a mapping of at least one workflow"));
+    // What a node may run besides a task: a declared launch plan, or a workflow (its own
+    // default launch plan). Known by name before any workflow is parsed: a node may run a
+    // workflow written after it.
+    std::set<std::string> launchable;
+    for (const auto& wkv : wfs) launchable.insert(wkv.first.Scalar());
+    const YAML::Node lps = root["launch_plans"];
+    if (lps) {
+      if (!lps.IsMap()) return Err(ctx.Error("launch_plans", "expected a mapping of launch plans", lps));
+      for (const auto& lkv : lps) {
+        std::string name = lkv.first.Scalar();
+        std::string f = "launch_plans." + name;
+        if (!IsIdentifier(name)) return Err(ctx.Error(f, "not a valid launch plan name", lkv.first));
+        if (!launchable.insert(name).second)
+          return Err(ctx.Error(f, "a workflow has this name (every workflow is already its own default launch plan)",
+                               lkv.first));
+      }
+    }
     for (const auto& wkv : wfs) {
       WorkflowDef wf;
       wf.name = wkv.first.Scalar();
@@ -729,7 +822,11 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
       if (!IsIdentifier(wf.name)) return Err(ctx.Error(wfield, "not a valid workflow name", wkv.first));
       if (spec.workflows.count(wf.name)) return Err(ctx.Error(wfield, "duplicate workflow name", wkv.first));
       const YAML::Node& w = wkv.second;
-      RETURN_IF_ERROR(rd.Keys(w, wfield, {"inputs", "nodes", "outputs"}));
+      RETURN_IF_ERROR(rd.Keys(w, wfield, {"inputs", "nodes", "outputs", "max_parallelism"}));
+      if (w["max_parallelism"]) {
+        ASSIGN_OR_RETURN(int64_t mp, rd.Int(w["max_parallelism"], wfield + ".max_parallelism", 0));
+        wf.max_parallelism = static_cast<uint32_t>(std::min<int64_t>(mp, UINT32_MAX));
+      }
       if (w["inputs"]) {
         if (!w["inputs"].IsMap()) return Err(ctx.Error(wfield + ".inputs", "expected a mapping", w["inputs"]));
         std::set<std::string> input_names;
@@ -786,13 +883,22 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
         std::string tf = f + (node.is_map ? ".map" : ".task");
         ASSIGN_OR_RETURN(node.task, rd.Str(node.is_map ? n["map"] : n["task"], tf));
         auto tit = spec.tasks.find(node.task);
-        if (tit == spec.tasks.end()) {
+        bool runs_plan = launchable.count(node.task) > 0;
+        if (tit != spec.tasks.end() && runs_plan)
+          return Err(ctx.Error(tf, "'" + node.task + "' names both a task and a workflow or launch plan; rename one", n));
+        if (tit == spec.tasks.end() && !runs_plan) {
           std::string names;
           for (const auto& [tn, td] : spec.tasks) names += (names.empty() ? "" : ", ") + tn;
-          return Err(ctx.Error(tf, "unknown task '" + node.task + "' (tasks: " + names + ")", n));
+          std::string plans;
+          for (const auto& ln : launchable) plans += (plans.empty() ? "" : ", ") + ln;
+          return Err(ctx.Error(tf, "unknown task '" + node.task + "' (tasks: " + names +
+                                       "; workflows and launch plans: " + plans + ")", n));
         }
-        const TaskDef& task = tit->second;
-        const TaskIndex& tindex = task_index.at(task.name);
+        if (runs_plan) node.target = NodeTarget::kLaunchPlan;
+        // A launch plan's interface is known once every workflow is parsed: its bindings are
+        // checked then (CheckPlanBindings).
+        const TaskDef* task = runs_plan ? nullptr : &tit->second;
+        const TaskIndex* tindex = runs_plan ? nullptr : &task_index.at(task->name);
         std::map<std::string, std::string_view> given;  // input name → section
         for (const char* section : {"inputs", "bind"}) {
           const YAML::Node& b = n[section];
@@ -803,10 +909,10 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
             return Err(ctx.Error(sf, "bind is for map nodes; a task node takes all its values in inputs", b));
           for (const auto& bkv : b) {
             std::string name = bkv.first.Scalar();
-            if (!tindex.inputs.count(name)) {
+            if (task != nullptr && !tindex->inputs.count(name)) {
               std::string names;
-              for (const auto& p : task.inputs) names += (names.empty() ? "" : ", ") + p.name;
-              return Err(ctx.Error(sf + "." + name, "task '" + task.name + "' has no input '" + name +
+              for (const auto& p : task->inputs) names += (names.empty() ? "" : ", ") + p.name;
+              return Err(ctx.Error(sf + "." + name, "task '" + task->name + "' has no input '" + name +
                                                         "' (inputs: " + names + ")", bkv.first));
             }
             auto bind = ParseBinding(bkv.second);
@@ -820,10 +926,10 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
             dest.emplace_back(name, std::move(*bind));
           }
         }
-        for (const auto& p : task.inputs) {
+        for (const TypedName& p : task != nullptr ? task->inputs : std::vector<TypedName>{}) {
           if (!given.count(p.name))
             return Err(ctx.Error(f + ".inputs." + p.name,
-                                 "missing: task '" + task.name + "' needs input '" + p.name +
+                                 "missing: task '" + task->name + "' needs input '" + p.name +
                                      "' (" + p.type.ToString() + ")" +
                                      (node.is_map ? " in inputs (mapped) or bind" : ""), n));
         }
@@ -851,8 +957,14 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
         }
         if (n["timeout"]) { ASSIGN_OR_RETURN(node.timeout_ms, rd.Duration(n["timeout"], f + ".timeout")); }
         if (n["interruptible"]) { ASSIGN_OR_RETURN(node.interruptible, rd.Bool(n["interruptible"], f + ".interruptible")); }
-        if (n["cache"]) { ASSIGN_OR_RETURN(node.cache, rd.Cache(n["cache"], f + ".cache", task.cache)); }
-        node.requests = task.requests;
+        if (task == nullptr) {
+          for (const char* k : {"retries", "timeout", "interruptible", "cache", "overrides"})
+            if (n[k])
+              return Err(ctx.Error(f + "." + k, "applies to task nodes; a workflow or launch plan's tasks carry their own",
+                                   n[k]));
+        }
+        if (n["cache"]) { ASSIGN_OR_RETURN(node.cache, rd.Cache(n["cache"], f + ".cache", task->cache)); }
+        if (task != nullptr) node.requests = task->requests;
         if (n["overrides"]) {
           const YAML::Node& o = n["overrides"];
           RETURN_IF_ERROR(rd.Keys(o, f + ".overrides", {"requests", "limits"}));
@@ -878,6 +990,86 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
 
       ASSIGN_OR_RETURN(wf.nodes, OrderNodes(std::move(parsed), ctx, wfield));
       spec.workflows.emplace(wf.name, std::move(wf));
+    }
+
+    // Launch plans: their workflow, and defaults and fixed values checked against its inputs.
+    if (lps) {
+      for (const auto& lkv : lps) {
+        LaunchPlanDef lp;
+        lp.name = lkv.first.Scalar();
+        std::string f = "launch_plans." + lp.name;
+        const YAML::Node& l = lkv.second;
+        RETURN_IF_ERROR(rd.Keys(l, f, {"workflow", "default_inputs", "fixed_inputs", "max_parallelism"}));
+        if (!l["workflow"]) return Err(ctx.Error(f + ".workflow", "missing (expected the workflow it runs)", l));
+        ASSIGN_OR_RETURN(lp.workflow, rd.Str(l["workflow"], f + ".workflow"));
+        auto wit = spec.workflows.find(lp.workflow);
+        if (wit == spec.workflows.end())
+          return Err(ctx.Error(f + ".workflow", "no workflow '" + lp.workflow + "'", l["workflow"]));
+        const WorkflowDef& wf = wit->second;
+        for (const char* section : {"default_inputs", "fixed_inputs"}) {
+          const YAML::Node& vals = l[section];
+          if (!vals) continue;
+          std::string sf = f + "." + section;
+          if (!vals.IsMap()) return Err(ctx.Error(sf, "expected a mapping of input: value", vals));
+          Map& dest = std::string_view(section) == "fixed_inputs" ? lp.fixed_inputs : lp.default_inputs;
+          for (const auto& vkv : vals) {
+            std::string name = vkv.first.Scalar();
+            const WorkflowInput* in = nullptr;
+            for (const auto& wi : wf.inputs)
+              if (wi.name == name) in = &wi;
+            if (in == nullptr)
+              return Err(ctx.Error(sf + "." + name, "workflow '" + wf.name + "' has no input '" + name + "'", vkv.first));
+            if (lp.fixed_inputs.count(name) || lp.default_inputs.count(name))
+              return Err(ctx.Error(sf + "." + name, "given as both a default and a fixed input", vkv.first));
+            auto v = YamlToValue(vkv.second);
+            if (!v) return Err(ctx.Error(sf + "." + name, v.error().message(), vkv.second));
+            Status st = in->type.Check(*v);
+            if (!st.ok()) return Err(ctx.Error(sf + "." + name, st.message(), vkv.second));
+            dest.emplace(name, in->type.Coerce(std::move(*v)));
+          }
+        }
+        if (l["max_parallelism"]) {
+          ASSIGN_OR_RETURN(int64_t mp, rd.Int(l["max_parallelism"], f + ".max_parallelism", 0));
+          lp.max_parallelism = static_cast<uint32_t>(std::min<int64_t>(mp, UINT32_MAX));
+        }
+        spec.launch_plans.emplace(lp.name, std::move(lp));
+      }
+    }
+    if (Status st = DeriveInterfaces(spec); !st.ok()) return Err(ctx.Error("workflows", st.message()));
+    for (const auto& [name, iface] : spec.interfaces) {
+      TaskIndex& index = task_index[iface.name];
+      for (const auto& p : iface.inputs) index.inputs.emplace(p.name, &p);
+      for (const auto& p : iface.outputs) index.outputs.emplace(p.name, &p);
+    }
+    // Bindings of nodes that run a launch plan: known inputs, never a fixed one, and every
+    // input without a default given.
+    for (const auto& [wname, wf] : spec.workflows) {
+      for (const auto& node : wf.nodes) {
+        if (node.target != NodeTarget::kLaunchPlan) continue;
+        std::string f = "workflows." + wname + ".nodes[" + node.id + "]";
+        LaunchPlanDef lp = *spec.FindLaunchPlan(node.task);
+        const TaskIndex& tindex = task_index.at(node.task);
+        std::set<std::string> bound;
+        for (const auto* list : {&node.inputs, &node.bind}) {
+          for (const auto& [name, b] : *list) {
+            bound.insert(name);
+            if (lp.fixed_inputs.count(name))
+              return Err(ctx.Error(f + ".inputs." + name, "input '" + name + "' is fixed by launch plan '" + lp.name +
+                                                               "' and cannot be given"));
+            if (!tindex.inputs.count(name)) {
+              std::string names;
+              for (const auto& p : spec.interfaces.at(node.task).inputs) names += (names.empty() ? "" : ", ") + p.name;
+              return Err(ctx.Error(f + ".inputs." + name, "launch plan '" + lp.name + "' has no input '" + name +
+                                                               "' (inputs: " + names + ")"));
+            }
+          }
+        }
+        for (const auto& p : spec.interfaces.at(node.task).inputs)
+          if (!bound.count(p.name) && !spec.HasDefault(lp, p.name))
+            return Err(ctx.Error(f + ".inputs." + p.name, "missing: launch plan '" + lp.name + "' needs input '" +
+                                                               p.name + "' (" + p.type.ToString() + ")" +
+                                                               (node.is_map ? " in inputs (mapped) or bind" : "")));
+      }
     }
 
     // Type-check every binding now that all node outputs are known.
@@ -1029,6 +1221,20 @@ Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given,
                                " encoded together, more than the limit of " +
                                BytesText(limits.max_total_bytes)));
   return out;
+}
+
+Result<Map> ResolveLaunchPlanInputs(const Spec& spec, const LaunchPlanDef& lp, const Map& given,
+                                    const InputLimits& limits) {
+  auto wit = spec.workflows.find(lp.workflow);
+  if (wit == spec.workflows.end()) return Err(InvalidArgument("no workflow '" + lp.workflow + "'"));
+  Map merged = lp.default_inputs;
+  for (const auto& [name, v] : given) {
+    if (lp.fixed_inputs.count(name))
+      return Err(InvalidArgument("input '" + name + "' is fixed by launch plan '" + lp.name + "' and cannot be given"));
+    merged.insert_or_assign(name, v);
+  }
+  for (const auto& [name, v] : lp.fixed_inputs) merged.insert_or_assign(name, v);
+  return ResolveWorkflowInputs(wit->second, merged, limits);
 }
 
 Status CheckKnownMapLengths(const WorkflowDef& wf, const Map& inputs) {

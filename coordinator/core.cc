@@ -23,14 +23,16 @@ CoordinatorCore::CoordinatorCore(Store& store, Outbox& outbox, const Clock& cloc
       loader_(execs_, store, recovery_, cache_, dispatcher_,
               NodeLoader::Hooks{[this](NodeRun& n) { manager_.NodeReady(n); },
                                 [this](NodeRun& n, const std::string& why) { manager_.NodeFailed(n, why); },
-                                [this] { hooks_.fenced(); }, [this] { hooks_.wake(); }}),
+                                [this] { hooks_.fenced(); }, [this] { hooks_.wake(); },
+                                [this](NodeRun& n, uint32_t i, uint32_t a) { children_.Adopt(n, i, a); }}),
+      children_(execs_, manager_, store, commits_, ChildRuns::Hooks{[this] { hooks_.wake(); }}),
       api_(execs_, manager_, workers_, store, outbox, [this] {
         ClientApi::Health h = hooks_.health();
         h.dropped_messages = dropped_;
         return h;
       }) {
-  manager_.set_loader(&loader_);
-  commits_.set_sink(&dispatcher_);
+  manager_.set_rooms(&loader_, &children_);
+  commits_.set_sink(this);
 }
 
 void CoordinatorCore::StoreReconnected() {
@@ -71,7 +73,14 @@ void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, st
   }
 }
 
+void CoordinatorCore::OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome,
+                                  const CommitOrigin& origin) {
+  if (origin.source == CommitOrigin::Source::kChild) return children_.OnCommitted(node, op, outcome);
+  dispatcher_.OnCommitted(node, op, outcome, origin);
+}
+
 void CoordinatorCore::EndOfTurn() {
+  children_.Pump();
   dispatcher_.Pump();
   commits_.Flush();
   dispatcher_.FlushAcks();
@@ -79,6 +88,7 @@ void CoordinatorCore::EndOfTurn() {
 
 void CoordinatorCore::Tick() {
   dispatcher_.Tick();
+  children_.Tick();
   if (store_.connected()) loader_.TickCache();
   hooks_.wake();
 }

@@ -117,6 +117,10 @@ int Worker::Run() {
   drain_timer_->data = this;
   uv_timer_init(loop_, exit_timer_.get());
   exit_timer_->data = this;
+  uv_prepare_init(loop_, flush_prepare_.get());
+  flush_prepare_->data = this;
+  uv_prepare_start(flush_prepare_.get(),
+                   [](uv_prepare_t* p) { static_cast<Worker*>(p->data)->Flush(); });
   uv_check_init(loop_, flush_check_.get());
   flush_check_->data = this;
   uv_check_start(flush_check_.get(), [](uv_check_t* c) { static_cast<Worker*>(c->data)->Flush(); });
@@ -447,7 +451,10 @@ void Worker::SendCheckpoint(const wire::SubtaskKey& key, std::string bytes) {
   Send(wire::Kind::kCheckpoint, wire::EncodeBody(wire::CheckpointSave{key, std::move(bytes)}));
 }
 
-// Runs once per loop turn, after I/O: one RESULT batch for everything that finished.
+// Runs twice per loop turn. Before poll (prepare): results made by timer callbacks, such as
+// builtin.sleep_ms, would otherwise wait in memory until the next wake-up (a heartbeat away),
+// and with them the coordinator's next WORK. After poll (check): results made by I/O callbacks
+// leave in the same turn.
 void Worker::Flush() {
   finished_.clear();
   if (socket_ && welcomed_) {

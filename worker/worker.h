@@ -92,6 +92,9 @@ class Worker {
   // A running attempt saved a checkpoint: a kCheckpoint now (dropped when not connected; the
   // result carries the last one anyway).
   void SendCheckpoint(const wire::SubtaskKey& key, std::string bytes);
+  // Sends every unsent result (one RESULT batch per kMaxResultsPerBatch), destroys finished
+  // runners and advances a drain. Runs in every loop turn before poll and after it, so a result
+  // produced in any callback (timer, I/O, process exit) leaves before the loop next blocks.
   void Flush();
 
   // Drain and shutdown.
@@ -118,6 +121,9 @@ class Worker {
   uint64_t dropped_messages_ = 0;
 
   UvHandle<uv_timer_t> heartbeat_timer_, reconnect_timer_, drain_timer_, exit_timer_;
+  // Flush runs in both: the prepare handle sends what timer callbacks produced before the loop
+  // blocks in poll; the check handle sends what I/O callbacks produced without another turn.
+  UvHandle<uv_prepare_t> flush_prepare_;
   UvHandle<uv_check_t> flush_check_;
   UvHandle<uv_signal_t> sigterm_, sigint_;
 

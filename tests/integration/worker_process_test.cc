@@ -78,6 +78,32 @@ TEST_F(WorkerProcessTest, QueuesItemsBeyondItsSlotsAndRunsThemAll) {
   }
 }
 
+// A result made in a timer callback (builtin.sleep_ms) must leave before the loop blocks
+// again, not with the next wake-up. Our WELCOME sets the heartbeat to a minute, so the only
+// wake-ups are the WORK messages: without a flush before poll each round would wait a minute
+// for its results.
+TEST_F(WorkerProcessTest, SleepResultsLeaveWithoutWaitingForTheNextWakeUp) {
+  auto_welcome_ = false;
+  Handshake();  // 4 slots
+  Send(wire::Kind::kWelcome, wire::EncodeBody(wire::Welcome{7, 60000}));
+  wire::TaskDesc sleep = Builtin("builtin.sleep_ms", {{"ms", "int"}});
+  for (uint32_t round = 0; round < 5; ++round) {
+    // Like the coordinator: as many items as slots, the next ones once these are back.
+    std::vector<wire::WorkItem> items;
+    for (uint32_t i = 0; i < 4; ++i) items.push_back(Item(4 * round + i, 0, Args({Value(int64_t{0})})));
+    SendWork(sleep, items);
+    auto results = CollectResults(4, milliseconds(20000));  // far below the 60 s heartbeat
+    ASSERT_EQ(results.size(), 4u) << "round " << round;
+    wire::AckBatch ack;
+    for (const auto& r : results) {
+      EXPECT_EQ(r.outcome, static_cast<uint8_t>(wire::Outcome::kSucceeded)) << r.error;
+      EXPECT_EQ(Outputs(r), List{Value(int64_t{0})});
+      ack.keys.push_back(r.key);
+    }
+    Send(wire::Kind::kAck, wire::EncodeBody(ack));
+  }
+}
+
 TEST_F(WorkerProcessTest, FailIfReportsAUserError) {
   Handshake();
   auto r = RunOne(Builtin("builtin.fail_if", {{"x", "int"}, {"fail", "list<int>"}}),

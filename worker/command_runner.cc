@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
@@ -14,6 +15,7 @@
 #include "worker/checkpoint.h"
 #include "worker/subtask_key.h"
 #include "worker/task_io.h"
+#include "worker/task_shim.h"
 
 namespace fanout::worker {
 namespace {
@@ -22,10 +24,12 @@ constexpr const char* kTaskEnvNames[] = {
     "FANOUT_EXECUTION", "FANOUT_NODE",    "FANOUT_INDEX",          "FANOUT_ATTEMPT",
     "FANOUT_INPUTS",    "FANOUT_OUTPUTS", "FANOUT_CHECKPOINT_DIR", "FANOUT_PREV_CHECKPOINT_DIR"};
 
-// How long to wait for stdout/stderr EOF after the process exited: a grandchild may hold the
-// pipes open.
+// How long to wait for stdout/stderr EOF after the shim exited. The shim exits only once the
+// command's tree is gone, so this only matters for a process that escaped it.
 constexpr uint64_t kEofWaitMs = 1000;
 constexpr size_t kMaxOutputsFileBytes = 64u << 20;
+// Where a shim finds the lifeline (stdio slot 3).
+constexpr int kShimLifelineFd = 3;
 
 std::string Sanitize(std::string_view s) {
   std::string out;
@@ -199,6 +203,11 @@ void CommandRunner::Start() {
     return End(TaskOutcome::Failure(outcome, st.message()));
   }
 
+  // The command runs below a task shim (task_shim.h), which ends its whole tree with the
+  // attempt and with this worker.
+  std::string program = argv[0];
+  argv = TaskShimArgv(options_.kill_grace_ms, options_.lifeline_fd >= 0 ? kShimLifelineFd : -1,
+                      getpid(), argv);
   std::vector<char*> cargv, cenv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -208,21 +217,24 @@ void CommandRunner::Start() {
   uv_pipe_init(loop_, stdin_.get(), 0);
   uv_pipe_init(loop_, out_.pipe.get(), 0);
   uv_pipe_init(loop_, err_.pipe.get(), 0);
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[4];
   stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
   stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(stdin_.get());
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(out_.pipe.get());
   stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(err_.pipe.get());
+  stdio[kShimLifelineFd].flags = UV_INHERIT_FD;
+  stdio[kShimLifelineFd].data.fd = options_.lifeline_fd;
 
   uv_process_options_t opts{};
-  opts.file = cargv[0];
+  opts.file = options_.shim_exe.c_str();
   opts.args = cargv.data();
   opts.env = cenv.data();
   opts.cwd = options_.cwd.empty() ? nullptr : options_.cwd.c_str();
-  opts.flags = UV_PROCESS_DETACHED;  // setsid(): its own process group, killed as a group
-  opts.stdio_count = 3;
+  // The shim in its own session too: signals meant for the worker's group do not reach it.
+  opts.flags = UV_PROCESS_DETACHED;
+  opts.stdio_count = options_.lifeline_fd >= 0 ? 4 : 3;
   opts.stdio = stdio;
   opts.exit_cb = [](uv_process_t* p, int64_t exit_status, int term_signal) {
     static_cast<CommandRunner*>(p->data)->OnExit(exit_status, term_signal);
@@ -235,11 +247,12 @@ void CommandRunner::Start() {
     stdin_.Close();
     out_.pipe.Close();
     err_.pipe.Close();
-    return End(TaskOutcome::Failure(wire::Outcome::kUserError,
-                                    fmt::format("cannot run '{}': {}", argv[0], uv_strerror(rc))));
+    return End(TaskOutcome::Failure(
+        wire::Outcome::kSystemError,
+        fmt::format("cannot start the task shim {}: {}", options_.shim_exe, uv_strerror(rc))));
   }
   pid_ = process_->pid;
-  spdlog::info("{} started command {} (pid {})", KeyLog(key_), argv[0], pid_);
+  spdlog::info("{} started command {} (shim pid {})", KeyLog(key_), program, pid_);
 
   // The inputs on stdin, then EOF. A child that exits without reading gets EPIPE: ignored.
   write_->req.data = write_;
@@ -361,21 +374,12 @@ void CommandRunner::Cancel(wire::Outcome outcome, std::string reason) {
   Terminate();
 }
 
+// The shim does the rest: SIGTERM to the command's whole tree, SIGKILL after the grace period,
+// and it exits once nothing of the tree is left.
 void CommandRunner::Terminate() {
   if (terminating_ || exited_) return;
   terminating_ = true;
-  uv_kill(-pid_, SIGTERM);
-  uv_timer_init(loop_, kill_timer_.get());
-  kill_timer_->data = this;
-  uv_timer_start(
-      kill_timer_.get(),
-      [](uv_timer_t* t) {
-        auto* self = static_cast<CommandRunner*>(t->data);
-        if (self->exited_) return;
-        spdlog::warn("{} did not stop within the grace period: SIGKILL", KeyLog(self->key_));
-        uv_kill(-self->pid_, SIGKILL);
-      },
-      static_cast<uint64_t>(std::max<int64_t>(options_.kill_grace_ms, 0)), 0);
+  uv_process_kill(process_.get(), SIGTERM);
 }
 
 void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
@@ -383,10 +387,8 @@ void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
   exit_status_ = exit_status;
   term_signal_ = term_signal;
   if (timeout_timer_->loop != nullptr) uv_timer_stop(timeout_timer_.get());
-  if (kill_timer_->loop != nullptr) uv_timer_stop(kill_timer_.get());
   if (checkpoint_timer_->loop != nullptr) uv_timer_stop(checkpoint_timer_.get());
-  // A stopped attempt leaves nothing behind: whatever the leader spawned dies with it.
-  if (cancel_) uv_kill(-pid_, SIGKILL);
+  // The shim has exited: nothing of the command's tree is left (it exits only then).
   process_.Close();
   if (!out_.eof || !err_.eof) {
     uv_timer_init(loop_, eof_timer_.get());

@@ -1,13 +1,15 @@
 // CommandRunner: runs a command task (DESIGN §3.3) as a child process with uv_spawn.
 //
-// The child runs in its own process group (UV_PROCESS_DETACHED) in the worker's working
-// directory, with {{inputs.NAME}} replaced in its argv, the inputs JSON object on stdin and in
-// $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/CHECKPOINT_DIR in its env.
-// stdout/stderr are captured (the last 1 MiB of each). Exit 0: outputs from $FANOUT_OUTPUTS,
-// else stdout as the single output; exit 42: non-retryable; other exits and signals: user
-// errors. What it printed goes back as the attempt's log (CommandLog). On timeout or Cancel
-// the group gets SIGTERM, then SIGKILL after the grace period.
-// The per-attempt scratch directory is removed when the attempt ends.
+// The command runs below a task shim (task_shim.h), in its own session and process group, in
+// the worker's working directory, with {{inputs.NAME}} replaced in its argv, the inputs JSON
+// object on stdin and in $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/
+// CHECKPOINT_DIR in its env. stdout/stderr are captured (the last 1 MiB of each). Exit 0:
+// outputs from $FANOUT_OUTPUTS, else stdout as the single output; exit 42: non-retryable; other
+// exits and signals: user errors. What it printed goes back as the attempt's log (CommandLog).
+// Nothing the command started outlives the attempt: on timeout or Cancel its whole process tree
+// gets SIGTERM, then SIGKILL after the grace period; when the command exits, whatever it left
+// running is SIGKILLed; when the worker dies (any signal) the tree is SIGKILLed. The attempt
+// ends once the tree is gone. The per-attempt scratch directory is removed when it ends.
 //
 // Checkpoints (DESIGN §3.3): $FANOUT_CHECKPOINT_DIR starts empty. When the WorkItem carries a
 // checkpoint it is decoded (DecodeCheckpointDir) into a fresh directory named by
@@ -42,6 +44,9 @@ struct CommandOptions {
   std::string cwd;                     // where commands run: the worker's working directory
   std::filesystem::path scratch_root;  // per-attempt directories are created below it
   int64_t kill_grace_ms = 5000;        // SIGTERM → SIGKILL
+  // The task shim binary (task_shim.h: TaskShimExe()).
+  std::string shim_exe = "/proc/self/exe";
+  int lifeline_fd = -1;  // Lifeline::read_fd() of the worker; -1: shims do not watch one
   std::vector<std::string> base_env;   // "K=V" entries every command inherits
   int64_t max_checkpoint_bytes = kDefaultMaxCheckpointBytes;  // when the task sets none
 };
@@ -75,7 +80,7 @@ class CommandRunner : public TaskRunner {
   void Cancel(wire::Outcome outcome, std::string reason) override;
   std::optional<std::string> LastCheckpoint() const override { return last_saved_; }
 
-  int pid() const { return pid_; }
+  int pid() const { return pid_; }  // the shim's
 
  private:
   struct Stream {
@@ -111,7 +116,7 @@ class CommandRunner : public TaskRunner {
   UvHandle<uv_pipe_t> stdin_;
   WriteReq* write_ = nullptr;
   Stream out_, err_;
-  UvHandle<uv_timer_t> timeout_timer_, kill_timer_, eof_timer_, checkpoint_timer_;
+  UvHandle<uv_timer_t> timeout_timer_, eof_timer_, checkpoint_timer_;
   int pid_ = 0;
   bool exited_ = false;
   int64_t exit_status_ = 0;

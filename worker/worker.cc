@@ -103,6 +103,14 @@ std::vector<std::string> Worker::Functions() const {
 }
 
 int Worker::Run() {
+  auto lifeline = Lifeline::Create();
+  if (!lifeline) {
+    spdlog::error("{}", lifeline.error().message());
+    return 1;
+  }
+  lifeline_ = std::move(*lifeline);
+  command_options_.lifeline_fd = lifeline_->read_fd();
+  command_options_.shim_exe = TaskShimExe();
   std::error_code ec;
   std::filesystem::create_directories(config_.scratch, ec);
   if (ec) {
@@ -134,8 +142,9 @@ int Worker::Run() {
   start_signal(sigterm_, SIGTERM);
   start_signal(sigint_, SIGINT);
 
-  spdlog::info("worker {} starting: coordinator {}, {} slots, functions [{}]", config_.id,
-               config_.coordinator, config_.slots, fmt::join(Functions(), ", "));
+  spdlog::info("worker {} starting: coordinator {}, {} slots, functions [{}], task shim {}",
+               config_.id, config_.coordinator, config_.slots, fmt::join(Functions(), ", "),
+               command_options_.shim_exe);
   Connect();
   RestartHeartbeatTimer();
   uv_run(loop_, UV_RUN_DEFAULT);

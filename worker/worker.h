@@ -39,6 +39,7 @@
 #include "worker/result_store.h"
 #include "worker/subtask_key.h"
 #include "worker/task_runner.h"
+#include "worker/task_shim.h"
 
 namespace fanout::worker {
 
@@ -108,6 +109,7 @@ class Worker {
   uv_loop_t* loop_;
   WorkerConfig config_;
   PluginRegistry plugins_;
+  std::optional<Lifeline> lifeline_;  // held until the process ends: task shims watch it
   CommandOptions command_options_;
 
   zmq::context_t ctx_;

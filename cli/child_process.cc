@@ -55,7 +55,7 @@ Result<pid_t> SpawnChild(const ChildSpec& spec) {
   if (pid == 0) {
     // Child: async-signal-safe calls only.
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_PDEATHSIG, spec.death_signal);
     if (getppid() != parent) _exit(127);  // the parent died before prctl
     sigset_t none;
     sigemptyset(&none);

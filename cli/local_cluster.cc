@@ -54,6 +54,8 @@ constexpr int64_t kMinBackoffMs = 200;
 constexpr int64_t kMaxBackoffMs = 5'000;
 constexpr int64_t kStableMs = 10'000;  // a daemon that lived this long restarts at once
 constexpr auto kStopGrace = std::chrono::seconds(10);
+// After a worker's second SIGTERM: its commands' grace period (5 s by default) and a margin.
+constexpr auto kWorkerStopGrace = std::chrono::seconds(10);
 
 class Supervisor {
  public:
@@ -93,31 +95,55 @@ class Supervisor {
     ReapAndRestart();
   }
 
-  // Stops the daemons in order: workers, then the coordinator, then redis.
+  // Stops the daemons in order: workers, then the coordinator, then redis. Workers drain
+  // (SIGTERM: they finish what runs) for up to kStopGrace; one still running then gets a second
+  // SIGTERM, which stops its commands (SIGTERM to each command's tree, SIGKILL after the
+  // worker's grace period) and reports them as shut down; SIGKILL after kWorkerStopGrace more.
+  // Whatever way a worker ends, its task shims end the commands it ran.
   void StopAll() {
     stopping_ = true;
-    auto stop_group = [&](auto pred) {
-      std::vector<Daemon*> group;
-      for (Daemon& d : daemons_) {
-        if (pred(d) && d.pid > 0) group.push_back(&d);
-      }
-      for (Daemon* d : group) kill(d->pid, SIGTERM);
-      auto deadline = SteadyClock::now() + kStopGrace;
+    // Signals `group` and waits until each has exited or the deadline passes; returns the ones
+    // still running.
+    auto signal_and_wait = [](const std::vector<Daemon*>& group, int sig,
+                              std::chrono::milliseconds grace) {
+      for (Daemon* d : group) kill(d->pid, sig);
+      auto deadline = SteadyClock::now() + grace;
+      std::vector<Daemon*> left;
       for (Daemon* d : group) {
         while (SteadyClock::now() < deadline && !TryReap(d->pid)) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        if (!TryReap(d->pid)) {
-          std::fprintf(stderr, "fanout local: %s (pid %d) did not stop in 10s; killing it\n",
-                       d->name.c_str(), d->pid);
-          StopChild(d->pid, SIGKILL, std::chrono::seconds(5));
+        if (TryReap(d->pid)) {
+          d->pid = -1;
+        } else {
+          left.push_back(d);
         }
+      }
+      return left;
+    };
+    auto stop_group = [&](auto pred, bool second_signal) {
+      std::vector<Daemon*> group;
+      for (Daemon& d : daemons_) {
+        if (pred(d) && d.pid > 0) group.push_back(&d);
+      }
+      std::vector<Daemon*> left = signal_and_wait(group, SIGTERM, kStopGrace);
+      if (second_signal && !left.empty()) {
+        for (Daemon* d : left) {
+          std::fprintf(stderr, "fanout local: %s (pid %d) still runs work after %llds; stopping it\n",
+                       d->name.c_str(), d->pid, static_cast<long long>(kStopGrace.count()));
+        }
+        left = signal_and_wait(left, SIGTERM, kWorkerStopGrace);
+      }
+      for (Daemon* d : left) {
+        std::fprintf(stderr, "fanout local: %s (pid %d) did not stop; killing it\n",
+                     d->name.c_str(), d->pid);
+        StopChild(d->pid, SIGKILL, std::chrono::seconds(5));
         d->pid = -1;
       }
     };
-    stop_group([](const Daemon& d) { return d.name.starts_with("worker"); });
-    stop_group([](const Daemon& d) { return d.name == "coordinator"; });
-    stop_group([](const Daemon& d) { return d.name == "redis"; });
+    stop_group([](const Daemon& d) { return d.name.starts_with("worker"); }, true);
+    stop_group([](const Daemon& d) { return d.name == "coordinator"; }, false);
+    stop_group([](const Daemon& d) { return d.name == "redis"; }, false);
   }
 
  private:
@@ -364,7 +390,8 @@ int RunLocalCluster(const LocalOptions& opts) {
   for (int k = 0; k < workers; ++k) {
     Daemon w{.name = fmt::format("worker-{}", k),
              .spec = {.argv = {bin + "/fanout-worker", "--coordinator", address},
-                      .log_path = fmt::format("{}/worker-{}.log", logs, k)}};
+                      .log_path = fmt::format("{}/worker-{}.log", logs, k),
+                      .death_signal = SIGKILL}};
     w.spec.argv.insert(w.spec.argv.end(), plugin_args.begin(), plugin_args.end());
     if (Status s = sup.Start(sup.Add(std::move(w))); !s.ok()) return fail(s.message());
   }

@@ -18,6 +18,7 @@ namespace fanout::testing {
 
 struct MarkedProcess {
   pid_t pid = 0;
+  std::string start;    // start time (field 22 of /proc/PID/stat): tells a reused pid apart
   std::string cmdline;  // argv joined with spaces
 };
 
@@ -28,6 +29,22 @@ inline std::string ReadProcFile(pid_t pid, const char* file) {
   ss << in.rdbuf();
   return ss.str();
 }
+
+// Field `n` (1-based; n >= 3) of /proc/PID/stat, "" when the process is gone. Fields start
+// after the last ')' (the command name may hold spaces and parentheses).
+inline std::string StatField(pid_t pid, int n) {
+  std::string stat = ReadProcFile(pid, "stat");
+  size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return "";
+  std::istringstream fields(stat.substr(paren + 1));
+  std::string f;
+  for (int i = 3; i <= n && fields >> f; ++i) {
+  }
+  return f;
+}
+
+// The start time of a process (field 22 of /proc/PID/stat), "" when it is gone.
+inline std::string StartTime(pid_t pid) { return StatField(pid, 22); }
 
 // Every live process other than this one whose argv or environment contains `marker`.
 inline std::vector<MarkedProcess> ProcessesWithMarker(const std::string& marker) {
@@ -44,10 +61,20 @@ inline std::vector<MarkedProcess> ProcessesWithMarker(const std::string& marker)
       continue;
     }
     std::replace(cmdline.begin(), cmdline.end(), '\0', ' ');
-    found.push_back({pid, cmdline});
+    found.push_back({pid, StartTime(pid), cmdline});
   }
   closedir(d);
   return found;
+}
+
+// Those of `ps` that still run (the same pid with the same start time, not a zombie).
+inline std::vector<MarkedProcess> StillRunning(const std::vector<MarkedProcess>& ps) {
+  std::vector<MarkedProcess> alive;
+  for (const auto& p : ps) {
+    bool same = !p.start.empty() && StartTime(p.pid) == p.start;
+    if (same && StatField(p.pid, 3) != "Z") alive.push_back(p);
+  }
+  return alive;
 }
 
 inline std::string Describe(const std::vector<MarkedProcess>& ps) {

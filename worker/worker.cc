@@ -240,6 +240,12 @@ void Worker::RestartHeartbeatTimer() {
 void Worker::OnHeartbeatTimer() {
   if (!socket_) return;  // waiting for the reconnect timer
   uint64_t silent = uv_now(loop_) - last_recv_ms_;
+  if (silent >= static_cast<uint64_t>(config_.liveness * heartbeat_ms_) && InputWaiting()) {
+    // The loop itself was held up (a loaded machine: timers run before poll reads the socket):
+    // the coordinator has spoken, we have not listened yet. Listen first.
+    watcher_->Poke();
+    return;
+  }
   if (silent >= static_cast<uint64_t>(config_.liveness * heartbeat_ms_)) {
     spdlog::warn(
         "no message from the coordinator for {} ms: reconnecting ({} results held, "
@@ -250,6 +256,14 @@ void Worker::OnHeartbeatTimer() {
     return;
   }
   if (welcomed_) SendHeartbeat(wire::Kind::kHeartbeat);
+}
+
+bool Worker::InputWaiting() const {
+  try {
+    return (socket_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+  } catch (const zmq::error_t&) {
+    return false;
+  }
 }
 
 void Worker::OnMessage(std::vector<zmq::message_t>& frames) {

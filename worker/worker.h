@@ -82,6 +82,8 @@ class Worker {
   void OnAck(const wire::AckBatch& acks);
   void OnAbort(const wire::AckBatch& aborts);
   void OnHeartbeatTimer();
+  // True when a message from the coordinator waits in the socket, not yet read.
+  bool InputWaiting() const;
   void RestartHeartbeatTimer();
 
   // Attempts.

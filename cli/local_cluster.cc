@@ -211,6 +211,13 @@ std::string AbsolutePath(const std::string& p) {
 
 }  // namespace
 
+int WorkerCommandSlots(int cores, int workers, int k) {
+  cores = std::max(cores, 1);
+  workers = std::max(workers, 1);
+  int share = cores / workers + (k < cores % workers ? 1 : 0);
+  return std::max(share, 1);
+}
+
 Result<std::string> FanoutHome() {
   std::string home;
   if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') {
@@ -342,8 +349,8 @@ int RunLocalCluster(const LocalOptions& opts) {
   }
   const std::string address = fmt::format("tcp://127.0.0.1:{}", *cport);
   const std::string logs = home + "/logs";
-  int workers = opts.workers > 0 ? opts.workers
-                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int workers = opts.workers > 0 ? opts.workers : cores;
 
   Supervisor sup(mask);
   Daemon redis{.name = "redis",
@@ -389,7 +396,9 @@ int RunLocalCluster(const LocalOptions& opts) {
   if (Status s = sup.Start(sup.Add(std::move(coord))); !s.ok()) return fail(s.message());
   for (int k = 0; k < workers; ++k) {
     Daemon w{.name = fmt::format("worker-{}", k),
-             .spec = {.argv = {bin + "/fanout-worker", "--coordinator", address},
+             .spec = {.argv = {bin + "/fanout-worker", "--coordinator", address,
+                               "--command-slots",
+                               std::to_string(WorkerCommandSlots(cores, workers, k))},
                       .log_path = fmt::format("{}/worker-{}.log", logs, k),
                       .death_signal = SIGKILL}};
     w.spec.argv.insert(w.spec.argv.end(), plugin_args.begin(), plugin_args.end());

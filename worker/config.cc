@@ -78,8 +78,9 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
   WorkerConfig c;
   unsigned cores = uv_available_parallelism();
   c.slots = cores;
+  c.command_slots = cores;
   c.cpu = cores;
-  std::string mem, labels, max_checkpoint;
+  std::string mem, labels, max_checkpoint, task_env, max_message;
 
   CLI::App app{
       "fanout-worker: runs map subtasks (C++ plugin functions, commands, built-ins) "
@@ -90,6 +91,12 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--slots", c.slots, "Subtasks run at once (default: number of cores)")
       ->envname("FANOUT_SLOTS")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  app.add_option("--command-slots", c.command_slots,
+                 "Command tasks run at once, within --slots (C++ functions and built-ins may "
+                 "use the other slots; default: number of cores)")
+      ->envname("FANOUT_COMMAND_SLOTS")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   app.add_option("--plugin", c.plugins,

@@ -15,6 +15,9 @@ namespace fanout::worker {
 struct WorkerConfig {
   std::string coordinator = "tcp://127.0.0.1:7800";
   uint32_t slots = 1;  // default: number of cores
+  // Command tasks at once, within slots (C++ functions and built-ins may use the rest);
+  // default: number of cores.
+  uint32_t command_slots = 1;
   std::vector<std::string> plugins;
   std::string id;  // default: hostname-pid-random4
   int64_t heartbeat_ms = 1000;

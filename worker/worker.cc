@@ -142,9 +142,11 @@ int Worker::Run() {
   start_signal(sigterm_, SIGTERM);
   start_signal(sigint_, SIGINT);
 
-  spdlog::info("worker {} starting: coordinator {}, {} slots, functions [{}], task shim {}",
-               config_.id, config_.coordinator, config_.slots, fmt::join(Functions(), ", "),
-               command_options_.shim_exe);
+  spdlog::info(
+      "worker {} starting: coordinator {}, {} slots ({} for commands), functions [{}], task "
+      "shim {}",
+      config_.id, config_.coordinator, config_.slots, CommandSlots(), fmt::join(Functions(), ", "),
+      command_options_.shim_exe);
   Connect();
   RestartHeartbeatTimer();
   uv_run(loop_, UV_RUN_DEFAULT);
@@ -208,6 +210,7 @@ void Worker::SendHello() {
   wire::Hello h;
   h.worker_id = config_.id;
   h.slots = config_.slots;
+  h.command_slots = CommandSlots();
   h.functions = Functions();
   h.labels = config_.labels;
   h.cpu = config_.cpu;
@@ -390,12 +393,19 @@ void Worker::OnAbort(const wire::AckBatch& aborts) {
 
 // ---- attempts -------------------------------------------------------------------------------
 
+uint32_t Worker::CommandSlots() const { return std::min(config_.command_slots, config_.slots); }
+
 void Worker::StartQueued() {
   if (starting_) return;  // a runner that ends inside Start() re-enters here
   starting_ = true;
-  while (!queue_.empty() && running_.size() < config_.slots) {
-    Queued item = std::move(queue_.front());
-    queue_.pop_front();
+  while (running_.size() < config_.slots) {
+    bool commands_full = running_commands_ >= CommandSlots();
+    auto next = std::find_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
+      return !commands_full || q.task->kind != static_cast<uint8_t>(wire::TaskKind::kCommand);
+    });
+    if (next == queue_.end()) break;
+    Queued item = std::move(*next);
+    queue_.erase(next);
     StartItem(std::move(item));
   }
   starting_ = false;
@@ -439,7 +449,9 @@ void Worker::StartItem(Queued item) {
   }
   spdlog::debug("{} starting task {}", KeyLog(key), task.name);
   TaskRunner* r = runner.get();
-  running_.emplace(key, Running{std::move(runner), WallMs()});
+  bool command = task.kind == static_cast<uint8_t>(wire::TaskKind::kCommand);
+  running_.emplace(key, Running{std::move(runner), WallMs(), command});
+  if (command) ++running_commands_;
   r->Start();
 }
 
@@ -454,6 +466,7 @@ void Worker::OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome) {
     spdlog::info("{} {}: {}", KeyLog(key), OutcomeName(static_cast<wire::Outcome>(r.outcome)), r.error);
   }
   finished_.push_back(std::move(it->second.runner));
+  if (it->second.command) --running_commands_;
   running_.erase(it);
   results_.Add(std::move(r));
   if (state_ == State::kServing) StartQueued();

@@ -4,7 +4,8 @@
 //
 // Protocol, as seen from here:
 //   connect → HELLO (capacity, functions, attempts still running) → WELCOME → every held
-//   result is re-sent. WORK items run at once or queue locally (never dropped). Results go out
+//   result is re-sent. WORK items run at once or queue locally (never dropped); at most
+//   `slots` run, of which at most `command_slots` are commands. Results go out
 //   as one RESULT batch per loop turn and are held until ACKed by exact key. HEARTBEAT every
 //   interval; any message from the coordinator counts as life; silence for liveness intervals
 //   means the coordinator is lost: a new socket (new routing id) with exponential backoff.
@@ -61,6 +62,7 @@ class Worker {
   struct Running {
     std::unique_ptr<TaskRunner> runner;
     int64_t started_ms = 0;
+    bool command = false;  // counts against command_slots
   };
   struct Queued {
     std::shared_ptr<const wire::TaskDesc> task;
@@ -88,6 +90,10 @@ class Worker {
 
   // Attempts.
   bool IsKnown(const wire::SubtaskKey& key) const;
+  // Commands this worker runs at once: --command-slots, never more than --slots.
+  uint32_t CommandSlots() const;
+  // Starts queued items in order while slots are free; a command waits (and functions behind
+  // it may start) while CommandSlots() commands run.
   void StartQueued();
   void StartItem(Queued item);
   void OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome);
@@ -132,6 +138,7 @@ class Worker {
   UvHandle<uv_signal_t> sigterm_, sigint_;
 
   std::map<wire::SubtaskKey, Running, SubtaskKeyLess> running_;
+  uint32_t running_commands_ = 0;  // entries of running_ with command set
   std::deque<Queued> queue_;
   std::vector<std::unique_ptr<TaskRunner>> finished_;  // destroyed on the next loop turn
   bool starting_ = false;

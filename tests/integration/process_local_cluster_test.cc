@@ -6,8 +6,11 @@
 #include <gtest/gtest.h>
 #include <signal.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json.hpp>
@@ -89,6 +92,29 @@ class ProcessLocalClusterTest : public ::testing::Test {
   std::string exec_;
   std::vector<MarkedProcess> running_;
 };
+
+// The default cluster (one worker per core, each with one slot per core) runs one command per
+// core in total: the workers' --command-slots add up to the cores.
+TEST_F(ProcessLocalClusterTest, DefaultClusterRunsOneCommandPerCoreInTotal) {
+  local_ = std::make_unique<Process>(std::vector<std::string>{BinDir() + "/fanout", "local"},
+                                     logs_.path(), CliEnv(), SourceDir(), "local");
+  ASSERT_TRUE(WaitFor(
+      [&] { return local_->Stdout().find("FANOUT_COORDINATOR=") != std::string::npos; },
+      milliseconds(60000)))
+      << local_->Stderr();
+  int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int workers = 0, command_slots = 0;
+  for (const auto& p : ProcessesWithMarker("FANOUT_HOME=" + home_.path())) {
+    std::string argv = ReadProcFile(p.pid, "cmdline");  // NUL-separated
+    if (argv.find("fanout-worker") == std::string::npos) continue;
+    ++workers;
+    size_t at = argv.find(std::string("--command-slots") + '\0');
+    ASSERT_NE(at, std::string::npos) << p.cmdline;
+    command_slots += std::atoi(argv.c_str() + at + sizeof("--command-slots"));
+  }
+  EXPECT_EQ(workers, cores);
+  EXPECT_EQ(command_slots, cores);
+}
 
 TEST_F(ProcessLocalClusterTest, KilledWorkerTakesTheProcessesOfItsAttemptsWithIt) {
   ASSERT_NO_FATAL_FAILURE(StartClusterAndCommands());

@@ -189,18 +189,32 @@ class Supervisor {
   bool stopping_ = false;
 };
 
+// Writes a 0600 file through a temporary one and a rename.
 Status WriteFileAtomically(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Unavailable("cannot write " + tmp);
-    out << text;
-    if (!out.flush()) return Unavailable("cannot write " + tmp);
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return Unavailable(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+    ssize_t n = write(fd, text.data(), text.size());
+    bool ok = n == static_cast<ssize_t>(text.size());
+    if (close(fd) != 0 || !ok) return Unavailable("cannot write " + tmp);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     return Unavailable(fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno)));
   }
   return Status::Ok();
+}
+
+// Makes `dir` and everything below it private to this user (0700 directories, 0600 files):
+// data and logs written by older versions were 0755/0644. Symlinks are left alone.
+void MakePrivate(const std::string& dir) {
+  std::error_code ec;
+  chmod(dir.c_str(), 0700);
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_symlink(ec)) continue;
+    chmod(it->path().c_str(), it->is_directory(ec) ? 0700 : 0600);
+  }
 }
 
 std::string AbsolutePath(const std::string& p) {
@@ -229,9 +243,22 @@ Result<std::string> FanoutHome() {
   }
   home = AbsolutePath(home);
   std::error_code ec;
-  for (const std::string& dir : {home, home + "/logs", home + "/redis"}) {
-    fs::create_directories(dir, ec);
-    if (ec) return Err(Unavailable(fmt::format("cannot create {}: {}", dir, ec.message())));
+  // Private: the home holds the cluster's data (AOF), logs and, with keys, secrets. A home
+  // this creates is 0700, and so are logs/ and redis/ always; an existing FANOUT_HOME the user
+  // chose keeps its mode (it may be a directory shared for other things), the default
+  // ~/.fanout is made 0700.
+  bool is_default = std::getenv("FANOUT_HOME") == nullptr || *std::getenv("FANOUT_HOME") == '\0';
+  bool existed = fs::exists(home, ec);
+  if (fs::path(home).has_parent_path()) fs::create_directories(fs::path(home).parent_path(), ec);
+  if (mkdir(home.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(Unavailable(fmt::format("cannot create {}: {}", home, std::strerror(errno))));
+  }
+  if (!existed || is_default) chmod(home.c_str(), 0700);
+  for (const std::string& dir : {home + "/logs", home + "/redis"}) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Err(Unavailable(fmt::format("cannot create {}: {}", dir, std::strerror(errno))));
+    }
+    MakePrivate(dir);
   }
   return home;
 }
@@ -310,11 +337,12 @@ int RunLocalCluster(const LocalOptions& opts) {
   // One cluster per home. The lock fd is close-on-exec, so only this process holds it: it is
   // released when we exit, even by kill -9, and children never keep it.
   std::string lock_path = home + "/local.lock";
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0) {
     std::fprintf(stderr, "fanout local: cannot open %s: %s\n", lock_path.c_str(), std::strerror(errno));
     return kExitFailed;
   }
+  fchmod(lock_fd, 0600);
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     std::optional<LocalInfo> info = ReadLocalInfo(home);
     std::fprintf(stderr, "fanout: a local cluster is already running at %s (FANOUT_HOME=%s)\n",
@@ -358,7 +386,8 @@ int RunLocalCluster(const LocalOptions& opts) {
                                  "127.0.0.1", "--dir", home + "/redis", "--appendonly", "yes",
                                  "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
                                  "--logfile", logs + "/redis.log"},
-                        .log_path = logs + "/redis.log"}};
+                        .log_path = logs + "/redis.log",
+                        .umask = 077}};  // its AOF files are 0600
   Daemon coord{.name = "coordinator",
                .spec = {.argv = {bin + "/fanout-coordinator", "--redis",
                                  fmt::format("127.0.0.1:{}", *rport), "--bind", address},

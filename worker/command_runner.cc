@@ -3,9 +3,9 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -13,16 +13,14 @@
 #include <system_error>
 
 #include "worker/checkpoint.h"
+#include "worker/command_argv.h"
 #include "worker/subtask_key.h"
+#include "worker/task_env.h"
 #include "worker/task_io.h"
 #include "worker/task_shim.h"
 
 namespace fanout::worker {
 namespace {
-
-constexpr const char* kTaskEnvNames[] = {
-    "FANOUT_EXECUTION", "FANOUT_NODE",    "FANOUT_INDEX",          "FANOUT_ATTEMPT",
-    "FANOUT_INPUTS",    "FANOUT_OUTPUTS", "FANOUT_CHECKPOINT_DIR", "FANOUT_PREV_CHECKPOINT_DIR"};
 
 // How long to wait for stdout/stderr EOF after the shim exited. The shim exits only once the
 // command's tree is gone, so this only matters for a process that escaped it.
@@ -63,23 +61,7 @@ Result<std::optional<std::string>> ReadOptionalFile(const std::filesystem::path&
   return std::optional<std::string>(ss.str());
 }
 
-std::atomic<uint64_t> g_attempt_seq{0};
-
 }  // namespace
-
-std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
-                                    const std::vector<std::pair<std::string, std::string>>& set) {
-  std::vector<std::string> env;
-  for (const std::string& kv : base) {
-    std::string_view name = std::string_view(kv).substr(0, kv.find('='));
-    bool ours = false;
-    for (const char* n : kTaskEnvNames) ours = ours || name == n;
-    for (const auto& [k, v] : set) ours = ours || name == k;
-    if (!ours) env.push_back(kv);
-  }
-  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
-  return env;
-}
 
 std::string CommandLog(const std::string& stdout_text, const std::string& stderr_text,
                        bool stdout_is_output) {
@@ -155,17 +137,22 @@ CommandRunner::~CommandRunner() {
 
 Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::string>* env) {
   if (task_->command.empty()) return InvalidArgument("the task has an empty command");
-  for (const std::string& a : task_->command) {
-    auto s = SubstitutePlaceholders(a, *task_, args_);
-    if (!s) return s.error();
-    argv->push_back(std::move(*s));
+  auto built = BuildCommandArgv(*task_, args_);
+  if (!built) return built.error();
+  *argv = std::move(*built);
+  // A fresh private directory (0700), never one that existed before.
+  std::string tmpl = (options_.scratch_root / fmt::format("{}-{}-{}-{}-XXXXXX", Sanitize(key_.exec),
+                                                           Sanitize(key_.node), key_.index,
+                                                           key_.attempt))
+                         .string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return Internal("cannot create a scratch directory in " + options_.scratch_root.string() +
+                    ": " + std::strerror(errno));
   }
-  dir_ = options_.scratch_root / fmt::format("{}-{}-{}-{}-{}", Sanitize(key_.exec),
-                                             Sanitize(key_.node), key_.index, key_.attempt,
-                                             g_attempt_seq.fetch_add(1));
+  dir_ = tmpl;
   std::error_code ec;
-  std::filesystem::create_directories(dir_ / "checkpoint", ec);
-  if (ec) return Internal("cannot create " + dir_.string() + ": " + ec.message());
+  std::filesystem::create_directory(dir_ / "checkpoint", ec);
+  if (ec) return Internal("cannot create " + (dir_ / "checkpoint").string() + ": " + ec.message());
   std::string inputs = InputsJson(*task_, args_).dump();
   Status st = WriteFile(dir_ / "inputs.json", inputs);
   if (!st.ok()) return st;
@@ -187,7 +174,7 @@ Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::s
     }
     vars.emplace_back("FANOUT_PREV_CHECKPOINT_DIR", prev.string());
   }
-  *env = CommandEnv(options_.base_env, vars);
+  *env = TaskEnv(options_.base_env, options_.task_env, vars);
   write_ = new WriteReq;
   write_->data = std::move(inputs);
   write_->owner = this;

@@ -1,9 +1,11 @@
 // CommandRunner: runs a command task (DESIGN §3.3) as a child process with uv_spawn.
 //
 // The command runs below a task shim (task_shim.h), in its own session and process group, in
-// the worker's working directory, with {{inputs.NAME}} replaced in its argv, the inputs JSON
-// object on stdin and in $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/
-// CHECKPOINT_DIR in its env. stdout/stderr are captured (the last 1 MiB of each). Exit 0:
+// the worker's working directory, with {{inputs.NAME}} replaced in its argv (as data, never as
+// shell code: command_argv.h), the inputs JSON object on stdin and in $FANOUT_INPUTS (a 0600
+// file), and an allow-listed environment (task_env.h) with FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/
+// OUTPUTS/CHECKPOINT_DIR. Each attempt gets a fresh private scratch directory (mkdtemp, 0700,
+// never reused) below CommandOptions::scratch_root. stdout/stderr are captured (the last 1 MiB of each). Exit 0:
 // outputs from $FANOUT_OUTPUTS, else stdout as the single output; exit 42: non-retryable; other
 // exits and signals: user errors. What it printed goes back as the attempt's log (CommandLog).
 // Nothing the command started outlives the attempt: on timeout or Cancel its whole process tree
@@ -47,15 +49,12 @@ struct CommandOptions {
   // The task shim binary (task_shim.h: TaskShimExe()).
   std::string shim_exe = "/proc/self/exe";
   int lifeline_fd = -1;  // Lifeline::read_fd() of the worker; -1: shims do not watch one
-  std::vector<std::string> base_env;   // "K=V" entries every command inherits
+  std::vector<std::string> base_env;   // the worker's environment, "K=V" (see task_env.h)
+  std::vector<std::string> task_env;   // names declared with --task-env (task_env.h)
   int64_t max_checkpoint_bytes = kDefaultMaxCheckpointBytes;  // when the task sets none
 };
 
 inline constexpr size_t kMaxCapturedBytes = 1u << 20;
-
-// The environment of a command: base minus any inherited FANOUT_* task variables, plus `set`.
-std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
-                                    const std::vector<std::pair<std::string, std::string>>& set);
 
 // The log of an attempt (ResultItem::log): the end of its stderr, after the end of its stdout
 // unless stdout was the output; "[stdout]"/"[stderr]" headings when both have text, a

@@ -3,10 +3,14 @@
 #include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "worker/builtins.h"
@@ -65,6 +69,39 @@ wire::ResultItem ToResultItem(const wire::SubtaskKey& key, TaskOutcome outcome, 
   return r;
 }
 
+// The directory below which attempts get their scratch directories, private to this user:
+// `configured` (created 0700 when missing; when it exists it must be a real directory owned by
+// us, and is made 0700), or a new $TMPDIR/fanout-worker-ID-XXXXXX (mkdtemp: never an existing
+// one, so no other user can have prepared it).
+Result<std::string> PrepareScratchRoot(const std::string& configured, const std::string& id) {
+  if (configured.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+    std::string tmpl = dir + "/fanout-worker-" + id + "-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      return Err(Internal("cannot create a scratch directory in " + dir + ": " +
+                          std::strerror(errno)));
+    }
+    return tmpl;
+  }
+  std::filesystem::path root(configured);
+  std::error_code ec;
+  if (root.has_parent_path()) std::filesystem::create_directories(root.parent_path(), ec);
+  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(Internal("cannot create the scratch directory " + configured + ": " +
+                        std::strerror(errno)));
+  }
+  struct stat st{};
+  if (lstat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+    return Err(Internal("the scratch directory " + configured +
+                        " is not a directory of this user (a symlink or someone else's?)"));
+  }
+  if ((st.st_mode & 0777) != 0700 && chmod(root.c_str(), 0700) != 0) {
+    return Err(Internal("cannot make " + configured + " private: " + std::strerror(errno)));
+  }
+  return configured;
+}
+
 std::string Hostname() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) return "";
@@ -83,8 +120,8 @@ Worker::Worker(uv_loop_t* loop, WorkerConfig config, PluginRegistry plugins)
   char cwd[4096];
   size_t len = sizeof(cwd);
   if (uv_cwd(cwd, &len) == 0) command_options_.cwd.assign(cwd, len);
-  command_options_.scratch_root = config_.scratch;
   command_options_.kill_grace_ms = config_.kill_grace_ms;
+  command_options_.task_env = config_.task_env;
   command_options_.max_checkpoint_bytes = config_.max_checkpoint_bytes;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     command_options_.base_env.emplace_back(*e);
@@ -111,12 +148,14 @@ int Worker::Run() {
   lifeline_ = std::move(*lifeline);
   command_options_.lifeline_fd = lifeline_->read_fd();
   command_options_.shim_exe = TaskShimExe();
-  std::error_code ec;
-  std::filesystem::create_directories(config_.scratch, ec);
-  if (ec) {
-    spdlog::error("cannot create the scratch directory {}: {}", config_.scratch, ec.message());
+  auto scratch = PrepareScratchRoot(config_.scratch, config_.id);
+  if (!scratch) {
+    spdlog::error("{}", scratch.error().message());
     return 1;
   }
+  config_.scratch = *scratch;
+  command_options_.scratch_root = config_.scratch;
+  std::error_code ec;
   uv_timer_init(loop_, heartbeat_timer_.get());
   heartbeat_timer_->data = this;
   uv_timer_init(loop_, reconnect_timer_.get());
@@ -169,6 +208,7 @@ int Worker::Run() {
 void Worker::Connect() {
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::linger, 0);
+  socket_->set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
   socket_->set(zmq::sockopt::routing_id, config_.id + "-" + std::to_string(++connection_seq_));
   socket_->connect(config_.coordinator);
   watcher_ = std::make_unique<ZmqWatcher>(

@@ -5,10 +5,12 @@
 // cluster's daemons by its FANOUT_HOME.
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -114,6 +116,46 @@ TEST_F(ProcessLocalClusterTest, DefaultClusterRunsOneCommandPerCoreInTotal) {
   }
   EXPECT_EQ(workers, cores);
   EXPECT_EQ(command_slots, cores);
+}
+
+// $FANOUT_HOME holds the cluster's data and logs: private to the user (issue 10).
+TEST_F(ProcessLocalClusterTest, LocalKeepsItsHomeDataAndLogsPrivate) {
+  // A home the user chose that exists already, with a log an older version left 0644.
+  std::string home = home_.Path("old-home");
+  std::filesystem::create_directories(home + "/logs");
+  std::string old_log = home + "/logs/worker-0.log";
+  { std::ofstream(old_log) << "old\n"; }
+  ASSERT_EQ(chmod(home.c_str(), 0755), 0);
+  ASSERT_EQ(chmod(old_log.c_str(), 0644), 0);
+  std::string fresh = home_.Path("fresh-home");
+  for (const std::string& h : {home, fresh}) {
+    Env env = {{"FANOUT_HOME", h}, {"FANOUT_COORDINATOR", ""}};
+    Process local({BinDir() + "/fanout", "local", "--workers", "1"}, logs_.path(), env, SourceDir(),
+                  "local-private");
+    ASSERT_TRUE(WaitFor([&] { return ReadFile(h + "/local.json").find("coordinator") != std::string::npos; },
+                        milliseconds(60000)))
+        << local.Stderr();
+    auto mode = [](const std::string& path) {
+      struct stat st{};
+      return stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : -1;
+    };
+    if (h == fresh) {
+      EXPECT_EQ(mode(h), 0700) << h;
+    }
+    EXPECT_EQ(mode(h + "/logs"), 0700);
+    EXPECT_EQ(mode(h + "/redis"), 0700);
+    EXPECT_EQ(mode(h + "/local.json"), 0600);
+    EXPECT_EQ(mode(h + "/local.lock"), 0600);
+    EXPECT_EQ(mode(h + "/logs/worker-0.log"), 0600);
+    EXPECT_EQ(mode(h + "/logs/coordinator.log"), 0600);
+    // Redis writes its AOF after it started: wait for a file, then check every one.
+    ASSERT_TRUE(WaitFor([&] { return !std::filesystem::is_empty(h + "/redis"); }, milliseconds(20000)));
+    for (const auto& e : std::filesystem::recursive_directory_iterator(h + "/redis")) {
+      EXPECT_EQ(mode(e.path().string()), e.is_directory() ? 0700 : 0600) << e.path();
+    }
+    local.Kill(SIGTERM);
+    EXPECT_TRUE(local.Wait(milliseconds(60000)).has_value());
+  }
 }
 
 TEST_F(ProcessLocalClusterTest, KilledWorkerTakesTheProcessesOfItsAttemptsWithIt) {

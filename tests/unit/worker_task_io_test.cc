@@ -173,12 +173,6 @@ TEST(CommandLogTest, KeepsTheEndOfLongOutputFromALineStartWithinTheCap) {
   EXPECT_NE(both.find("[stderr]\n[... "), std::string::npos);
 }
 
-TEST(CommandEnvTest, ReplacesInheritedTaskVariablesAndKeepsTheRest) {
-  auto env = CommandEnv({"PATH=/bin", "FANOUT_INDEX=99", "FANOUT_PREV_CHECKPOINT_DIR=/old"},
-                        {{"FANOUT_INDEX", "3"}});
-  EXPECT_EQ(env, (std::vector<std::string>{"PATH=/bin", "FANOUT_INDEX=3"}));
-}
-
 TEST(CommandInputsTest, BuildsTheInputsObjectWithBytesAsBase64) {
   auto task = Task({{"q", "int"}, {"b", "bytes"}}, {});
   auto j = InputsJson(task, {Value(int64_t{2}), Value(Bytes{"hi"})});

@@ -22,8 +22,15 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	@./examples/demo.sh $(BUILD)
 
+# Every process of the run carries FANOUT_TEST_RUN=<random> (workers pass it on to their
+# commands: FANOUT_TASK_ENV); afterwards check_leftovers.sh fails the run if any of them is
+# still alive (tests must clean up what they start).
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600
+	@export FANOUT_TEST_RUN=$$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n') \
+	  FANOUT_TASK_ENV=FANOUT_TEST_RUN; \
+	rc=0; (cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600) || rc=$$?; \
+	$(CURDIR)/tests/check_leftovers.sh "$$FANOUT_TEST_RUN" || rc=1; \
+	exit $$rc
 
 chaos: build
 	FANOUT_CHAOS_LONG=1 ./tests/chaos/run_chaos.sh $(BUILD)

@@ -174,7 +174,9 @@ struct Hello {
   int64_t pid = 0;
   std::string host;
   std::vector<SubtaskKey> held;  // attempts whose results it holds, not yet ACKed
-  uint32_t command_slots = 0;    // commands it runs at once; 0: as many as slots
+  // Command tasks it runs at once (<= slots; the rest of the slots take C++ functions and
+  // built-ins); 0: as many as slots (a worker from before this field).
+  uint32_t command_slots = 0;
   MSGPACK_DEFINE(worker_id, slots, functions, labels, cpu, mem_bytes, interruptible, running, pid,
                  host, held, command_slots);
 };

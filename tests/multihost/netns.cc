@@ -83,9 +83,15 @@ std::optional<std::string> NetnsUnavailable() {
   std::string probe = kPrefix + std::to_string(getpid()) + "-probe";
   RunResult r = Ip({"netns", "add", probe});
   if (r.exit_code != 0) return "`ip netns add` failed: " + r.err;
+  // The link kinds a Topology needs, tried inside the probe (kernels without bridge or veth).
+  std::optional<std::string> why;
+  r = Ip({"-n", probe, "link", "add", "br0", "type", "bridge"});
+  if (r.exit_code != 0) why = "cannot create a bridge in a namespace: " + r.err;
+  r = Ip({"-n", probe, "link", "add", "v0", "type", "veth", "peer", "name", "v1"});
+  if (!why && r.exit_code != 0) why = "cannot create a veth pair in a namespace: " + r.err;
   r = Ip({"netns", "del", probe});
-  if (r.exit_code != 0) return "`ip netns del` failed: " + r.err;
-  return std::nullopt;
+  if (!why && r.exit_code != 0) why = "`ip netns del` failed: " + r.err;
+  return why;
 }
 
 std::vector<int> PidsInNamespace(const std::string& ns) {

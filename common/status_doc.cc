@@ -50,6 +50,7 @@ Result<NodeStatus> NodeFromJson(const Json& n) {
   }
   s.size = Num<uint64_t>(n, "size");
   s.min_successes = Num<int64_t>(n, "min_successes");
+  s.concurrency = Num<uint32_t>(n, "concurrency");
   s.state_bytes = Num<uint64_t>(n, "state_bytes");
   if (auto f = n.find("failed"); f != n.end() && f->is_array()) {
     for (const Json& e : *f) {
@@ -86,6 +87,7 @@ Json NodeToJson(const NodeStatus& s) {
          {"counts", counts},
          {"size", s.size},
          {"min_successes", s.min_successes},
+         {"concurrency", s.concurrency},
          {"state_bytes", s.state_bytes},
          {"failed", failed}};
   j["target"] = s.launch_plan ? "launch_plan" : "task";

@@ -58,6 +58,7 @@ struct NodeStatus {
   uint64_t cached = 0;
   uint64_t size = 0;
   int64_t min_successes = 0;
+  uint32_t concurrency = 0;  // subtasks (or children) running at once; 0: no bound
   uint64_t state_bytes = 0;  // coordinator memory held for the node
   std::vector<FailedSubtask> failed;  // in index order, at most kMaxFailedShown
 

@@ -275,6 +275,7 @@ ExecutionStatus BuildStatus(const Execution& e) {
       ns.cached = n.array->cached();
       ns.size = n.array->size();
       ns.min_successes = n.array->min_successes();
+      ns.concurrency = n.array->concurrency();
       // Failed subtasks in index order, the first kMaxFailedShown.
       std::vector<std::pair<uint32_t, const std::string*>> failed;
       for (const auto& [msg, indices] : n.array->failures())

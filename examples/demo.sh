@@ -17,7 +17,8 @@ run() {
 echo "fanout demo: the workflows of Flyte's map-task page, on a local cluster in $FANOUT_HOME"
 for wf in map_workflow map_workflow_with_resource_overrides map_workflow_with_metadata \
           map_workflow_with_additional_params multiple_inputs_map_workflow \
-          map_workflow_partial_with_task_output map_workflow_with_lists; do
+          map_workflow_partial_with_task_output map_workflow_with_lists \
+          map_over_launch_plan map_over_workflow_of_maps; do
   run "$wf"
 done
 echo

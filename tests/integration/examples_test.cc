@@ -78,6 +78,30 @@ TEST_F(ExamplesTest, MapWorkflowWithListsZipsTwoLists) {
   EXPECT_EQ(out.get<std::vector<double>>(), want);
 }
 
+TEST_F(ExamplesTest, MapOverLaunchPlanUsesTheDefaultPriceAndTheFixedShipping) {
+  nlohmann::json out = RunExample("map_over_launch_plan");
+  ASSERT_TRUE(out.is_array());
+  std::vector<double> want;
+  for (int q = 1; q <= 5; ++q) want.push_back(q * 7.0 * 6.0);
+  EXPECT_EQ(out.get<std::vector<double>>(), want);
+}
+
+TEST_F(ExamplesTest, MapOverWorkflowOfMapsRunsAMapPerBatch) {
+  EXPECT_EQ(RunExample("map_over_workflow_of_maps"),
+            (nlohmann::json{{false, true, false}, {false, true}, {true, true, false, true, false}}));
+}
+
+TEST_F(ExamplesTest, TheLaunchPlanRunsAloneAndRefusesItsFixedInput) {
+  RunResult r = cluster_->Fanout("run", "examples/map_tasks.yaml", "order_total_lp", "-i",
+                                 "quantity=2", "-o", "json");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["outputs"]["o0"], 84.0) << r;
+  r = cluster_->Fanout("run", "examples/map_tasks.yaml", "order_total_lp", "-i", "quantity=2",
+                       "-i", "shipping=1.0");
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("'shipping' is fixed by launch plan 'order_total_lp'"), std::string::npos) << r;
+}
+
 TEST_F(ExamplesTest, HumanOutputPrintsTheListAsTheReadmeShows) {
   RunResult r = cluster_->Fanout("run", "examples/map_tasks.yaml", "map_workflow");
   ASSERT_EQ(r.exit_code, 0) << r;

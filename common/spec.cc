@@ -394,6 +394,8 @@ bool Assignable(const Type& from, const Type& to) {
 
 // The decimal digits of r as num/den, so that ceil(r × n) is exact (r = 0.8 → 8/10).
 std::pair<int64_t, int64_t> DecimalFraction(double r) {
+  // -0.0 passes the [0, 1] check and prints as "-0", whose '-' read as a digit made -3/1.
+  if (!(r > 0)) return {0, 1};
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.15g", r);
   std::string s(buf);

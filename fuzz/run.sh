@@ -36,10 +36,12 @@ for t in "${targets[@]}"; do
   mkdir -p "$corpus" "$crashes"
   log=$build/fuzz-$t.log
   echo "fuzz: $t for ${seconds}s (log: $log)"
+  dict=()
+  if [ -f "fuzz/$t.dict" ]; then dict=(-dict="fuzz/$t.dict"); fi
   status=0
   nice -n 10 "$build/bin/fuzz_$t" -max_total_time="$seconds" -max_len="${max_len[$t]:-4096}" \
     -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$crashes/" \
-    "$corpus" "fuzz/seeds/$t" >"$log" 2>&1 || status=$?
+    "${dict[@]}" "$corpus" "fuzz/seeds/$t" >"$log" 2>&1 || status=$?
   execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
   # Keep the corpus small: only inputs that add coverage, minimized by libFuzzer's merge.
   merged=$(mktemp -d)

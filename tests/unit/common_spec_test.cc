@@ -1424,6 +1424,18 @@ TEST(MinSuccessesTest, MinSuccessesWinsOverRatio) {
   EXPECT_EQ(MinSuccesses(MapNode({}, 4), 10), 4);
 }
 
+TEST(MinSuccessesTest, NegativeZeroRatioNeedsNone) {
+  // Found by review of the fuzz target's MinSuccesses check: "-0" was read as -3/1, so a
+  // node of 10 needed -30 successes (fuzz/crashes/spec/crash-min-success-ratio-negative-zero).
+  Spec spec = MustParse(Wf(R"(    nodes:
+      - id: d
+        map: double
+        inputs: {x: [1]}
+        min_success_ratio: -0.0
+)"));
+  EXPECT_EQ(MinSuccesses(OnlyWorkflow(spec).nodes[0], 10), 0);
+}
+
 TEST(MinSuccessesTest, ParsedRatioGivesExactCount) {
   Spec spec = MustParse(Wf(R"(    nodes:
       - id: d

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -53,6 +54,13 @@ def main():
     bindir = os.path.abspath(a.bindir)
     if not os.path.exists(os.path.join(bindir, "fanout")):
         ap.error(f"no fanout binary in {bindir} (build first: make bench builds build-release)")
+
+    # Stop cleanly (the finally below stops the cluster) on SIGTERM, and on SIGINT even when
+    # started in the background (where a shell leaves SIGINT ignored).
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    signal.signal(signal.SIGINT, interrupted)
+    signal.signal(signal.SIGTERM, interrupted)
 
     tmp = tempfile.mkdtemp(prefix="fanout-bench-lp-")
     pidfile = os.path.join(tmp, "pids")

@@ -183,11 +183,21 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
         missing_since_ms = WallMs();
       } else if (WallMs() - missing_since_ms > kMissingFunctionGraceMs) {
         if (show_progress) progress.Finish(status, WallMs());
+        // Exit 2 means refused: abort it, so that it does not run by surprise the next time
+        // a cluster starts on this FANOUT_HOME.
+        Result<Json> aborted = c.Query(wire::Kind::kAbortExec, exec);
         std::fprintf(stderr,
                      "fanout: %s in the local cluster this run started; pass the plugin that "
-                     "defines it with --plugin PATH.so. Execution %s stays queued in "
-                     "FANOUT_HOME and resumes when a cluster with that function runs.\n",
-                     missing.c_str(), exec.c_str());
+                     "defines it with --plugin PATH.so. ",
+                     missing.c_str());
+        if (aborted) {
+          std::fprintf(stderr, "Execution %s was aborted: nothing of it stays queued.\n", exec.c_str());
+        } else {
+          std::fprintf(stderr,
+                       "Execution %s could not be aborted (%s): it stays queued in FANOUT_HOME; "
+                       "remove it with `fanout local` and `fanout abort %s`.\n",
+                       exec.c_str(), aborted.error().message().c_str(), exec.c_str());
+        }
         return kExitUsage;
       }
     }

@@ -43,7 +43,7 @@ void ChildRuns::Record(NodeRun& node, uint32_t index, uint32_t attempt) {
 
 void ChildRuns::Pump() {
   std::vector<NodeRun*> ready;
-  execs_.ForEach([&](Execution& e) {
+  execs_.ForEachParent([&](Execution& e) {
     if (IsTerminal(e.phase)) return;
     for (NodeRun& node : e.nodes)
       if (node.def->target == NodeTarget::kLaunchPlan && node.phase == NodePhase::kRunning && !node.busy &&

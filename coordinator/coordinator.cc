@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <malloc.h>
+
 #include <csignal>
 #include <fstream>
 
@@ -155,7 +157,7 @@ void Coordinator::Bind() {
     }
   }
   uv_timer_start(
-      tick_timer_.get(), [](uv_timer_t* t) { static_cast<Coordinator*>(t->data)->core_.Tick(); },
+      tick_timer_.get(), [](uv_timer_t* t) { static_cast<Coordinator*>(t->data)->OnTick(); },
       static_cast<uint64_t>(config_.core.heartbeat_ms), static_cast<uint64_t>(config_.core.heartbeat_ms));
   ready_ = true;
   spdlog::info("listening on {} (epoch {}){}", endpoint_, store_.epoch(),
@@ -177,6 +179,16 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
   auto kind = wire::ParseHeader(frames[1].to_string_view());
   if (!kind) return core_.Drop(kind.error().message());
   core_.OnMessage(frames[0].to_string(), *kind, frames[2].to_string_view());
+}
+
+void Coordinator::OnTick() {
+  core_.Tick();
+  // Executions that ended left memory (a map over a launch plan ends thousands of children):
+  // give the pages malloc keeps for them back to the system, so that the coordinator's RSS
+  // follows what it holds, not its peak.
+  size_t now = core_.executions().size();
+  if (now < executions_at_tick_) malloc_trim(0);
+  executions_at_tick_ = now;
 }
 
 }  // namespace fanout

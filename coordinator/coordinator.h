@@ -60,6 +60,7 @@ class Coordinator final : private Outbox {
   void OnMessage(std::vector<zmq::message_t>& frames);
   void EndOfTurn();
   void Wake();
+  void OnTick();
   void Fenced();
 
   uv_loop_t* loop_;
@@ -78,6 +79,7 @@ class Coordinator final : private Outbox {
   bool stopping_ = false;
   int exit_code_ = 0;
   std::string endpoint_;
+  size_t executions_at_tick_ = 0;  // executions in memory at the last tick
   int64_t stop_deadline_ms_ = 0;
 
   UvHandle<uv_check_t> turn_check_;

@@ -122,10 +122,20 @@ void Dispatcher::LoseWorker(WorkerNo no, const std::string& why) {
 
 void Dispatcher::Pump() {
   if (!store_.connected()) return;  // hold dispatch while the store is away
+  std::vector<WorkerView> views = workers_.Views();
+  uint64_t free_slots = 0;
+  for (const WorkerView& v : views) free_slots += v.free_slots;
+  if (free_slots == 0) return;  // nothing can start (waiting reasons are kept until then)
+  // With many executions (a map over a launch plan: one per child), a pump looks at a bounded
+  // number of nodes, enough to fill the free slots, and the next pump goes on after the last
+  // execution it looked at: round-robin, so every node gets its turn and a pump costs what it
+  // can start rather than what exists.
+  const size_t max_nodes = std::max<size_t>(kMinNodesPerPump, 2 * free_slots);
   std::vector<NodeRun*> runnable;
   std::vector<Demand> demands;
-  execs_.ForEach([&](Execution& e) {
-    if (IsTerminal(e.phase)) return;
+  pump_cursor_ = execs_.ForEachFrom(pump_cursor_, [&](Execution& e) {
+    if (runnable.size() >= max_nodes) return false;
+    if (IsTerminal(e.phase)) return true;
     size_t first = demands.size();
     for (NodeRun& node : e.nodes) {
       if (node.def->target != NodeTarget::kTask) continue;  // children start in ChildRuns
@@ -141,7 +151,7 @@ void Dispatcher::Pump() {
     }
     // max_parallelism: what is left of it is shared by the nodes, the ones running least first.
     uint64_t left = e.ParallelismLeft();
-    if (left == UINT64_MAX || demands.size() == first) return;
+    if (left == UINT64_MAX || demands.size() == first) return true;
     std::vector<uint64_t> base, cap;
     for (size_t i = first; i < demands.size(); ++i) {
       base.push_back(demands[i].running);
@@ -149,11 +159,11 @@ void Dispatcher::Pump() {
     }
     std::vector<uint64_t> share = WaterFill(base, cap, left);
     for (size_t i = first; i < demands.size(); ++i) demands[i].startable = share[i - first];
+    return true;
   });
   std::erase_if(demands, [](const Demand& d) { return d.startable == 0; });
   if (demands.empty()) return UpdateWaiting(runnable);
-  std::vector<Grant> grants =
-      Schedule(workers_.Views(), demands, options_.max_batch, options_.system_retries);
+  std::vector<Grant> grants = Schedule(std::move(views), demands, options_.max_batch, options_.system_retries);
   for (const Grant& g : grants) {
     NodeRun* node = execs_.Node(g.node);
     if (node != nullptr && node->array) StartGrant(*node, g.worker, g.count, g.max_system_failures);

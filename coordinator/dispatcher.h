@@ -80,6 +80,8 @@ class Dispatcher {
   void Adopt(NodeRun& node, uint32_t index, uint32_t attempt, WorkerNo worker);
 
  private:
+  // A pump looks at this many nodes at least (see Pump).
+  static constexpr size_t kMinNodesPerPump = 256;
   void LoseWorker(WorkerNo no, const std::string& why);
   // Dispatches one grant; returns how many subtasks it started.
   uint32_t StartGrant(NodeRun& node, WorkerNo worker, uint32_t count, int max_system_failures);
@@ -102,6 +104,7 @@ class Dispatcher {
   Hooks hooks_;
   std::map<std::string, std::vector<wire::SubtaskKey>> acks_;  // identity → durable this turn
   std::set<std::string> resend_from_;  // workers holding results whose commit failed
+  std::string pump_cursor_;  // the execution the last pump looked at last
 };
 
 }  // namespace fanout

@@ -181,6 +181,7 @@ Execution& ExecutionTable::Add(std::unique_ptr<Execution> e) {
     n.uid = next_uid_++;
     n.exec = &ref;
     nodes_[n.uid] = &n;
+    if (n.def->target == NodeTarget::kLaunchPlan) parents_.insert(ref.id);
   }
   execs_[ref.id] = std::move(e);
   return ref;
@@ -193,6 +194,7 @@ void ExecutionTable::Remove(const std::string& id) {
     nodes_.erase(n.uid);
     retired_[RetiredKey(id, n.id())] = n.uid;
   }
+  parents_.erase(id);
   execs_.erase(it);
 }
 

@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <map>
+#include <set>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -155,6 +156,26 @@ class ExecutionTable {
   void ForEach(F&& f) {
     for (auto& [id, e] : execs_) f(*e);
   }
+  // Visits executions in id order starting after `after` (from the first when it is empty or
+  // the last), wrapping around once, until `f` returns false. Returns the id visited last, so
+  // that a caller that stops early can go on from there next time.
+  template <typename F>
+  std::string ForEachFrom(const std::string& after, F&& f) {
+    std::string last;
+    auto start = after.empty() ? execs_.begin() : execs_.upper_bound(after);
+    for (size_t seen = 0, n = execs_.size(); seen < n; ++seen, ++start) {
+      if (start == execs_.end()) start = execs_.begin();
+      last = start->first;
+      if (!f(*start->second)) break;
+    }
+    return last;
+  }
+  // The live executions with nodes that run launch plans (the parents of child executions).
+  template <typename F>
+  void ForEachParent(F&& f) {
+    for (const std::string& id : parents_)
+      if (auto it = execs_.find(id); it != execs_.end()) f(*it->second);
+  }
   std::vector<std::string> Ids() const;
   // The node of a live execution that a child execution runs an element of (nullptr: gone).
   NodeRun* ParentNode(const Execution& child);
@@ -170,6 +191,7 @@ class ExecutionTable {
  private:
   static std::string RetiredKey(std::string_view exec, std::string_view node);
   std::map<std::string, std::unique_ptr<Execution>, std::less<>> execs_;
+  std::set<std::string, std::less<>> parents_;
   std::unordered_map<std::string, NodeUid> retired_;
   std::unordered_map<NodeUid, NodeRun*> nodes_;
   NodeUid next_uid_ = 1;

@@ -320,6 +320,38 @@ TEST_F(LaunchPlanTest, ABadMaxParallelismOrUpdateIsAClearError) {
   EXPECT_EQ(r.exit_code, 2) << r;
 }
 
+TEST_F(LaunchPlanTest, CachingWorksInsideChildren) {
+  std::string dir = Dir("cache");
+  std::string spec = Write("cache", R"(version: 1
+tasks:
+  t:
+    command: [/bin/sh, -c, 'touch )" + dir + R"(/ran.$FANOUT_EXECUTION.{{inputs.x}}; echo $(( {{inputs.x}} + 1 ))']
+    inputs: {x: int}
+    outputs: {o0: int}
+    cache: {enabled: true, version: "lp-cache-1"}
+workflows:
+  child:
+    inputs: {xs: "list<int>"}
+    nodes: [{id: inner, map: t, inputs: {x: $inputs.xs}}]
+    outputs: {o0: $inner.o0}
+  outer:
+    inputs: {xss: {type: "list<list<int>>", default: [[1, 2], [3, 4], [5, 6]]}}
+    nodes:
+      - {id: each, map: child, inputs: {xs: $inputs.xss}}
+    outputs: {o0: $each.o0}
+)");
+  RunResult first = cluster_->Fanout("run", spec, "outer", "-o", "json");
+  ASSERT_EQ(first.exit_code, 0) << first;
+  ASSERT_EQ(CountFiles(dir, "ran."), 6u);
+  RunResult second = cluster_->Fanout("run", spec, "outer", "-o", "json");
+  ASSERT_EQ(second.exit_code, 0) << second;
+  EXPECT_EQ(ParseJson(second)["outputs"]["o0"], (nlohmann::json{{2, 3}, {4, 5}, {6, 7}}));
+  EXPECT_EQ(CountFiles(dir, "ran."), 6u) << "a cached subtask ran again";
+  std::string exec = ParseJson(second)["execution"];
+  nlohmann::json child = cluster_->Status(exec + ".each.1");
+  EXPECT_EQ(child["nodes"][0]["counts"]["cached"], 2) << child.dump();
+}
+
 // The issue's "beyond the anchors": a running map's concurrency and success criterion
 // changed, and the change survives a coordinator restart (it is in Redis).
 TEST(LaunchPlanRestartTest, UpdateChangesARunningMapAndSurvivesACoordinatorRestart) {

@@ -74,18 +74,23 @@ std::filesystem::path SourceRoot() { return FANOUT_SOURCE_DIR; }
 // ---------------------------------------------------------------------------------------
 // The example spec.
 
-TEST(SpecTest, ExampleSpecParsesWithSevenWorkflows) {
+TEST(SpecTest, ExampleSpecParsesWithEveryExampleWorkflowAndItsLaunchPlan) {
   auto spec = LoadSpecFile((SourceRoot() / "examples/map_tasks.yaml").string());
   ASSERT_TRUE(spec.has_value()) << spec.error().ToString();
   EXPECT_EQ(spec->version, 1);
   EXPECT_EQ(spec->tasks.size(), 4u);
-  ASSERT_EQ(spec->workflows.size(), 7u);
+  ASSERT_EQ(spec->workflows.size(), 11u);
   for (const char* name :
        {"map_workflow", "map_workflow_with_resource_overrides", "map_workflow_with_metadata",
         "map_workflow_with_additional_params", "multiple_inputs_map_workflow",
-        "map_workflow_partial_with_task_output", "map_workflow_with_lists"}) {
+        "map_workflow_partial_with_task_output", "map_workflow_with_lists", "order_total",
+        "map_over_launch_plan", "anomalies_of_batch", "map_over_workflow_of_maps"}) {
     EXPECT_TRUE(spec->FindWorkflow(name).has_value()) << name;
   }
+  ASSERT_EQ(spec->launch_plans.size(), 1u);
+  auto lp = spec->FindLaunchPlan("order_total_lp");
+  ASSERT_TRUE(lp.has_value());
+  EXPECT_EQ(lp->workflow, "order_total");
 }
 
 TEST(SpecTest, ExampleSpecDetailsAreParsed) {

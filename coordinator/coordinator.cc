@@ -17,6 +17,18 @@ bool IsLoopbackEndpoint(const std::string& endpoint) {
   return host == "localhost" || host == "::1" || host == "lo" || host.starts_with("127.");
 }
 
+namespace {
+
+// Transports another machine can reach. Others (ipc, inproc, unknown schemes, which fail to
+// bind anyway with their own message) need no keys.
+bool IsNetworkTransport(const std::string& endpoint) {
+  for (const char* scheme : {"tcp://", "ws://", "wss://", "udp://", "pgm://", "epgm://", "norm://", "vmci://", "tipc://"})
+    if (endpoint.starts_with(scheme)) return true;
+  return false;
+}
+
+}  // namespace
+
 Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock& clock)
     : loop_(loop),
       config_(std::move(config)),
@@ -86,7 +98,7 @@ void Coordinator::Start() {
     gate_ = PeerGate(true);
   } else {
     for (const std::string& at : {config_.bind, config_.events_bind}) {
-      if (at.empty() || at == "none" || IsLoopbackEndpoint(at)) continue;
+      if (at.empty() || at == "none" || !IsNetworkTransport(at) || IsLoopbackEndpoint(at)) continue;
       if (!config_.insecure) {
         spdlog::error(
             "refusing to bind {} without keys: anyone who reaches it could run commands on every "

@@ -328,6 +328,27 @@ TEST_F(SecurityTest, AnOversizedFrameDropsTheConnectionAndTheCoordinatorCarriesO
   EXPECT_TRUE(cluster_->coordinator()->Running());
 }
 
+// Without keys a coordinator binds loopback only: a wider bind is refused (exit 2, saying why)
+// unless --insecure says so; it is refused before Redis is even needed.
+TEST(CoordinatorBindTest, WithoutKeysANonLoopbackBindIsRefusedUnlessInsecure) {
+  TempDir dir("fanout-security-bind");
+  Env env = {{"FANOUT_HOME", dir.Path("home")}};
+  std::string bind = "tcp://0.0.0.0:" + std::to_string(FreePort());
+  Process refused({BinDir() + "/fanout-coordinator", "--redis", "127.0.0.1:1", "--bind", bind}, dir.path(), env);
+  auto rc = refused.Wait(milliseconds(20000));
+  ASSERT_TRUE(rc.has_value()) << "the coordinator kept running";
+  EXPECT_EQ(*rc, 2);
+  EXPECT_NE(refused.Stderr().find("without keys"), std::string::npos) << refused.Stderr();
+
+  RedisServer redis(dir.Path("redis"));
+  Process insecure({BinDir() + "/fanout-coordinator", "--redis", redis.Address(), "--bind", bind, "--insecure"},
+                   dir.path(), env, {}, "insecure");
+  EXPECT_TRUE(WaitFor([&] { return insecure.Stdout().find("FANOUT_COORDINATOR_LISTENING=") != std::string::npos; },
+                      milliseconds(30000)))
+      << insecure.Stderr();
+  EXPECT_NE(insecure.Stderr().find("--insecure"), std::string::npos) << insecure.Stderr();
+}
+
 // `fanout local` makes its keys and a Redis password on first use and uses them with no user
 // step: the CLI of its home runs a workflow, a plain client is refused, Redis wants the
 // password, and the password is on no command line.

@@ -42,13 +42,15 @@ std::string NormalizeAddress(const std::string& address) {
   return "tcp://" + address;
 }
 
-Client::Client(std::string address, std::chrono::milliseconds timeout)
-    : address_(NormalizeAddress(address)), timeout_(timeout), ctx_(1), sock_(ctx_, zmq::socket_type::dealer) {
+Client::Client(std::string address, std::chrono::milliseconds timeout, std::optional<CurvePeerKeys> keys)
+    : address_(NormalizeAddress(address)), keys_(std::move(keys)), timeout_(timeout), ctx_(1),
+      sock_(ctx_, zmq::socket_type::dealer) {
   std::random_device rd;
   // Start rids at a random point so two clients reusing an identity never confuse replies.
   next_rid_ = (static_cast<uint64_t>(rd()) << 32 | rd()) & 0x7fffffffffffffffULL;
   sock_.set(zmq::sockopt::linger, 0);
   try {
+    if (keys_) ApplyCurveClient(sock_, *keys_);
     sock_.connect(address_);
   } catch (const zmq::error_t& e) {
     connect_error_ = InvalidArgument(fmt::format("bad coordinator address '{}': {}", address_, e.what()));
@@ -134,10 +136,11 @@ std::string EventsAddress(const std::string& coordinator_address, int port) {
 }
 
 ProgressSubscription::ProgressSubscription(const std::string& coordinator_address, int port,
-                                           std::string exec)
+                                           std::string exec, const std::optional<CurvePeerKeys>& keys)
     : port_(port), exec_(std::move(exec)), ctx_(1), sock_(ctx_, zmq::socket_type::sub) {
   sock_.set(zmq::sockopt::linger, 0);
-  sock_.set(zmq::sockopt::subscribe, exec_);
+  if (keys) ApplyCurveClient(sock_, *keys);
+  sock_.set(zmq::sockopt::subscribe, wire::EventTopic(exec_));
   std::string at = EventsAddress(coordinator_address, port);
   try {
     if (!at.empty()) sock_.connect(at);
@@ -157,8 +160,7 @@ std::optional<Json> ProgressSubscription::Next(std::chrono::milliseconds timeout
       if (rc < 0) return std::nullopt;  // EINTR: let the caller look at its flag
       if (rc == 0) continue;
       std::vector<zmq::message_t> frames = RecvFrames(sock_);
-      // Subscriptions match prefixes: "e1" also receives "e12"'s events.
-      if (frames.size() != 3 || frames[0].to_string_view() != exec_) continue;
+      if (frames.size() != 3 || frames[0].to_string_view() != wire::EventTopic(exec_)) continue;
       Result<wire::Kind> k = wire::ParseHeader(frames[1].to_string_view());
       if (!k || *k != wire::Kind::kProgress) continue;
       Result<wire::ProgressEvent> ev = wire::DecodeBody<wire::ProgressEvent>(frames[2].to_string_view());

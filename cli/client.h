@@ -17,6 +17,7 @@
 #include <zmq.hpp>
 
 #include "cli/format.h"
+#include "common/curve_keys.h"
 #include "common/status.h"
 #include "common/wire.h"
 
@@ -24,12 +25,15 @@ namespace fanout::cli {
 
 class Client {
  public:
-  // address: a ZeroMQ endpoint (tcp://host:port); "host:port" is taken as tcp.
-  Client(std::string address, std::chrono::milliseconds timeout);
+  // address: a ZeroMQ endpoint (tcp://host:port); "host:port" is taken as tcp. keys: CURVE
+  // keys for a coordinator with keys (common/curve_keys.h); nullopt: plain ZeroMQ.
+  Client(std::string address, std::chrono::milliseconds timeout,
+         std::optional<CurvePeerKeys> keys = std::nullopt);
   Client(const Client&) = delete;
   Client& operator=(const Client&) = delete;
 
   const std::string& address() const { return address_; }
+  const std::optional<CurvePeerKeys>& keys() const { return keys_; }
   std::chrono::milliseconds timeout() const { return timeout_; }
   void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
   // While waiting, a non-zero *flag aborts the call with kAborted. The flag is set by a
@@ -53,6 +57,7 @@ class Client {
   Result<Json> Call(wire::Kind kind, uint64_t rid, const std::string& body);
 
   std::string address_;
+  std::optional<CurvePeerKeys> keys_;
   std::chrono::milliseconds timeout_;
   const volatile std::sig_atomic_t* interrupt_ = nullptr;
   uint64_t next_rid_;
@@ -67,7 +72,8 @@ class Client {
 // a live view and read STATUS when they go quiet.
 class ProgressSubscription {
  public:
-  ProgressSubscription(const std::string& coordinator_address, int port, std::string exec);
+  ProgressSubscription(const std::string& coordinator_address, int port, std::string exec,
+                       const std::optional<CurvePeerKeys>& keys = std::nullopt);
   ProgressSubscription(const ProgressSubscription&) = delete;
   ProgressSubscription& operator=(const ProgressSubscription&) = delete;
 

@@ -21,6 +21,7 @@
 #include "cli/exit_code.h"
 #include "cli/format.h"
 #include "cli/inputs.h"
+#include "cli/keygen.h"
 #include "cli/local_cluster.h"
 #include "cli/progress.h"
 #include "common/spec.h"
@@ -77,6 +78,8 @@ struct Options {
   std::string coordinator;  // --coordinator / FANOUT_COORDINATOR
   std::string timeout;      // --timeout / FANOUT_TIMEOUT ("5s", "500ms", "5")
   std::string output;       // -o: "" or "json"
+  std::string server_key;   // --server-key (else FANOUT_SERVER_KEY, else $FANOUT_HOME/keys/server.pub)
+  std::string key;          // --key (else FANOUT_KEY, else $FANOUT_HOME/keys/client.key)
   bool json() const { return output == "json"; }
 };
 
@@ -119,7 +122,14 @@ Result<Target> Connect(const Options& o, bool start_local, const std::vector<std
       address = *local;
     }
   }
-  t.client = std::make_unique<Client>(address, timeout);
+  std::string home = FanoutHomePath();
+  std::optional<CurvePeerKeys> keys;
+  if (o.coordinator.empty()) {
+    keys = LocalClientKeys(home);  // the local cluster's own keys
+  } else {
+    ASSIGN_OR_RETURN(keys, ResolvePeerKeys(o.server_key, o.key, "client", home));
+  }
+  t.client = std::make_unique<Client>(address, timeout, std::move(keys));
   t.client->set_interrupt_flag(&g_interrupted);
   return t;
 }
@@ -232,7 +242,7 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
     if (show_progress) progress.Update(status, WallMs());
     int port = static_cast<int>(JsonInt(status, "events_port"));
     if (port > 0 && (!events || events->port() != port))
-      events = std::make_unique<ProgressSubscription>(c.address(), port, exec);
+      events = std::make_unique<ProgressSubscription>(c.address(), port, exec, c.keys());
     if (events) {
       last_doc_ms = WallMs();
     } else {
@@ -488,6 +498,11 @@ void AddConnectionOptions(CLI::App* sub, Options& o) {
   sub->add_option("--coordinator", o.coordinator,
                   "Coordinator address, tcp://HOST:PORT (env FANOUT_COORDINATOR). Without it, the "
                   "local cluster of $FANOUT_HOME is used");
+  sub->add_option("--server-key", o.server_key,
+                  "The coordinator's CurveZMQ public key, Z85 or a file (env FANOUT_SERVER_KEY; default "
+                  "$FANOUT_HOME/keys/server.pub if it exists)");
+  sub->add_option("--key", o.key,
+                  "Your CurveZMQ secret key file (env FANOUT_KEY; default $FANOUT_HOME/keys/client.key)");
   sub->add_option("--timeout", o.timeout,
                   "How long to wait for each answer of the coordinator, e.g. 5s (env FANOUT_TIMEOUT; "
                   "default 5s)");
@@ -654,6 +669,19 @@ int Main(int argc, char** argv) {
   AddOutputOption(cache_clear, o);
   cache->require_subcommand(1);
 
+  KeygenOptions keygen_opts;
+  CLI::App* keygen = app.add_subcommand(
+      "keygen",
+      "Make a CurveZMQ key pair NAME.key (secret, 0600) + NAME.pub (public) and print the public key; "
+      "or, with --coordinator-dir, a coordinator's key directory (docs/security.md)");
+  keygen->add_option("name", keygen_opts.name, "Name of the key pair (e.g. alice, worker-3)");
+  keygen->add_option("--dir", keygen_opts.dir, "Where to write the pair (default: .)");
+  keygen->add_option("--allow", keygen_opts.allow,
+                     "Also list the public key in this directory (a coordinator's clients/ or workers/)");
+  keygen->add_option("--coordinator-dir", keygen_opts.coordinator_dir,
+                     "Make a coordinator key directory: server.key/.pub, clients/, workers/");
+  keygen->add_flag("--if-missing", keygen_opts.if_missing, "Keep an existing pair instead of failing");
+
   CLI::App* version = app.add_subcommand("version", "Print the version");
 
   try {
@@ -668,6 +696,7 @@ int Main(int argc, char** argv) {
     return kExitOk;
   }
   if (*local_cmd) return RunLocalCluster(local);
+  if (*keygen) return RunKeygen(keygen_opts);
 
   ApplyEnvDefaults(o);
   InstallInterruptHandler();

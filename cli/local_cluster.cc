@@ -232,6 +232,19 @@ int WorkerCommandSlots(int cores, int workers, int k) {
   return std::max(share, 1);
 }
 
+std::string FanoutHomePath() {
+  if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') return AbsolutePath(h);
+  if (const char* u = std::getenv("HOME"); u != nullptr && *u != '\0') return AbsolutePath(std::string(u) + "/.fanout");
+  return "";
+}
+
+std::optional<CurvePeerKeys> LocalClientKeys(const std::string& home) {
+  Result<std::string> server = LoadPublicKey(home + "/keys/server.pub");
+  Result<CurveKeyPair> own = LoadSecretKey(home + "/keys/client.key");
+  if (!server || !own) return std::nullopt;
+  return CurvePeerKeys{*server, *own};
+}
+
 Result<std::string> FanoutHome() {
   std::string home;
   if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') {
@@ -280,13 +293,29 @@ std::optional<std::string> FindRunningLocalCluster(const std::string& home,
                                                    std::chrono::milliseconds timeout) {
   std::optional<LocalInfo> info = ReadLocalInfo(home);
   if (!info || !ProcessAlive(static_cast<pid_t>(info->pid))) return std::nullopt;
-  Client client(info->coordinator, timeout);
+  Client client(info->coordinator, timeout, LocalClientKeys(home));
   Result<Json> h = client.Query(wire::Kind::kHealth);
   if (!h || !h->is_object() || !h->value("ok", false)) return std::nullopt;
   return info->coordinator;
 }
 
-bool RedisPing(int port, std::chrono::milliseconds timeout) {
+Result<std::string> LocalRedisPassword(const std::string& home) {
+  const std::string path = home + "/redis.pass";
+  std::ifstream in(path);
+  std::string pw;
+  if (in && std::getline(in, pw) && pw.size() >= 32) return pw;
+  unsigned char raw[32];
+  int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
+  bool ok = fd >= 0 && read(fd, raw, sizeof raw) == static_cast<ssize_t>(sizeof raw);
+  if (fd >= 0) close(fd);
+  if (!ok) return Err(Unavailable("cannot read /dev/urandom"));
+  pw.clear();
+  for (unsigned char b : raw) pw += fmt::format("{:02x}", b);
+  RETURN_IF_ERROR(WriteFileAtomically(path, pw + "\n"));
+  return pw;
+}
+
+bool RedisPing(int port, std::chrono::milliseconds timeout, const std::string& password) {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return false;
   sockaddr_in addr{};
@@ -309,10 +338,14 @@ bool RedisPing(int port, std::chrono::milliseconds timeout) {
     int err = 0;
     socklen_t len = sizeof err;
     if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) != 0 || err != 0) break;
-    static constexpr char kPing[] = "PING\r\n";
-    if (send(fd, kPing, sizeof kPing - 1, MSG_NOSIGNAL) != sizeof kPing - 1) break;
+    // RESP arrays, so the password is never parsed as inline syntax.
+    std::string req = password.empty()
+                          ? std::string("PING\r\n")
+                          : fmt::format("*2\r\n$4\r\nAUTH\r\n${}\r\n{}\r\n*1\r\n$4\r\nPING\r\n", password.size(), password);
+    if (send(fd, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) break;
     std::string got;
-    while (got.size() < 5) {
+    const std::string want = password.empty() ? "+PONG" : "+OK\r\n+PONG";
+    while (got.size() < want.size() && got.find("-") == std::string::npos) {
       p = pollfd{fd, POLLIN, 0};
       if (poll(&p, 1, left_ms()) != 1) break;
       char buf[64];
@@ -320,7 +353,7 @@ bool RedisPing(int port, std::chrono::milliseconds timeout) {
       if (n <= 0) break;
       got.append(buf, static_cast<size_t>(n));
     }
-    ok = got.starts_with("+PONG");
+    ok = got.starts_with(want);
   } while (false);
   close(fd);
   return ok;
@@ -376,13 +409,31 @@ int RunLocalCluster(const LocalOptions& opts) {
     return kExitFailed;
   }
   const std::string address = fmt::format("tcp://127.0.0.1:{}", *cport);
+  // Keys on first use: only this user's CLI and these workers get in, even on loopback (other
+  // users of the machine can reach 127.0.0.1).
+  Result<std::string> redis_password = LocalRedisPassword(home);
+  if (!redis_password) {
+    std::fprintf(stderr, "fanout local: %s\n", redis_password.error().message().c_str());
+    return kExitFailed;
+  }
+  // The password reaches redis-server through a 0600 config file, never its argv (ps).
+  const std::string redis_conf = home + "/redis.conf";
+  if (Status s = WriteFileAtomically(redis_conf, "requirepass " + *redis_password + "\n"); !s.ok()) {
+    std::fprintf(stderr, "fanout local: %s\n", s.message().c_str());
+    return kExitFailed;
+  }
+  const std::string keys = home + "/keys";
+  if (Status s = EnsureLocalKeys(keys); !s.ok()) {
+    std::fprintf(stderr, "fanout local: cannot make the keys in %s: %s\n", keys.c_str(), s.message().c_str());
+    return kExitFailed;
+  }
   const std::string logs = home + "/logs";
   const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   int workers = opts.workers > 0 ? opts.workers : cores;
 
   Supervisor sup(mask);
   Daemon redis{.name = "redis",
-               .spec = {.argv = {"redis-server", "--port", std::to_string(*rport), "--bind",
+               .spec = {.argv = {"redis-server", redis_conf, "--port", std::to_string(*rport), "--bind",
                                  "127.0.0.1", "--dir", home + "/redis", "--appendonly", "yes",
                                  "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
                                  "--logfile", logs + "/redis.log"},
@@ -390,7 +441,8 @@ int RunLocalCluster(const LocalOptions& opts) {
                         .umask = 077}};  // its AOF files are 0600
   Daemon coord{.name = "coordinator",
                .spec = {.argv = {bin + "/fanout-coordinator", "--redis",
-                                 fmt::format("127.0.0.1:{}", *rport), "--bind", address},
+                                 fmt::format("127.0.0.1:{}", *rport), "--bind", address,
+                                 "--keys-dir", keys, "--redis-password-file", home + "/redis.pass"},
                         .log_path = logs + "/coordinator.log"}};
   std::vector<std::string> plugin_args;
   for (const std::string& p : opts.plugins) {
@@ -412,7 +464,7 @@ int RunLocalCluster(const LocalOptions& opts) {
   // 1. Redis, until it answers PING.
   if (Status s = sup.Start(sup.Add(std::move(redis))); !s.ok()) return fail(s.message());
   auto deadline = SteadyClock::now() + opts.redis_timeout;
-  while (!RedisPing(*rport, std::chrono::milliseconds(500))) {
+  while (!RedisPing(*rport, std::chrono::milliseconds(500), *redis_password)) {
     sup.Tick(50);
     if (sup.stop_requested()) return stopped();
     if (SteadyClock::now() > deadline) {
@@ -426,6 +478,7 @@ int RunLocalCluster(const LocalOptions& opts) {
   for (int k = 0; k < workers; ++k) {
     Daemon w{.name = fmt::format("worker-{}", k),
              .spec = {.argv = {bin + "/fanout-worker", "--coordinator", address,
+                               "--server-key", keys + "/server.pub", "--key", keys + "/worker.key",
                                "--command-slots",
                                std::to_string(WorkerCommandSlots(cores, workers, k))},
                       .log_path = fmt::format("{}/worker-{}.log", logs, k),
@@ -434,7 +487,7 @@ int RunLocalCluster(const LocalOptions& opts) {
     if (Status s = sup.Start(sup.Add(std::move(w))); !s.ok()) return fail(s.message());
   }
   {
-    Client client(address, std::chrono::milliseconds(1000));
+    Client client(address, std::chrono::milliseconds(1000), LocalClientKeys(home));
     deadline = SteadyClock::now() + opts.ready_timeout;
     bool healthy = false;
     while (true) {

@@ -6,6 +6,9 @@
 //   local.json   {"coordinator": ADDR, "pid": PID} once the cluster is ready
 //   redis/       the Redis data (AOF), so history and cache persist between runs
 //   logs/        redis.log, coordinator.log, worker-K.log
+//   keys/        CurveZMQ keys (0700, common/curve_keys.h): made on first use; the coordinator
+//                admits only the local client and worker keys
+//   redis.pass   the Redis password (0600), made on first use; never on a command line
 #pragma once
 
 #include <chrono>
@@ -14,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "common/curve_keys.h"
 #include "common/status.h"
 
 namespace fanout::cli {
@@ -28,6 +32,12 @@ struct LocalOptions {
 
 // $FANOUT_HOME, else ~/.fanout; created (with logs/ and redis/) when missing.
 Result<std::string> FanoutHome();
+// The same path, without creating anything ("" when neither FANOUT_HOME nor HOME is set).
+std::string FanoutHomePath();
+
+// The keys the CLI uses with the local cluster of `home` (keys/server.pub, keys/client.key);
+// nullopt when the cluster has none.
+std::optional<CurvePeerKeys> LocalClientKeys(const std::string& home);
 
 struct LocalInfo {
   std::string coordinator;
@@ -42,8 +52,13 @@ std::optional<LocalInfo> ReadLocalInfo(const std::string& home);
 std::optional<std::string> FindRunningLocalCluster(const std::string& home,
                                                    std::chrono::milliseconds timeout);
 
-// Sends "PING\r\n" to 127.0.0.1:port and expects "+PONG" within timeout.
-bool RedisPing(int port, std::chrono::milliseconds timeout);
+// Sends "PING\r\n" to 127.0.0.1:port (after "AUTH password" when one is given) and expects
+// "+PONG" within timeout.
+bool RedisPing(int port, std::chrono::milliseconds timeout, const std::string& password = "");
+
+// The Redis password of the local cluster of `home`: read from home/redis.pass, which is made
+// (0600, 32 random bytes as hex) on first use.
+Result<std::string> LocalRedisPassword(const std::string& home);
 
 // The --command-slots of worker k (0-based) of `workers` on a machine with `cores` cores: the
 // cores split as evenly as possible, so that the cluster runs one command per core in total

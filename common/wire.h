@@ -5,8 +5,9 @@
 //   frame 1: msgpack body, an array of the struct's fields in declaration order
 // Workers and clients talk to the coordinator's single ROUTER socket with DEALER sockets; the
 // kind tells a worker message from a client request. Progress events go out on a second socket,
-// an XPUB: frames [exec id][kProgress header][ProgressEvent body]; a client SUBscribes to an
-// exec id (ZeroMQ matches prefixes, so it compares frame 0 whole). Bodies are decoded with
+// an XPUB: frames [EventTopic(exec id)][kProgress header][ProgressEvent body]; a client
+// SUBscribes to EventTopic(exec id). The topic ends with a terminator and the coordinator admits
+// only such whole-id subscriptions (XPUB_MANUAL), so a prefix ("e", "") receives nothing. Bodies are decoded with
 // size and depth limits; a malformed message yields a Status (the receiver logs, counts and
 // drops it).
 #pragma once
@@ -64,6 +65,17 @@ enum class Kind : uint8_t {
 
 const char* KindName(Kind k);
 bool IsWorkerKind(Kind k);
+
+// The event topic of an execution: its id and a terminator byte (kEventTopicEnd), so that no
+// execution's topic is a prefix of another's. ExecOfEventTopic: the id, or "" when `topic` is
+// not a whole topic (no terminator, or one inside).
+inline constexpr char kEventTopicEnd = '\0';
+inline std::string EventTopic(std::string_view exec) { return std::string(exec) + kEventTopicEnd; }
+inline std::string_view ExecOfEventTopic(std::string_view topic) {
+  if (topic.size() < 2 || topic.back() != kEventTopicEnd) return {};
+  topic.remove_suffix(1);
+  return topic.find(kEventTopicEnd) == std::string_view::npos ? topic : std::string_view();
+}
 bool IsClientKind(Kind k);
 
 // Identifies one attempt of one subtask.

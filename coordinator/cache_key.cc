@@ -22,8 +22,16 @@ std::string CacheKey(const TaskDef& task, const CacheConfig& cache,
                      const std::vector<std::string_view>& args) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, 32);
-  Update(&st, "fanout-cache-v1");
+  Update(&st, "fanout-cache-v2");
   Update(&st, task.name);
+  if (task.is_command()) {
+    Update(&st, "command");
+    Update(&st, std::to_string(task.command.size()));
+    for (const std::string& arg : task.command) Update(&st, arg);
+  } else {
+    Update(&st, "function");
+    Update(&st, task.function);
+  }
   for (const auto& p : task.inputs) {
     Update(&st, p.name);
     Update(&st, p.type.ToString());

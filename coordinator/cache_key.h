@@ -1,7 +1,10 @@
-// Cache keys (DESIGN §4, issue 5): BLAKE2b-256 over the task name, its interface (input and
-// output names and types), the cache version, and the canonical msgpack of the subtask's own
-// inputs, bound ones included, minus `ignore_inputs`. The task's command or plugin build is
-// not part of the key (as in Flyte): bump the cache version to invalidate.
+// Cache keys (DESIGN §4, issue 5): BLAKE2b-256 over the task name, what it runs (its command
+// argv, or its function name), its interface (input and output names and types), the cache
+// version, and the canonical msgpack of the subtask's own inputs, bound ones included, minus
+// `ignore_inputs`. What runs is part of the key (issue 10): two specs that give one task name
+// and interface different commands never share entries, so a spec cannot plant outputs for
+// another's command. The build of a plugin is not part of it: bump the cache version when a
+// function's code changes.
 //
 // The key string is "TASK:VERSION:HEX", so that entries of one task and version can be listed
 // and cleared (`fanout cache clear --task T --version V`).

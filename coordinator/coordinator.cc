@@ -9,11 +9,33 @@
 
 namespace fanout {
 
+bool IsLoopbackEndpoint(const std::string& endpoint) {
+  if (endpoint.starts_with("ipc://") || endpoint.starts_with("inproc://")) return true;
+  if (!endpoint.starts_with("tcp://")) return false;
+  std::string_view rest = std::string_view(endpoint).substr(6);
+  auto colon = rest.rfind(':');
+  std::string_view host = colon == std::string_view::npos ? rest : rest.substr(0, colon);
+  if (host.starts_with("[") && host.ends_with("]")) host = host.substr(1, host.size() - 2);
+  return host == "localhost" || host == "::1" || host == "lo" || host.starts_with("127.");
+}
+
+namespace {
+
+// Transports another machine can reach. Others (ipc, inproc, unknown schemes, which fail to
+// bind anyway with their own message) need no keys.
+bool IsNetworkTransport(const std::string& endpoint) {
+  for (const char* scheme : {"tcp://", "ws://", "wss://", "udp://", "pgm://", "epgm://", "norm://", "vmci://", "tipc://"})
+    if (endpoint.starts_with(scheme)) return true;
+  return false;
+}
+
+}  // namespace
+
 Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock& clock)
     : loop_(loop),
       config_(std::move(config)),
       clock_(clock),
-      store_(loop, config_.redis_host, config_.redis_port, config_.redis_password),
+      store_(loop, config_.redis_host, config_.redis_port, config_.redis_password, config_.redis_user),
       zctx_(1),
       router_(zctx_, zmq::socket_type::router),
       core_(store_, *this, clock, config_.core,
@@ -59,6 +81,36 @@ void Coordinator::Start() {
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
   uv_check_start(turn_check_.get(), [](uv_check_t* c) { static_cast<Coordinator*>(c->data)->EndOfTurn(); });
+  if (!config_.keys_dir.empty()) {
+    Result<ServerKeys> keys = LoadServerKeys(config_.keys_dir);
+    if (!keys) {
+      spdlog::error("cannot load the keys of {}: {}", config_.keys_dir, keys.error().message());
+      return Fail(2);
+    }
+    if (keys->clients.empty() && keys->workers.empty())
+      spdlog::warn("{} lists no client and no worker keys: nobody can connect", config_.keys_dir);
+    spdlog::info("CURVE on: {} client key(s), {} worker key(s) from {}", keys->clients.size(),
+                 keys->workers.size(), config_.keys_dir);
+    zap_ = std::make_unique<ZapHandler>(loop_, zctx_, ZapPolicy(keys->clients, keys->workers));
+    if (Status s = zap_->Start(); !s.ok()) {
+      spdlog::error("{}", s.message());
+      return Fail(2);
+    }
+    keys_ = std::move(*keys);
+    gate_ = PeerGate(true);
+  } else {
+    for (const std::string& at : {config_.bind, config_.events_bind}) {
+      if (at.empty() || at == "none" || !IsNetworkTransport(at) || IsLoopbackEndpoint(at)) continue;
+      if (!config_.insecure) {
+        spdlog::error(
+            "refusing to bind {} without keys: anyone who reaches it could run commands on every "
+            "worker. Give --keys-dir (see `fanout keygen`), bind 127.0.0.1, or pass --insecure",
+            at);
+        return Fail(2);
+      }
+      spdlog::warn("binding {} without keys (--insecure): anyone who reaches it controls the cluster", at);
+    }
+  }
   store_.Start([this](bool connected) { OnStoreState(connected); });
 }
 
@@ -136,6 +188,11 @@ void Coordinator::Load() {
 
 void Coordinator::Bind() {
   try {
+    if (keys_) {
+      router_.set(zmq::sockopt::zap_domain, kRouterZapDomain);
+      router_.set(zmq::sockopt::curve_server, 1);
+      router_.set(zmq::sockopt::curve_secretkey, keys_->server.secret_z85);
+    }
     router_.bind(config_.bind);
   } catch (const zmq::error_t& err) {
     spdlog::error("cannot bind {}: {}", config_.bind, err.what());
@@ -151,7 +208,7 @@ void Coordinator::Bind() {
       return BuildStatus(*e).ToJson().dump();
     });
     std::string at = config_.events_bind.empty() ? DefaultEventsEndpoint(endpoint_) : config_.events_bind;
-    if (Status s = events_->Bind(at); !s.ok()) {
+    if (Status s = events_->Bind(at, keys_ ? &keys_->server : nullptr); !s.ok()) {
       spdlog::error("{}", s.message());
       return Fail(2);
     }
@@ -178,7 +235,11 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
   if (frames.size() != 3) return core_.Drop("expected 3 frames, got " + std::to_string(frames.size()));
   auto kind = wire::ParseHeader(frames[1].to_string_view());
   if (!kind) return core_.Drop(kind.error().message());
-  core_.OnMessage(frames[0].to_string(), *kind, frames[2].to_string_view());
+  std::string identity = frames[0].to_string();
+  const char* user_id = keys_ ? zmq_msg_gets(frames[2].handle(), "User-Id") : nullptr;
+  if (Status s = gate_.Admit(identity, user_id != nullptr ? user_id : "", *kind, frames[2].to_string_view()); !s.ok())
+    return core_.Drop(s.message());
+  core_.OnMessage(identity, *kind, frames[2].to_string_view());
 }
 
 void Coordinator::OnTick() {

@@ -8,11 +8,13 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
 
 #include "common/clock.h"
+#include "common/curve_keys.h"
 #include "common/uv_handle.h"
 #include "common/wire.h"
 #include "common/zmq_uv.h"
@@ -20,19 +22,29 @@
 #include "coordinator/events.h"
 #include "coordinator/outbox.h"
 #include "coordinator/redis_store.h"
+#include "coordinator/zap.h"
 
 namespace fanout {
 
 struct CoordinatorConfig {
-  std::string bind = "tcp://*:7800";  // the ROUTER workers and clients connect to
+  std::string bind = "tcp://127.0.0.1:7800";  // the ROUTER workers and clients connect to
   std::string events_bind;            // the progress XPUB; "" = bind's host, any port; "none"
   std::string redis_host = "127.0.0.1";
   int redis_port = 6379;
   std::string redis_password;
+  std::string redis_user;  // an ACL user (docs/security.md); "": the default user
+  // CurveZMQ key directory (common/curve_keys.h): "" = no keys, plain ZeroMQ, which is
+  // allowed on loopback only unless `insecure`.
+  std::string keys_dir;
+  bool insecure = false;
   std::string endpoint_file;          // if set, the bound endpoint is written there once ready
   int64_t shutdown_wait_ms = 3000;    // SIGTERM: how long in-flight writes may take
   CoreOptions core;
 };
+
+// Ok when `endpoint` may be bound without keys: loopback TCP (127.0.0.0/8, ::1, localhost),
+// ipc:// or inproc://.
+bool IsLoopbackEndpoint(const std::string& endpoint);
 
 class Coordinator final : private Outbox {
  public:
@@ -72,6 +84,9 @@ class Coordinator final : private Outbox {
   zmq::socket_t router_;
   std::unique_ptr<ZmqWatcher> watcher_;
   std::unique_ptr<EventPublisher> events_;  // after Bind, unless --events-bind none
+  std::optional<ServerKeys> keys_;          // with --keys-dir
+  std::unique_ptr<ZapHandler> zap_;         // with keys
+  PeerGate gate_{false};
   CoordinatorCore core_;
 
   bool ready_ = false;  // executions loaded, socket bound

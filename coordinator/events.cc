@@ -3,6 +3,7 @@
 #include <charconv>
 
 #include "common/wire.h"
+#include "coordinator/zap.h"
 
 namespace fanout {
 
@@ -14,6 +15,9 @@ EventPublisher::EventPublisher(uv_loop_t* loop, zmq::context_t& ctx, Snapshot sn
   // Every subscribe reaches us (not only the first per id), so a second watcher of the same
   // execution gets a document on the next tick; an unsubscribe arrives when the last one leaves.
   xpub_.set(zmq::sockopt::xpub_verbose, 1);
+  // We decide which subscriptions take effect: only whole topics (wire::EventTopic), so a
+  // prefix subscription ("", "e") receives nothing.
+  xpub_.set(zmq::sockopt::xpub_manual, 1);
   xpub_.set(zmq::sockopt::sndhwm, 10000);
   uv_timer_init(loop_, timer_.get());
   timer_->data = this;
@@ -23,8 +27,13 @@ EventPublisher::~EventPublisher() {
   if (timer_->loop != nullptr) uv_timer_stop(timer_.get());
 }
 
-Status EventPublisher::Bind(const std::string& endpoint) {
+Status EventPublisher::Bind(const std::string& endpoint, const CurveKeyPair* curve_server) {
   try {
+    if (curve_server != nullptr) {
+      xpub_.set(zmq::sockopt::zap_domain, kEventsZapDomain);
+      xpub_.set(zmq::sockopt::curve_server, 1);
+      xpub_.set(zmq::sockopt::curve_secretkey, curve_server->secret_z85);
+    }
     xpub_.bind(endpoint);
   } catch (const zmq::error_t& e) {
     return InvalidArgument("cannot bind the event socket to " + endpoint + ": " + e.what());
@@ -43,13 +52,21 @@ Status EventPublisher::Bind(const std::string& endpoint) {
 }
 
 void EventPublisher::OnSubscription(std::vector<zmq::message_t>& frames) {
-  // XPUB delivers "\x01TOPIC" (subscribe) and "\x00TOPIC" (unsubscribe), one frame each.
+  // XPUB delivers "\x01TOPIC" (subscribe) and "\x00TOPIC" (unsubscribe), one frame each. With
+  // XPUB_MANUAL a subscription applies only once we set it, and to the subscriber that sent the
+  // message just received.
   if (frames.size() != 1 || frames[0].size() < 2) return;  // "" = subscribe-to-all: not offered
   std::string_view f(static_cast<const char*>(frames[0].data()), frames[0].size());
-  std::string exec(f.substr(1));
+  std::string_view topic = f.substr(1);
+  std::string exec(wire::ExecOfEventTopic(topic));
+  if (exec.empty()) return;  // a prefix or malformed topic: never set, so it matches nothing
   if (f[0] == 1) {
+    xpub_.set(zmq::sockopt::subscribe, topic);
     last_sent_[exec].clear();
   } else if (f[0] == 0) {
+    // From a subscriber (we drop its subscription) or from libzmq when the last subscriber of
+    // the topic has gone (the subscription is gone already; unsubscribing again is harmless).
+    xpub_.set(zmq::sockopt::unsubscribe, topic);
     last_sent_.erase(exec);
   }
 }
@@ -59,7 +76,7 @@ void EventPublisher::Publish(const std::string& exec, const std::string& status_
   if (it == last_sent_.end()) return;
   wire::ProgressEvent ev{status_json};
   // A full pipe drops the event (PUB semantics); the subscriber falls back to STATUS.
-  SendFrames(xpub_, {exec, wire::Header(wire::Kind::kProgress), wire::EncodeBody(ev)});
+  SendFrames(xpub_, {wire::EventTopic(exec), wire::Header(wire::Kind::kProgress), wire::EncodeBody(ev)});
   it->second = status_json;
   if (watcher_) watcher_->Poke();
 }

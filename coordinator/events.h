@@ -22,6 +22,7 @@
 #include <vector>
 #include <zmq.hpp>
 
+#include "common/curve_keys.h"
 #include "common/status.h"
 #include "common/uv_handle.h"
 #include "common/zmq_uv.h"
@@ -39,8 +40,10 @@ class EventPublisher {
   EventPublisher(const EventPublisher&) = delete;
   EventPublisher& operator=(const EventPublisher&) = delete;
 
-  // Binds the XPUB socket and starts publishing. "tcp://HOST:*" picks a free port.
-  Status Bind(const std::string& endpoint);
+  // Binds the XPUB socket and starts publishing. "tcp://HOST:*" picks a free port. With
+  // `curve_server`, the socket is a CURVE server in the ZAP domain kEventsZapDomain (client keys
+  // only; the context's ZapHandler decides).
+  Status Bind(const std::string& endpoint, const CurveKeyPair* curve_server = nullptr);
   // The bound endpoint and its TCP port (0 before Bind).
   const std::string& endpoint() const { return endpoint_; }
   int port() const { return port_; }

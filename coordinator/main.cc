@@ -1,6 +1,11 @@
 // fanout-coordinator: the coordinator daemon. Flags > FANOUT_* environment > defaults.
 #include <CLI/CLI.hpp>
+#include <unistd.h>
 #include <uv.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <string>
 
 #include "common/log.h"
 #include "coordinator/coordinator.h"
@@ -12,15 +17,32 @@ int main(int argc, char** argv) {
   CLI::App app{
       "fanout-coordinator: shards map tasks into work for fanout workers and keeps every piece\n"
       "of state that must survive a crash in Redis. Workers and clients connect to --bind."};
-  app.add_option("--bind", cfg.bind, "ZeroMQ endpoint for workers and clients (tcp://HOST:PORT; port * picks one)")
-      ->envname("FANOUT_BIND")
-      ->capture_default_str();
+  std::string bind;
+  app.add_option("--bind", bind,
+                 "ZeroMQ endpoint for workers and clients (tcp://HOST:PORT; port * picks one). Default:\n"
+                 "tcp://*:7800 with keys, tcp://127.0.0.1:7800 without; without keys a non-loopback\n"
+                 "address is refused unless --insecure")
+      ->envname("FANOUT_BIND");
+  app.add_option("--keys-dir", cfg.keys_dir,
+                 "CurveZMQ key directory: server.key, clients/*.pub, workers/*.pub (`fanout keygen`);\n"
+                 "default: $FANOUT_HOME/keys when it holds server.key, else no keys")
+      ->envname("FANOUT_KEYS_DIR");
+  app.add_flag("--insecure", cfg.insecure,
+               "allow a non-loopback bind without keys: anyone who reaches the port can run commands\n"
+               "on every worker")
+      ->envname("FANOUT_INSECURE");
   app.add_option("--events-bind", cfg.events_bind,
                  "ZeroMQ endpoint of the progress event socket (XPUB) that `fanout run`/`watch` follow;\n"
                  "default: --bind's host with a free port; 'none' turns events off")
       ->envname("FANOUT_EVENTS_BIND");
   app.add_option("--redis", redis, "Redis address HOST:PORT")->envname("FANOUT_REDIS")->capture_default_str();
-  app.add_option("--redis-password", cfg.redis_password, "Redis AUTH password")->envname("FANOUT_REDIS_PASSWORD");
+  // The password comes from the environment or a file: an argv is visible to every user in ps.
+  std::string redis_password_file;
+  app.add_option("--redis-password-file", redis_password_file,
+                 "file holding the Redis AUTH password (its first line); or set FANOUT_REDIS_PASSWORD")
+      ->envname("FANOUT_REDIS_PASSWORD_FILE");
+  app.add_option("--redis-user", cfg.redis_user, "Redis ACL user (docs/security.md: least privileges)")
+      ->envname("FANOUT_REDIS_USER");
   app.add_option("--heartbeat-ms", cfg.core.heartbeat_ms, "heartbeat interval with workers")
       ->envname("FANOUT_HEARTBEAT_MS")
       ->check(CLI::Range(50, 600000))
@@ -70,6 +92,26 @@ int main(int argc, char** argv) {
     int rc = app.exit(e);
     return rc == 0 ? 0 : 2;
   }
+  if (!redis_password_file.empty()) {
+    std::ifstream in(redis_password_file);
+    if (!in || !std::getline(in, cfg.redis_password)) {
+      std::fprintf(stderr, "fanout-coordinator: cannot read --redis-password-file %s\n", redis_password_file.c_str());
+      return 2;
+    }
+    while (!cfg.redis_password.empty() && (cfg.redis_password.back() == '\r' || cfg.redis_password.back() == ' '))
+      cfg.redis_password.pop_back();
+  } else if (const char* pw = std::getenv("FANOUT_REDIS_PASSWORD"); pw != nullptr) {
+    cfg.redis_password = pw;
+  }
+  if (cfg.keys_dir.empty()) {
+    const char* home = std::getenv("FANOUT_HOME");
+    const char* user_home = std::getenv("HOME");
+    std::string dir = home != nullptr && *home != '\0' ? std::string(home) + "/keys"
+                      : user_home != nullptr && *user_home != '\0' ? std::string(user_home) + "/.fanout/keys"
+                                                                    : std::string();
+    if (!dir.empty() && access((dir + "/server.key").c_str(), F_OK) == 0) cfg.keys_dir = dir;
+  }
+  cfg.bind = !bind.empty() ? bind : cfg.keys_dir.empty() ? "tcp://127.0.0.1:7800" : "tcp://*:7800";
   auto colon = redis.rfind(':');
   if (colon == std::string::npos) {
     std::fprintf(stderr, "fanout-coordinator: --redis: expected HOST:PORT, got '%s'\n", redis.c_str());

@@ -30,8 +30,8 @@ RedisReply RedisReply::From(const redisReply* r) {
   return out;
 }
 
-RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::string password)
-    : loop_(loop), host_(std::move(host)), port_(port), password_(std::move(password)) {
+RedisClient::RedisClient(uv_loop_t* loop, std::string host, int port, std::string password, std::string user)
+    : loop_(loop), host_(std::move(host)), port_(port), password_(std::move(password)), user_(std::move(user)) {
   address_ = host_ + ":" + std::to_string(port_);
   uv_timer_init(loop_, reconnect_timer_.get());
   reconnect_timer_->data = this;
@@ -187,7 +187,9 @@ void RedisClient::Handshake() {
   std::weak_ptr<bool> alive = alive_;
   uint64_t gen = conn_gen_;
   StartConnectTimer();
-  Send({"AUTH", password_}, [this, alive, gen](Result<RedisReply> r) {
+  std::vector<std::string> auth = user_.empty() ? std::vector<std::string>{"AUTH", password_}
+                                                : std::vector<std::string>{"AUTH", user_, password_};
+  Send(std::move(auth), [this, alive, gen](Result<RedisReply> r) {
     if (alive.expired() || !*alive.lock() || gen != conn_gen_ || ctx_ == nullptr) return;
     uv_timer_stop(connect_timer_.get());
     if (!r) {

@@ -41,7 +41,8 @@ class RedisClient {
   using Callback = std::function<void(Result<RedisReply>)>;
   using OnState = std::function<void(bool connected)>;
 
-  RedisClient(uv_loop_t* loop, std::string host, int port, std::string password = "");
+  // user: an ACL user (AUTH user password); "" authenticates as the default user.
+  RedisClient(uv_loop_t* loop, std::string host, int port, std::string password = "", std::string user = "");
   ~RedisClient();
   RedisClient(const RedisClient&) = delete;
   RedisClient& operator=(const RedisClient&) = delete;
@@ -80,6 +81,7 @@ class RedisClient {
   std::string host_;
   int port_;
   std::string password_;
+  std::string user_;
   std::string address_;
   redisAsyncContext* ctx_ = nullptr;
   bool connected_ = false;

@@ -110,8 +110,8 @@ Status Fenced() { return FailedPrecondition("fenced: a newer coordinator has tak
 
 }  // namespace
 
-RedisStore::RedisStore(uv_loop_t* loop, std::string host, int port, std::string password)
-    : redis_(loop, std::move(host), port, std::move(password)) {}
+RedisStore::RedisStore(uv_loop_t* loop, std::string host, int port, std::string password, std::string user)
+    : redis_(loop, std::move(host), port, std::move(password), std::move(user)) {}
 
 void RedisStore::Start(OnState on_state) { redis_.Start(std::move(on_state)); }
 

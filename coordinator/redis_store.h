@@ -17,7 +17,7 @@ namespace fanout {
 
 class RedisStore final : public Store {
  public:
-  RedisStore(uv_loop_t* loop, std::string host, int port, std::string password);
+  RedisStore(uv_loop_t* loop, std::string host, int port, std::string password, std::string user = "");
 
   void Start(OnState on_state) override;
   // Disconnects for good; pending commands fail now (see RedisClient::Shutdown).

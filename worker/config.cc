@@ -154,6 +154,13 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
                  "max_checkpoint_bytes, bytes or with a unit such as 16Mi (default: 16Mi); a "
                  "larger one fails the attempt")
       ->envname("FANOUT_MAX_CHECKPOINT_BYTES");
+  std::string server_key, own_key;
+  app.add_option("--server-key", server_key,
+                 "The coordinator's CurveZMQ public key, Z85 or a file holding it (env "
+                 "FANOUT_SERVER_KEY; default: $FANOUT_HOME/keys/server.pub if it exists)");
+  app.add_option("--key", own_key,
+                 "This worker's CurveZMQ secret key file (0600; env FANOUT_KEY; default: "
+                 "$FANOUT_HOME/keys/worker.key). The coordinator lists its public key in workers/");
   app.add_option("--log-level", c.log_level, "trace, debug, info, warn, error or off")
       ->envname("FANOUT_LOG_LEVEL")
       ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}))
@@ -203,6 +210,15 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
     return fail("--task-env: " + st.message());
   }
   if (c.id.empty()) c.id = DefaultId();
+  std::string home;
+  if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') {
+    home = h;
+  } else if (const char* u = std::getenv("HOME"); u != nullptr && *u != '\0') {
+    home = std::string(u) + "/.fanout";
+  }
+  Result<std::optional<CurvePeerKeys>> curve = ResolvePeerKeys(server_key, own_key, "worker", home);
+  if (!curve) return fail(curve.error().message());
+  c.curve = std::move(*curve);
   return c;
 }
 

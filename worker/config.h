@@ -4,10 +4,12 @@
 
 #include <cstdint>
 #include <expected>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "common/curve_keys.h"
 #include "common/status.h"
 #include "common/wire.h"
 
@@ -39,6 +41,9 @@ struct WorkerConfig {
   int64_t kill_grace_ms = 5000;
   int64_t max_checkpoint_bytes = int64_t{16} << 20;  // when a task sets no max_checkpoint_bytes
   std::string log_level = "info";
+  // CurveZMQ keys (common/curve_keys.h: --server-key/--key, FANOUT_SERVER_KEY/FANOUT_KEY,
+  // $FANOUT_HOME/keys/server.pub and worker.key); nullopt: plain ZeroMQ.
+  std::optional<CurvePeerKeys> curve;
 };
 
 // Parses argv and the environment. On --help returns unexpected(0) after printing the help;

@@ -210,12 +210,14 @@ void Worker::Connect() {
   socket_->set(zmq::sockopt::linger, 0);
   socket_->set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
   socket_->set(zmq::sockopt::routing_id, config_.id + "-" + std::to_string(++connection_seq_));
+  if (config_.curve) ApplyCurveClient(*socket_, *config_.curve);
   socket_->connect(config_.coordinator);
   watcher_ = std::make_unique<ZmqWatcher>(
       loop_, *socket_, [this](std::vector<zmq::message_t>& frames) { OnMessage(frames); });
   welcomed_ = false;
   last_recv_ms_ = uv_now(loop_);
-  spdlog::info("connecting to {} (connection {})", config_.coordinator, connection_seq_);
+  spdlog::info("connecting to {} (connection {}, {})", config_.coordinator, connection_seq_,
+               config_.curve ? "CURVE, key " + config_.curve->own.public_z85 : std::string("no keys"));
   SendHello();
 }
 

@@ -69,6 +69,25 @@ def secs(v):
     return total + int(num or 0)
 # The worker drain waits up to 10 s for ACKs after its attempts finish.
 need(secs(w.get("stop_grace_period", "10s")) >= 20, "worker: stop_grace_period < drain (ACK wait 10 s + work)")
+# Issue 10: keys for everyone, Redis reachable by the coordinator only and with a password.
+k = s.get("keys", {})
+need(k.get("restart") == "no" and k.get("network_mode") == "none", "keys: must be a one-shot service without network")
+need("/secret/redis.conf" in cmd, "redis: must read its password from /secret/redis.conf")
+need(r.get("networks") == ["backend"], "redis: must be on the backend network only")
+need(((doc.get("networks") or {}).get("backend") or {}).get("internal") is True, "network backend must be internal")
+need("backend" in c.get("networks", []), "coordinator: must share the backend network with redis")
+need("backend" not in w.get("networks", ["default"]), "worker: must not reach the backend network (redis)")
+ccmd = " ".join(map(str, c.get("command", [])))
+need("--keys-dir" in ccmd, "coordinator: --keys-dir missing (a non-loopback bind needs keys)")
+need("--redis-password-file" in ccmd, "coordinator: --redis-password-file missing")
+need("--redis-password " not in ccmd + " ", "coordinator: a password on the command line is visible in ps")
+need(w.get("environment", {}).get("FANOUT_KEY") and w.get("environment", {}).get("FANOUT_SERVER_KEY"),
+     "worker: FANOUT_KEY / FANOUT_SERVER_KEY missing")
+need(not any("redis-secret" in str(v) or "coordinator-keys" in str(v) for v in w.get("volumes", [])),
+     "worker: must not mount the coordinator's secrets")
+for svc in ("redis", "coordinator"):
+    need(s.get(svc, {}).get("depends_on", {}).get("keys", {}).get("condition") == "service_completed_successfully",
+         f"{svc}: depends_on keys service_completed_successfully missing")
 for name, svc in s.items():
     h = svc.get("healthcheck")
     if h and not h.get("disable"):

@@ -40,7 +40,7 @@ TEST(ProgressEventsTest, SubscriberSeesCountsRiseAndTheEndWithoutPolling) {
   zmq::context_t ctx(1);
   zmq::socket_t sub(ctx, zmq::socket_type::sub);
   sub.set(zmq::sockopt::linger, 0);
-  sub.set(zmq::sockopt::subscribe, exec);
+  sub.set(zmq::sockopt::subscribe, wire::EventTopic(exec));
   sub.connect("tcp://127.0.0.1:" + std::to_string(port));
 
   std::vector<nlohmann::json> events;
@@ -57,7 +57,7 @@ TEST(ProgressEventsTest, SubscriberSeesCountsRiseAndTheEndWithoutPolling) {
       frames.push_back(std::move(m));
     }
     ASSERT_EQ(frames.size(), 3u);
-    EXPECT_EQ(frames[0].to_string(), exec);
+    EXPECT_EQ(frames[0].to_string(), wire::EventTopic(exec));
     auto kind = wire::ParseHeader(frames[1].to_string_view());
     ASSERT_TRUE(kind.has_value());
     EXPECT_EQ(*kind, wire::Kind::kProgress);

@@ -151,7 +151,7 @@ TEST(ProgressSubscriptionTest, DeliversOnlyItsOwnExecutionsDocuments) {
   int port = std::stoi(at.substr(at.rfind(':') + 1));
   ProgressSubscription sub("tcp://127.0.0.1:1", port, "e1");
   auto send = [&](const std::string& exec, const std::string& json) {
-    pub.send(zmq::buffer(exec), zmq::send_flags::sndmore);
+    pub.send(zmq::buffer(wire::EventTopic(exec)), zmq::send_flags::sndmore);
     pub.send(zmq::buffer(wire::Header(wire::Kind::kProgress)), zmq::send_flags::sndmore);
     pub.send(zmq::buffer(wire::EncodeBody(wire::ProgressEvent{json})), zmq::send_flags::none);
   };

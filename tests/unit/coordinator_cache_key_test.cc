@@ -1,0 +1,51 @@
+// What a cache key covers (coordinator/cache_key.h).
+#include "coordinator/cache_key.h"
+
+#include <gtest/gtest.h>
+
+namespace fanout {
+namespace {
+
+TaskDef Task(std::vector<std::string> command, std::string function = "") {
+  TaskDef t;
+  t.name = "t";
+  t.command = std::move(command);
+  t.function = std::move(function);
+  t.inputs = {{"x", *Type::Parse("int")}};
+  t.outputs = {{"o0", *Type::Parse("int")}};
+  return t;
+}
+
+CacheConfig Cache() {
+  CacheConfig c;
+  c.enabled = true;
+  c.version = "1";
+  return c;
+}
+
+const std::vector<std::string_view> kArgs = {std::string_view("\x01", 1)};
+
+// Issue 10, row 11: spec A caches `echo 999` under task name t; spec B (`echo 1`, same name and
+// interface) must not read A's entries.
+TEST(CacheKeyTest, TwoCommandsUnderOneTaskNameAndInterfaceHaveDifferentKeys) {
+  EXPECT_NE(CacheKey(Task({"sh", "-c", "echo 999"}), Cache(), kArgs),
+            CacheKey(Task({"sh", "-c", "echo 1"}), Cache(), kArgs));
+}
+
+TEST(CacheKeyTest, ArgvBoundariesArePartOfTheKey) {
+  EXPECT_NE(CacheKey(Task({"sh", "-c", "echo 1"}), Cache(), kArgs),
+            CacheKey(Task({"sh", "-c echo", "1"}), Cache(), kArgs));
+}
+
+TEST(CacheKeyTest, TwoFunctionsUnderOneTaskNameHaveDifferentKeys) {
+  EXPECT_NE(CacheKey(Task({}, "builtin.noop"), Cache(), kArgs), CacheKey(Task({}, "builtin.echo"), Cache(), kArgs));
+}
+
+TEST(CacheKeyTest, TheSameTaskAndInputsHaveTheSameKeyNamedByTaskAndVersion) {
+  std::string a = CacheKey(Task({"sh", "-c", "echo 1"}), Cache(), kArgs);
+  EXPECT_EQ(a, CacheKey(Task({"sh", "-c", "echo 1"}), Cache(), kArgs));
+  EXPECT_TRUE(a.starts_with("t:1:")) << a;
+}
+
+}  // namespace
+}  // namespace fanout

@@ -198,7 +198,10 @@ struct SubmitRequest {
   std::string workflow;   // may be empty when the spec has one
   std::string inputs_json;  // JSON object of input values given by the user
   bool overwrite_cache = false;  // run every subtask and replace its cache entry
-  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache);
+  // Accept functions no connected worker offers yet (`fanout run --wait-for-workers`).
+  // Appended last: an older peer's shorter array decodes with the default.
+  bool wait_for_workers = false;
+  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache, wait_for_workers);
 };
 
 struct QueryRequest {

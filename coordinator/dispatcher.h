@@ -20,6 +20,7 @@
 #include "coordinator/cache_gate.h"
 #include "coordinator/commit_queue.h"
 #include "coordinator/execution.h"
+#include "coordinator/metrics.h"
 #include "coordinator/outbox.h"
 #include "coordinator/recovery.h"
 #include "coordinator/store.h"
@@ -78,6 +79,8 @@ class Dispatcher : public CommitSink {
   void CommitCached(NodeRun& node, uint32_t index, std::string outputs);
   // A restored RUNNING attempt claimed by `worker`: it carries on there.
   void Adopt(NodeRun& node, uint32_t index, uint32_t attempt, WorkerNo worker);
+  // Where the dispatcher counts dispatches, attempt outcomes, retries and workers (optional).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
 
  private:
   void LoseWorker(WorkerNo no, const std::string& why);
@@ -102,6 +105,7 @@ class Dispatcher : public CommitSink {
   Hooks hooks_;
   std::map<std::string, std::vector<wire::SubtaskKey>> acks_;  // identity → durable this turn
   std::set<std::string> resend_from_;  // workers holding results whose commit failed
+  Metrics* metrics_ = nullptr;
 };
 
 }  // namespace fanout

@@ -3,7 +3,10 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?=
 
-.PHONY: all deps build demo test chaos bench sanitize clean
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?= wire codec json spec
+
+.PHONY: all deps build demo test chaos bench sanitize fuzz clean
 
 all: build
 
@@ -19,8 +22,15 @@ build: deps $(BUILD)/build.ninja
 demo: build
 	@./examples/demo.sh $(BUILD)
 
+# Every process of the run carries FANOUT_TEST_RUN=<random> (workers pass it on to their
+# commands: FANOUT_TASK_ENV); afterwards check_leftovers.sh fails the run if any of them is
+# still alive (tests must clean up what they start).
 test: build
-	cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600
+	@export FANOUT_TEST_RUN=$$(od -An -N8 -tx1 /dev/urandom | tr -d ' \n') \
+	  FANOUT_TASK_ENV=FANOUT_TEST_RUN; \
+	rc=0; (cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600) || rc=$$?; \
+	$(CURDIR)/tests/check_leftovers.sh "$$FANOUT_TEST_RUN" || rc=1; \
+	exit $$rc
 
 chaos: build
 	FANOUT_CHAOS_LONG=1 ./tests/chaos/run_chaos.sh $(BUILD)
@@ -42,6 +52,12 @@ sanitize: deps
 	cmake --build build-asan -j $(JOBS)
 	cd build-asan && UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ctest --output-on-failure -j 2 --timeout 900 -LE '^chaos$$'
+
+# libFuzzer (clang-16, installed on demand) in build-fuzz: each target runs FUZZ_SECONDS; new
+# corpus entries and crashes are saved in fuzz/corpus/ and fuzz/crashes/, which `make test`
+# replays with the g++ build (ctest fuzz_replay_*).
+fuzz:
+	@./fuzz/run.sh build-fuzz $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD)

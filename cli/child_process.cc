@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -28,10 +29,11 @@ Result<pid_t> SpawnChild(const ChildSpec& spec) {
   int log_fd = -1;
   if (!spec.log_path.empty()) {
     int flags = O_WRONLY | O_CREAT | O_CLOEXEC | (spec.truncate_log ? O_TRUNC : O_APPEND);
-    log_fd = open(spec.log_path.c_str(), flags, 0644);
+    log_fd = open(spec.log_path.c_str(), flags, 0600);
     if (log_fd < 0) {
       return Err(Unavailable(fmt::format("cannot open {}: {}", spec.log_path, std::strerror(errno))));
     }
+    fchmod(log_fd, 0600);  // a log written by an older version may be 0644
   } else {
     log_fd = open("/dev/null", O_WRONLY | O_CLOEXEC);
   }
@@ -55,7 +57,8 @@ Result<pid_t> SpawnChild(const ChildSpec& spec) {
   if (pid == 0) {
     // Child: async-signal-safe calls only.
     setpgid(0, 0);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    prctl(PR_SET_PDEATHSIG, spec.death_signal);
+    if (spec.umask >= 0) umask(static_cast<mode_t>(spec.umask));
     if (getppid() != parent) _exit(127);  // the parent died before prctl
     sigset_t none;
     sigemptyset(&none);

@@ -1,9 +1,11 @@
 // Starting and stopping the local cluster's child processes (fork/exec).
 //
 // Children run in their own process group (a Ctrl-C on the terminal reaches only the CLI,
-// which stops them in order) and get PR_SET_PDEATHSIG(SIGTERM), so they never outlive it.
+// which stops them in order) and get PR_SET_PDEATHSIG (ChildSpec::death_signal, SIGTERM unless
+// set), so they never outlive it.
 #pragma once
 
+#include <signal.h>
 #include <sys/types.h>
 
 #include <chrono>
@@ -17,9 +19,15 @@ namespace fanout::cli {
 
 struct ChildSpec {
   std::vector<std::string> argv;  // argv[0] is looked up in PATH when it has no '/'
-  std::string log_path;           // stdout and stderr appended here ("" → /dev/null)
+  std::string log_path;           // stdout and stderr appended here, a 0600 file ("" → /dev/null)
   int stdout_fd = -1;             // when >= 0, stdout goes here instead of the log
   bool truncate_log = false;
+  // Sent to the child when this process dies (PR_SET_PDEATHSIG). Workers get SIGKILL: a worker
+  // that outlives its cluster would only drain into a coordinator that is gone, while its
+  // commands run on; killed, its task shims end the commands at once.
+  int death_signal = SIGTERM;
+  // The child's umask (redis-server: 077, so the AOF it writes is 0600); -1: inherited.
+  int umask = -1;
 };
 
 // Forks and execs. Fails (kUnavailable) when the program cannot be executed; the exec error

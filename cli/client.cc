@@ -60,9 +60,14 @@ Result<Json> Client::Submit(wire::SubmitRequest req) {
   return Call(wire::Kind::kSubmit, req.rid, wire::EncodeBody(req));
 }
 
-Result<Json> Client::Query(wire::Kind kind, const std::string& exec) {
-  wire::QueryRequest req{next_rid_++, exec};
+Result<Json> Client::Query(wire::Kind kind, const std::string& exec, bool children) {
+  wire::QueryRequest req{next_rid_++, exec, children};
   return Call(kind, req.rid, wire::EncodeBody(req));
+}
+
+Result<Json> Client::Update(wire::UpdateRequest req) {
+  req.rid = next_rid_++;
+  return Call(wire::Kind::kUpdate, req.rid, wire::EncodeBody(req));
 }
 
 Result<Json> Client::Logs(const std::string& exec, const std::string& node, uint32_t index,

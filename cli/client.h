@@ -38,8 +38,11 @@ class Client {
 
   // SUBMIT; req.rid is assigned here. Returns {"execution": ID}.
   Result<Json> Submit(wire::SubmitRequest req);
-  // STATUS, OUTPUTS, ABORT_EXEC (with exec) and LIST, WORKERS, HEALTH (without).
-  Result<Json> Query(wire::Kind kind, const std::string& exec = "");
+  // STATUS, OUTPUTS, ABORT_EXEC (with exec) and LIST (children: child executions too),
+  // WORKERS, HEALTH (without).
+  Result<Json> Query(wire::Kind kind, const std::string& exec = "", bool children = false);
+  // UPDATE of a running map node; req.rid is assigned here.
+  Result<Json> Update(wire::UpdateRequest req);
   // The log of one attempt of a subtask (attempt < 0: its latest):
   // {"execution", "node", "index", "attempt", "found", "log"}.
   Result<Json> Logs(const std::string& exec, const std::string& node, uint32_t index, int64_t attempt);

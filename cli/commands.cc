@@ -283,6 +283,7 @@ struct RunArgs {
   std::vector<std::string> plugins;
   bool no_wait = false;
   bool overwrite_cache = false;
+  int64_t max_parallelism = -1;  // -1: the launch plan's or workflow's own
   bool wait_for_workers = false;
 };
 
@@ -290,13 +291,15 @@ int CmdRun(const RunArgs& a, const Options& o) {
   // Validate everything we can before touching the cluster: errors name the file and field.
   Result<Spec> spec = LoadSpecFile(a.file);
   if (!spec) return Fail(spec.error());
-  Result<const WorkflowDef*> wf = spec->FindWorkflow(a.workflow);
-  if (!wf) return Fail(Status(Code::kInvalidArgument, a.file + ": " + wf.error().message()));
-  Result<Map> given = ParseInputFlags(a.inputs, **wf);
+  // A workflow, or a launch plan (a workflow with default and fixed inputs).
+  Result<LaunchPlanDef> plan = spec->FindLaunchPlan(a.workflow);
+  if (!plan) return Fail(Status(Code::kInvalidArgument, a.file + ": " + plan.error().message()));
+  const WorkflowDef* wf = &spec->workflows.at(plan->workflow);
+  Result<Map> given = ParseInputFlags(a.inputs, *wf);
   if (!given) return Fail(given.error());
-  Result<Map> resolved = ResolveWorkflowInputs(**wf, *given);
+  Result<Map> resolved = ResolveLaunchPlanInputs(*spec, *plan, *given);
   if (!resolved) return Fail(resolved.error());
-  if (Status s = CheckKnownMapLengths(**wf, *resolved); !s.ok()) return Fail(s);
+  if (Status s = CheckKnownMapLengths(*wf, *resolved); !s.ok()) return Fail(s);
 
   std::ifstream in(a.file, std::ios::binary);
   std::stringstream text;
@@ -310,9 +313,10 @@ int CmdRun(const RunArgs& a, const Options& o) {
   wire::SubmitRequest req;
   req.spec_name = a.file;
   req.spec_text = text.str();
-  req.workflow = (*wf)->name;
+  req.workflow = plan->name;
   req.inputs_json = InputsToJson(*given);
   req.overwrite_cache = a.overwrite_cache;
+  req.max_parallelism = a.max_parallelism;
   req.wait_for_workers = a.wait_for_workers;
   Result<Json> sub = t->client->Submit(std::move(req));
   if (!sub) {
@@ -335,8 +339,11 @@ int CmdRun(const RunArgs& a, const Options& o) {
     }
     return kExitOk;
   }
-  if (!o.json()) std::fprintf(stderr, "execution %s submitted (workflow %s)\n", exec.c_str(),
-                              (*wf)->name.c_str());
+  if (!o.json()) {
+    std::string what = plan->name == wf->name ? "workflow " + wf->name
+                                               : "launch plan " + plan->name + " of workflow " + wf->name;
+    std::fprintf(stderr, "execution %s submitted (%s)\n", exec.c_str(), what.c_str());
+  }
   return WaitAndReport(*t, exec, o);
 }
 
@@ -561,7 +568,12 @@ int Main(int argc, char** argv) {
       "stdout (NAME: VALUE). Exits 0 when it succeeded, 1 when it failed or was aborted.");
   run->add_option("file", run_args.file, "Workflow spec file (YAML or JSON)")->required();
   run->add_option("workflow", run_args.workflow,
-                  "Workflow to run; may be left out when the file has only one");
+                  "Workflow or launch plan to run (every workflow is its own default launch plan); may be "
+                  "left out when the file has only one workflow");
+  run->add_option("--max-parallelism", run_args.max_parallelism,
+                  "Subtasks and child executions running at once across the workflow's nodes (0: no bound; "
+                  "default: the launch plan's or workflow's max_parallelism)")
+      ->check(CLI::NonNegativeNumber);
   run->add_option("-i,--input", run_args.inputs,
                   "Workflow input: NAME=JSON (e.g. data='[1,2,3]'), or NAME=@file.json. A str input "
                   "takes plain text. Repeatable; inputs not given use their defaults")
@@ -614,6 +626,9 @@ int Main(int argc, char** argv) {
       ->check(WholeNumber(63));
 
   CLI::App* list = app.add_subcommand("list", "List executions, newest first");
+  bool list_children = false;
+  list->add_flag("--children", list_children,
+                 "Also list child executions (the elements of maps over launch plans)");
   AddConnectionOptions(list, o);
   AddOutputOption(list, o);
 
@@ -621,6 +636,23 @@ int Main(int argc, char** argv) {
       "workers", "List the connected workers: slots, running subtasks, heartbeat age, functions");
   AddConnectionOptions(workers, o);
   AddOutputOption(workers, o);
+
+  std::string update_node;
+  int64_t update_concurrency = -1, update_min_successes = -1;
+  double update_ratio = -1;
+  CLI::App* update = AddExecutionVerb(
+      app, "update",
+      "Change a running map node's concurrency or success criterion (kept across coordinator "
+      "restarts). Lowering min successes may end the node now; raising it may fail it at once",
+      exec, o);
+  update->add_option("node", update_node, "The map node")->required();
+  update->add_option("--concurrency", update_concurrency, "Subtasks (or children) running at once; 0: no bound")
+      ->check(CLI::NonNegativeNumber);
+  auto* ratio_opt = update->add_option("--min-success-ratio", update_ratio, "Fraction of subtasks that must succeed")
+                        ->check(CLI::Range(0.0, 1.0));
+  update->add_option("--min-successes", update_min_successes, "Number of subtasks that must succeed")
+      ->check(CLI::NonNegativeNumber)
+      ->excludes(ratio_opt);
 
   CLI::App* abort = AddExecutionVerb(
       app, "abort", "Abort an execution: running subtasks are stopped, queued ones never start",
@@ -693,10 +725,38 @@ int Main(int argc, char** argv) {
   if (*abort) return CmdAbort(exec, o);
   if (*health) return CmdHealth(o);
   if (*list) {
-    return QueryAndPrint(wire::Kind::kList, "", o, [](const Json& j) {
-      std::fputs(FormatExecutions(j, WallMs()).c_str(), stdout);
-      return kExitOk;
-    });
+    Result<Target> t = Connect(o, false, {});
+    if (!t) return Fail(t.error());
+    Result<Json> r = t->client->Query(wire::Kind::kList, "", list_children);
+    if (!r) return Fail(r.error());
+    if (o.json()) {
+      PrintJson(*r);
+    } else {
+      std::fputs(FormatExecutions(*r, WallMs()).c_str(), stdout);
+    }
+    return kExitOk;
+  }
+  if (*update) {
+    if (update_concurrency < 0 && update_ratio < 0 && update_min_successes < 0)
+      return Fail(InvalidArgument("update: give --concurrency, --min-success-ratio or --min-successes"));
+    Result<Target> t = Connect(o, false, {});
+    if (!t) return Fail(t.error());
+    wire::UpdateRequest req;
+    req.exec = exec;
+    req.node = update_node;
+    req.concurrency = update_concurrency;
+    req.min_success_ratio = update_ratio;
+    req.min_successes = update_min_successes;
+    Result<Json> r = t->client->Update(std::move(req));
+    if (!r) return Fail(r.error());
+    if (o.json()) {
+      PrintJson(*r);
+    } else {
+      std::printf("execution %s node %s: concurrency %lld, min successes %lld (%s)\n", exec.c_str(),
+                  update_node.c_str(), static_cast<long long>(JsonInt(*r, "concurrency")),
+                  static_cast<long long>(JsonInt(*r, "min_successes")), JsonStr(*r, "phase").c_str());
+    }
+    return kExitOk;
   }
   if (*workers) {
     return QueryAndPrint(wire::Kind::kWorkers, "", o, [](const Json& j) {

@@ -22,8 +22,9 @@ namespace {
 
 using SteadyClock = std::chrono::steady_clock;
 constexpr std::string_view kReadyPrefix = "FANOUT_COORDINATOR=";
-// A local cluster stops its workers, coordinator and redis with 10 s grace each.
-constexpr auto kStopWait = std::chrono::seconds(40);
+// A local cluster stops its workers (up to 10 s of drain and 10 s of stopping), then its
+// coordinator and redis (10 s grace each).
+constexpr auto kStopWait = std::chrono::seconds(60);
 
 bool Interrupted(const volatile std::sig_atomic_t* flag) { return flag != nullptr && *flag != 0; }
 

@@ -54,6 +54,8 @@ constexpr int64_t kMinBackoffMs = 200;
 constexpr int64_t kMaxBackoffMs = 5'000;
 constexpr int64_t kStableMs = 10'000;  // a daemon that lived this long restarts at once
 constexpr auto kStopGrace = std::chrono::seconds(10);
+// After a worker's second SIGTERM: its commands' grace period (5 s by default) and a margin.
+constexpr auto kWorkerStopGrace = std::chrono::seconds(10);
 
 class Supervisor {
  public:
@@ -93,31 +95,55 @@ class Supervisor {
     ReapAndRestart();
   }
 
-  // Stops the daemons in order: workers, then the coordinator, then redis.
+  // Stops the daemons in order: workers, then the coordinator, then redis. Workers drain
+  // (SIGTERM: they finish what runs) for up to kStopGrace; one still running then gets a second
+  // SIGTERM, which stops its commands (SIGTERM to each command's tree, SIGKILL after the
+  // worker's grace period) and reports them as shut down; SIGKILL after kWorkerStopGrace more.
+  // Whatever way a worker ends, its task shims end the commands it ran.
   void StopAll() {
     stopping_ = true;
-    auto stop_group = [&](auto pred) {
-      std::vector<Daemon*> group;
-      for (Daemon& d : daemons_) {
-        if (pred(d) && d.pid > 0) group.push_back(&d);
-      }
-      for (Daemon* d : group) kill(d->pid, SIGTERM);
-      auto deadline = SteadyClock::now() + kStopGrace;
+    // Signals `group` and waits until each has exited or the deadline passes; returns the ones
+    // still running.
+    auto signal_and_wait = [](const std::vector<Daemon*>& group, int sig,
+                              std::chrono::milliseconds grace) {
+      for (Daemon* d : group) kill(d->pid, sig);
+      auto deadline = SteadyClock::now() + grace;
+      std::vector<Daemon*> left;
       for (Daemon* d : group) {
         while (SteadyClock::now() < deadline && !TryReap(d->pid)) {
           std::this_thread::sleep_for(std::chrono::milliseconds(20));
         }
-        if (!TryReap(d->pid)) {
-          std::fprintf(stderr, "fanout local: %s (pid %d) did not stop in 10s; killing it\n",
-                       d->name.c_str(), d->pid);
-          StopChild(d->pid, SIGKILL, std::chrono::seconds(5));
+        if (TryReap(d->pid)) {
+          d->pid = -1;
+        } else {
+          left.push_back(d);
         }
+      }
+      return left;
+    };
+    auto stop_group = [&](auto pred, bool second_signal) {
+      std::vector<Daemon*> group;
+      for (Daemon& d : daemons_) {
+        if (pred(d) && d.pid > 0) group.push_back(&d);
+      }
+      std::vector<Daemon*> left = signal_and_wait(group, SIGTERM, kStopGrace);
+      if (second_signal && !left.empty()) {
+        for (Daemon* d : left) {
+          std::fprintf(stderr, "fanout local: %s (pid %d) still runs work after %llds; stopping it\n",
+                       d->name.c_str(), d->pid, static_cast<long long>(kStopGrace.count()));
+        }
+        left = signal_and_wait(left, SIGTERM, kWorkerStopGrace);
+      }
+      for (Daemon* d : left) {
+        std::fprintf(stderr, "fanout local: %s (pid %d) did not stop; killing it\n",
+                     d->name.c_str(), d->pid);
+        StopChild(d->pid, SIGKILL, std::chrono::seconds(5));
         d->pid = -1;
       }
     };
-    stop_group([](const Daemon& d) { return d.name.starts_with("worker"); });
-    stop_group([](const Daemon& d) { return d.name == "coordinator"; });
-    stop_group([](const Daemon& d) { return d.name == "redis"; });
+    stop_group([](const Daemon& d) { return d.name.starts_with("worker"); }, true);
+    stop_group([](const Daemon& d) { return d.name == "coordinator"; }, false);
+    stop_group([](const Daemon& d) { return d.name == "redis"; }, false);
   }
 
  private:
@@ -163,18 +189,32 @@ class Supervisor {
   bool stopping_ = false;
 };
 
+// Writes a 0600 file through a temporary one and a rename.
 Status WriteFileAtomically(const std::string& path, const std::string& text) {
   std::string tmp = path + ".tmp";
   {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) return Unavailable("cannot write " + tmp);
-    out << text;
-    if (!out.flush()) return Unavailable("cannot write " + tmp);
+    int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0) return Unavailable(fmt::format("cannot write {}: {}", tmp, std::strerror(errno)));
+    ssize_t n = write(fd, text.data(), text.size());
+    bool ok = n == static_cast<ssize_t>(text.size());
+    if (close(fd) != 0 || !ok) return Unavailable("cannot write " + tmp);
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0) {
     return Unavailable(fmt::format("cannot rename {} to {}: {}", tmp, path, std::strerror(errno)));
   }
   return Status::Ok();
+}
+
+// Makes `dir` and everything below it private to this user (0700 directories, 0600 files):
+// data and logs written by older versions were 0755/0644. Symlinks are left alone.
+void MakePrivate(const std::string& dir) {
+  std::error_code ec;
+  chmod(dir.c_str(), 0700);
+  for (auto it = fs::recursive_directory_iterator(dir, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->is_symlink(ec)) continue;
+    chmod(it->path().c_str(), it->is_directory(ec) ? 0700 : 0600);
+  }
 }
 
 std::string AbsolutePath(const std::string& p) {
@@ -184,6 +224,13 @@ std::string AbsolutePath(const std::string& p) {
 }
 
 }  // namespace
+
+int WorkerCommandSlots(int cores, int workers, int k) {
+  cores = std::max(cores, 1);
+  workers = std::max(workers, 1);
+  int share = cores / workers + (k < cores % workers ? 1 : 0);
+  return std::max(share, 1);
+}
 
 Result<std::string> FanoutHome() {
   std::string home;
@@ -196,9 +243,22 @@ Result<std::string> FanoutHome() {
   }
   home = AbsolutePath(home);
   std::error_code ec;
-  for (const std::string& dir : {home, home + "/logs", home + "/redis"}) {
-    fs::create_directories(dir, ec);
-    if (ec) return Err(Unavailable(fmt::format("cannot create {}: {}", dir, ec.message())));
+  // Private: the home holds the cluster's data (AOF), logs and, with keys, secrets. A home
+  // this creates is 0700, and so are logs/ and redis/ always; an existing FANOUT_HOME the user
+  // chose keeps its mode (it may be a directory shared for other things), the default
+  // ~/.fanout is made 0700.
+  bool is_default = std::getenv("FANOUT_HOME") == nullptr || *std::getenv("FANOUT_HOME") == '\0';
+  bool existed = fs::exists(home, ec);
+  if (fs::path(home).has_parent_path()) fs::create_directories(fs::path(home).parent_path(), ec);
+  if (mkdir(home.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(Unavailable(fmt::format("cannot create {}: {}", home, std::strerror(errno))));
+  }
+  if (!existed || is_default) chmod(home.c_str(), 0700);
+  for (const std::string& dir : {home + "/logs", home + "/redis"}) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+      return Err(Unavailable(fmt::format("cannot create {}: {}", dir, std::strerror(errno))));
+    }
+    MakePrivate(dir);
   }
   return home;
 }
@@ -277,11 +337,12 @@ int RunLocalCluster(const LocalOptions& opts) {
   // One cluster per home. The lock fd is close-on-exec, so only this process holds it: it is
   // released when we exit, even by kill -9, and children never keep it.
   std::string lock_path = home + "/local.lock";
-  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  int lock_fd = open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
   if (lock_fd < 0) {
     std::fprintf(stderr, "fanout local: cannot open %s: %s\n", lock_path.c_str(), std::strerror(errno));
     return kExitFailed;
   }
+  fchmod(lock_fd, 0600);
   if (flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
     std::optional<LocalInfo> info = ReadLocalInfo(home);
     std::fprintf(stderr, "fanout: a local cluster is already running at %s (FANOUT_HOME=%s)\n",
@@ -316,8 +377,8 @@ int RunLocalCluster(const LocalOptions& opts) {
   }
   const std::string address = fmt::format("tcp://127.0.0.1:{}", *cport);
   const std::string logs = home + "/logs";
-  int workers = opts.workers > 0 ? opts.workers
-                                 : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int cores = std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  int workers = opts.workers > 0 ? opts.workers : cores;
 
   Supervisor sup(mask);
   Daemon redis{.name = "redis",
@@ -325,7 +386,8 @@ int RunLocalCluster(const LocalOptions& opts) {
                                  "127.0.0.1", "--dir", home + "/redis", "--appendonly", "yes",
                                  "--appendfsync", "everysec", "--save", "", "--daemonize", "no",
                                  "--logfile", logs + "/redis.log"},
-                        .log_path = logs + "/redis.log"}};
+                        .log_path = logs + "/redis.log",
+                        .umask = 077}};  // its AOF files are 0600
   Daemon coord{.name = "coordinator",
                .spec = {.argv = {bin + "/fanout-coordinator", "--redis",
                                  fmt::format("127.0.0.1:{}", *rport), "--bind", address},
@@ -363,8 +425,11 @@ int RunLocalCluster(const LocalOptions& opts) {
   if (Status s = sup.Start(sup.Add(std::move(coord))); !s.ok()) return fail(s.message());
   for (int k = 0; k < workers; ++k) {
     Daemon w{.name = fmt::format("worker-{}", k),
-             .spec = {.argv = {bin + "/fanout-worker", "--coordinator", address},
-                      .log_path = fmt::format("{}/worker-{}.log", logs, k)}};
+             .spec = {.argv = {bin + "/fanout-worker", "--coordinator", address,
+                               "--command-slots",
+                               std::to_string(WorkerCommandSlots(cores, workers, k))},
+                      .log_path = fmt::format("{}/worker-{}.log", logs, k),
+                      .death_signal = SIGKILL}};
     w.spec.argv.insert(w.spec.argv.end(), plugin_args.begin(), plugin_args.end());
     if (Status s = sup.Start(sup.Add(std::move(w))); !s.ok()) return fail(s.message());
   }

@@ -1,6 +1,7 @@
 // `fanout local`: redis-server + fanout-coordinator + N fanout-worker on this machine, kept
 // running (a daemon that dies is restarted with the same arguments and ports) until
-// SIGINT/SIGTERM. State lives in $FANOUT_HOME (default ~/.fanout):
+// SIGINT/SIGTERM. N defaults to one per core; together the workers run one command per core
+// (WorkerCommandSlots). State lives in $FANOUT_HOME (default ~/.fanout):
 //   local.lock   flock held while the cluster runs (one cluster per home)
 //   local.json   {"coordinator": ADDR, "pid": PID} once the cluster is ready
 //   redis/       the Redis data (AOF), so history and cache persist between runs
@@ -43,6 +44,12 @@ std::optional<std::string> FindRunningLocalCluster(const std::string& home,
 
 // Sends "PING\r\n" to 127.0.0.1:port and expects "+PONG" within timeout.
 bool RedisPing(int port, std::chrono::milliseconds timeout);
+
+// The --command-slots of worker k (0-based) of `workers` on a machine with `cores` cores: the
+// cores split as evenly as possible, so that the cluster runs one command per core in total
+// (each worker still gets at least one when there are more workers than cores). Their --slots
+// stay at one per core: C++ functions and built-ins may be pipelined deeper.
+int WorkerCommandSlots(int cores, int workers, int k);
 
 // Runs the cluster in the foreground; returns the process exit code (0 after a clean stop,
 // 2 when another cluster holds the lock, 1 or 3 when it cannot start).

@@ -58,6 +58,57 @@ msgpack::unpack_limit ToUnpackLimit(const DecodeLimits& l, size_t document_bytes
 
 }  // namespace
 
+namespace {
+
+// Header bytes of a str (and of the map keys, which are strs), a bin, an array or a map of n.
+size_t StrHeaderSize(size_t n) { return n < 32 ? 1 : n < 256 ? 2 : n < 65536 ? 3 : 5; }
+size_t BinHeaderSize(size_t n) { return n < 256 ? 2 : n < 65536 ? 3 : 5; }
+size_t CollectionHeaderSize(size_t n) { return n < 16 ? 1 : n < 65536 ? 3 : 5; }
+
+// msgpack-cxx's pack_int64 picks the shortest form (pack_imp_int64).
+size_t IntSize(int64_t x) {
+  if (x < -(int64_t{1} << 5)) {
+    if (x < -(int64_t{1} << 31)) return 9;
+    if (x < -(int64_t{1} << 15)) return 5;
+    if (x < -(int64_t{1} << 7)) return 3;
+    return 2;
+  }
+  if (x < (int64_t{1} << 7)) return 1;
+  if (x < (int64_t{1} << 8)) return 2;
+  if (x < (int64_t{1} << 16)) return 3;
+  if (x < (int64_t{1} << 32)) return 5;
+  return 9;
+}
+
+}  // namespace
+
+size_t EncodedMsgpackSize(const Value& v) {
+  return std::visit(
+      [](const auto& x) -> size_t {
+        using T = std::decay_t<decltype(x)>;
+        if constexpr (std::is_same_v<T, std::monostate> || std::is_same_v<T, bool>) {
+          return 1;
+        } else if constexpr (std::is_same_v<T, int64_t>) {
+          return IntSize(x);
+        } else if constexpr (std::is_same_v<T, double>) {
+          return 9;
+        } else if constexpr (std::is_same_v<T, std::string>) {
+          return StrHeaderSize(x.size()) + x.size();
+        } else if constexpr (std::is_same_v<T, Bytes>) {
+          return BinHeaderSize(x.data.size()) + x.data.size();
+        } else if constexpr (std::is_same_v<T, List>) {
+          size_t n = CollectionHeaderSize(x.size());
+          for (const Value& e : x) n += EncodedMsgpackSize(e);
+          return n;
+        } else {
+          size_t n = CollectionHeaderSize(x.size());
+          for (const auto& [k, e] : x) n += StrHeaderSize(k.size()) + k.size() + EncodedMsgpackSize(e);
+          return n;
+        }
+      },
+      v.storage());
+}
+
 void EncodeMsgpackTo(const Value& v, std::string* out) {
   msgpack::sbuffer buf;
   msgpack::packer<msgpack::sbuffer> pk(buf);

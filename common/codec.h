@@ -14,18 +14,25 @@
 
 namespace fanout {
 
+// The largest element (one subtask's share of a mapped input, an output, a bound value that is
+// not a list), msgpack-encoded (DESIGN §7). Strings and binaries decode up to this size.
+inline constexpr size_t kMaxElementBytes = 16u << 20;
+
 struct DecodeLimits {
-  size_t max_bytes = 64u << 20;     // whole document
-  size_t max_depth = 64;            // nesting of arrays/maps
-  size_t max_array = 16u << 20;     // elements of one array
-  size_t max_map = 1u << 20;        // entries of one map
-  size_t max_str = 16u << 20;       // bytes of one string
-  size_t max_bin = 16u << 20;       // bytes of one binary
+  size_t max_bytes = 64u << 20;        // whole document
+  size_t max_depth = 64;               // nesting of arrays/maps
+  size_t max_array = 16u << 20;        // elements of one array
+  size_t max_map = 1u << 20;           // entries of one map
+  size_t max_str = kMaxElementBytes;   // bytes of one string
+  size_t max_bin = kMaxElementBytes;   // bytes of one binary
 };
 
 // Encodes v as msgpack: int → int, float → float64, bytes → bin, map → map with str keys.
 std::string EncodeMsgpack(const Value& v);
 void EncodeMsgpackTo(const Value& v, std::string* out);
+
+// The exact size of EncodeMsgpack(v), computed without encoding.
+size_t EncodedMsgpackSize(const Value& v);
 
 // Decodes exactly one msgpack document; trailing bytes, over-limit sizes, non-string map
 // keys and ext types are errors.

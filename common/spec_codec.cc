@@ -55,6 +55,7 @@ Value EncodeNode(const NodeDef& n) {
   Map m{{"id", n.id},
         {"map", n.is_map},
         {"task", n.task},
+        {"target", int64_t{static_cast<int64_t>(n.target)}},
         {"inputs", EncodeBindings(n.inputs)},
         {"bind", EncodeBindings(n.bind)},
         {"concurrency", int64_t{n.concurrency}},
@@ -77,8 +78,16 @@ Value EncodeWorkflow(const WorkflowDef& w) {
   }
   List nodes;
   for (const auto& n : w.nodes) nodes.push_back(EncodeNode(n));
-  return Map{{"name", w.name}, {"inputs", std::move(inputs)}, {"nodes", std::move(nodes)},
-             {"outputs", EncodeBindings(w.outputs)}};
+  Map m{{"name", w.name}, {"inputs", std::move(inputs)}, {"nodes", std::move(nodes)},
+        {"outputs", EncodeBindings(w.outputs)}};
+  if (w.max_parallelism) m["max_parallelism"] = int64_t{*w.max_parallelism};
+  return m;
+}
+
+Value EncodeLaunchPlan(const LaunchPlanDef& lp) {
+  Map m{{"name", lp.name}, {"workflow", lp.workflow}, {"defaults", lp.default_inputs}, {"fixed", lp.fixed_inputs}};
+  if (lp.max_parallelism) m["max_parallelism"] = int64_t{*lp.max_parallelism};
+  return m;
 }
 
 // Decoding: every accessor checks the kind it expects and says where it was not found.
@@ -228,6 +237,11 @@ Result<NodeDef> DecodeNode(const Reader& r) {
   ASSIGN_OR_RETURN(n.id, r.String("id"));
   ASSIGN_OR_RETURN(n.is_map, r.Bool("map"));
   ASSIGN_OR_RETURN(n.task, r.String("task"));
+  if (r.Has("target")) {
+    ASSIGN_OR_RETURN(int64_t target, r.Int("target"));
+    if (target != 0 && target != 1) return Err(r.Bad("target", "not a known node target"));
+    n.target = static_cast<NodeTarget>(target);
+  }
   ASSIGN_OR_RETURN(n.inputs, DecodeBindings(r, "inputs"));
   ASSIGN_OR_RETURN(n.bind, DecodeBindings(r, "bind"));
   ASSIGN_OR_RETURN(int64_t concurrency, r.Int("concurrency"));
@@ -278,19 +292,42 @@ Result<WorkflowDef> DecodeWorkflow(const Reader& r) {
     w.nodes.push_back(std::move(n));
   }
   ASSIGN_OR_RETURN(w.outputs, DecodeBindings(r, "outputs"));
+  if (r.Has("max_parallelism")) {
+    ASSIGN_OR_RETURN(int64_t mp, r.Int("max_parallelism"));
+    w.max_parallelism = static_cast<uint32_t>(mp);
+  }
   return w;
+}
+
+Result<LaunchPlanDef> DecodeLaunchPlan(const Reader& r) {
+  LaunchPlanDef lp;
+  ASSIGN_OR_RETURN(lp.name, r.String("name"));
+  ASSIGN_OR_RETURN(lp.workflow, r.String("workflow"));
+  for (const char* key : {"defaults", "fixed"}) {
+    ASSIGN_OR_RETURN(const Value* v, r.Field(key));
+    if (!v->is_map()) return Err(r.Bad(key, "not a map"));
+    (std::string_view(key) == "fixed" ? lp.fixed_inputs : lp.default_inputs) = v->as_map();
+  }
+  if (r.Has("max_parallelism")) {
+    ASSIGN_OR_RETURN(int64_t mp, r.Int("max_parallelism"));
+    lp.max_parallelism = static_cast<uint32_t>(mp);
+  }
+  return lp;
 }
 
 }  // namespace
 
 std::string EncodeSpec(const Spec& spec) {
-  Map tasks, workflows;
+  Map tasks, workflows, plans;
   for (const auto& [name, t] : spec.tasks) tasks.emplace(name, EncodeTask(t));
   for (const auto& [name, w] : spec.workflows) workflows.emplace(name, EncodeWorkflow(w));
+  for (const auto& [name, lp] : spec.launch_plans) plans.emplace(name, EncodeLaunchPlan(lp));
+  // Interfaces are derived again on decoding, not stored.
   return EncodeMsgpack(Map{{"codec", int64_t{kSpecCodecVersion}},
                            {"version", int64_t{spec.version}},
                            {"tasks", std::move(tasks)},
-                           {"workflows", std::move(workflows)}});
+                           {"workflows", std::move(workflows)},
+                           {"launch_plans", std::move(plans)}});
 }
 
 Result<Spec> DecodeSpec(std::string_view bytes) {
@@ -319,6 +356,16 @@ Result<Spec> DecodeSpec(std::string_view bytes) {
     ASSIGN_OR_RETURN(WorkflowDef wf, DecodeWorkflow(Reader(w.as_map(), "spec.workflows." + name)));
     spec.workflows.emplace(name, std::move(wf));
   }
+  if (root.Has("launch_plans")) {
+    ASSIGN_OR_RETURN(const Value* plans, root.Field("launch_plans"));
+    if (!plans->is_map()) return Err(root.Bad("launch_plans", "not a map"));
+    for (const auto& [name, l] : plans->as_map()) {
+      if (!l.is_map()) return Err(root.Bad("launch_plans", "holds a non-map"));
+      ASSIGN_OR_RETURN(LaunchPlanDef lp, DecodeLaunchPlan(Reader(l.as_map(), "spec.launch_plans." + name)));
+      spec.launch_plans.emplace(name, std::move(lp));
+    }
+  }
+  RETURN_IF_ERROR(DeriveInterfaces(spec));
   return spec;
 }
 

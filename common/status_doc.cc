@@ -10,7 +10,8 @@ constexpr std::string_view kWaitReasons[] = {"",
                                              "function_not_offered",
                                              "only_interruptible_workers",
                                              "requests_fit_no_worker",
-                                             "last_retry_needs_non_interruptible"};
+                                             "last_retry_needs_non_interruptible",
+                                             "max_parallelism"};
 
 std::string Str(const Json& j, const char* key) {
   auto it = j.find(key);
@@ -34,6 +35,8 @@ Result<NodeStatus> NodeFromJson(const Json& n) {
   s.id = Str(n, "id");
   s.is_map = Str(n, "kind") == "map";
   s.task = Str(n, "task");
+  s.launch_plan = Str(n, "target") == "launch_plan";
+  s.child_prefix = Str(n, "child_prefix");
   auto phase = ParseNodePhase(Str(n, "phase"));
   if (!phase) return Err(InvalidArgument("status: node '" + s.id + "' has an unknown phase"));
   s.phase = *phase;
@@ -90,6 +93,8 @@ Json NodeToJson(const NodeStatus& s) {
          {"min_successes", s.min_successes},
          {"state_bytes", s.state_bytes},
          {"failed", failed}};
+  j["target"] = s.launch_plan ? "launch_plan" : "task";
+  if (!s.child_prefix.empty()) j["child_prefix"] = s.child_prefix;
   if (s.waiting.reason != WaitReason::kNone) j["waiting_reason"] = WaitReasonName(s.waiting.reason);
   if (!s.waiting.function.empty()) j["waiting_function"] = s.waiting.function;
   return j;
@@ -119,6 +124,13 @@ Json ExecutionStatus::ToJson() const {
          {"error", error},
          {"nodes", nodes_json}};
   if (!recovered_from.empty()) j["recovered_from"] = recovered_from;
+  if (!launch_plan.empty()) j["launch_plan"] = launch_plan;
+  if (!parent.empty()) {
+    j["parent"] = parent;
+    j["parent_node"] = parent_node;
+    j["parent_index"] = parent_index;
+  }
+  if (max_parallelism > 0) j["max_parallelism"] = max_parallelism;
   if (events_port > 0) j["events_port"] = events_port;
   return j;
 }
@@ -135,6 +147,11 @@ Result<ExecutionStatus> ExecutionStatus::FromJson(const Json& j) {
   s.ended_ms = Num<int64_t>(j, "ended_ms");
   s.error = Str(j, "error");
   s.recovered_from = Str(j, "recovered_from");
+  s.launch_plan = Str(j, "launch_plan");
+  s.parent = Str(j, "parent");
+  s.parent_node = Str(j, "parent_node");
+  s.parent_index = Num<uint32_t>(j, "parent_index");
+  s.max_parallelism = Num<uint32_t>(j, "max_parallelism");
   s.events_port = Num<int>(j, "events_port");
   if (auto n = j.find("nodes"); n != j.end() && n->is_array()) {
     for (const Json& node : *n) {

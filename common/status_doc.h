@@ -23,6 +23,7 @@ enum class WaitReason : uint8_t {
   kOnlyInterruptibleWorkers,   // the task is not interruptible; only interruptible workers
   kRequestsFitNoWorker,        // cpu/mem requests exceed every worker's capacity
   kLastRetryNeedsNonInterruptible,  // a last system retry waits for a non-interruptible worker
+  kMaxParallelism,             // the execution's max_parallelism is reached
 };
 std::string_view WaitReasonName(WaitReason r);  // "no_workers", ...; "" for kNone
 WaitReason ParseWaitReason(std::string_view name);  // unknown → kNone
@@ -45,7 +46,9 @@ struct FailedSubtask {
 struct NodeStatus {
   std::string id;
   bool is_map = false;
-  std::string task;
+  std::string task;          // what it runs: a task, or a launch plan (then each element is a
+  bool launch_plan = false;  // child execution, "EXEC.NODE.INDEX": see child_prefix)
+  std::string child_prefix;  // launch-plan nodes: child ids are child_prefix + index
   NodePhase phase = NodePhase::kPending;
   std::string error;
   Waiting waiting;
@@ -73,6 +76,11 @@ struct ExecutionStatus {
   int64_t ended_ms = 0;
   std::string error;
   std::string recovered_from;
+  std::string launch_plan;  // what runs (a workflow's name when it is its own launch plan)
+  std::string parent;       // a child execution: its parent execution, node and element
+  std::string parent_node;
+  uint32_t parent_index = 0;
+  uint32_t max_parallelism = 0;
   int events_port = 0;  // while it runs: where its progress events are published (0: none)
   std::vector<NodeStatus> nodes;
 

@@ -11,9 +11,18 @@ std::string_view Trim(std::string_view s) {
   return s;
 }
 
+// Deeper types could describe no value the decoders accept (DecodeLimits::max_depth), and
+// parsing, printing, comparing and destroying a type all recurse once per level.
+constexpr int kMaxTypeDepth = 64;
+
 }  // namespace
 
-Result<Type> Type::Parse(std::string_view text) {
+Result<Type> Type::Parse(std::string_view text) { return ParseAt(text, 0); }
+
+Result<Type> Type::ParseAt(std::string_view text, int depth) {
+  if (depth > kMaxTypeDepth)
+    return Err(InvalidArgument("type nested more than " + std::to_string(kMaxTypeDepth) +
+                               " levels deep"));
   std::string_view t = Trim(text);
   struct Scalar {
     std::string_view name;
@@ -29,7 +38,7 @@ Result<Type> Type::Parse(std::string_view text) {
   auto open = t.find('<');
   if (open != std::string_view::npos && t.back() == '>') {
     std::string_view head = Trim(t.substr(0, open));
-    ASSIGN_OR_RETURN(Type inner, Parse(t.substr(open + 1, t.size() - open - 2)));
+    ASSIGN_OR_RETURN(Type inner, ParseAt(t.substr(open + 1, t.size() - open - 2), depth + 1));
     if (head == "list") return ListOf(std::move(inner));
     if (head == "map") return MapOf(std::move(inner));
     if (head == "optional") return OptionalOf(std::move(inner));

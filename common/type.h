@@ -25,6 +25,7 @@ class Type {
   }
 
   // Parses "int", "list<int>", "map<optional<float>>"... Whitespace inside <> is allowed.
+  // Types nested more than 64 levels deep are refused.
   static Result<Type> Parse(std::string_view text);
 
   Kind kind() const { return kind_; }
@@ -42,6 +43,7 @@ class Type {
 
  private:
   Type(Kind k, std::shared_ptr<const Type> e) : kind_(k), elem_(std::move(e)) {}
+  static Result<Type> ParseAt(std::string_view text, int depth);
   Status CheckAt(const Value& v, const std::string& path) const;
 
   Kind kind_ = Kind::kNone;

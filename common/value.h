@@ -64,4 +64,8 @@ class Value {
   Storage v_;
 };
 
+// The nesting of collections in v: 0 for a scalar, 1 for a list or map of scalars, and so on
+// (the depth msgpack and JSON decoding limit).
+size_t NestingDepth(const Value& v);
+
 }  // namespace fanout

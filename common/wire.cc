@@ -26,6 +26,7 @@ const char* KindName(Kind k) {
     case Kind::kLogs: return "LOGS";
     case Kind::kReply: return "REPLY";
     case Kind::kProgress: return "PROGRESS";
+    case Kind::kUpdate: return "UPDATE";
   }
   return "?";
 }
@@ -36,7 +37,7 @@ bool IsWorkerKind(Kind k) {
 }
 
 bool IsClientKind(Kind k) {
-  return static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 29;
+  return (static_cast<uint8_t>(k) >= 20 && static_cast<uint8_t>(k) <= 29) || k == Kind::kUpdate;
 }
 
 Result<Kind> ParseHeader(std::string_view frame) {

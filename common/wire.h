@@ -58,6 +58,8 @@ enum class Kind : uint8_t {
   kReply = 30,      // Reply
   // coordinator → subscribers, on the event socket
   kProgress = 31,   // ProgressEvent
+  // client → coordinator, added later (each answered by one kReply)
+  kUpdate = 40,     // UpdateRequest: a running map node's concurrency / success criterion
 };
 
 const char* KindName(Kind k);
@@ -172,7 +174,9 @@ struct Hello {
   int64_t pid = 0;
   std::string host;
   std::vector<SubtaskKey> held;  // attempts whose results it holds, not yet ACKed
-  uint32_t command_slots = 0;    // commands it runs at once; 0: as many as slots
+  // Command tasks it runs at once (<= slots; the rest of the slots take C++ functions and
+  // built-ins); 0: as many as slots (a worker from before this field).
+  uint32_t command_slots = 0;
   MSGPACK_DEFINE(worker_id, slots, functions, labels, cpu, mem_bytes, interruptible, running, pid,
                  host, held, command_slots);
 };
@@ -195,19 +199,35 @@ struct SubmitRequest {
   uint64_t rid = 0;
   std::string spec_name;  // file name, for error messages
   std::string spec_text;  // YAML
-  std::string workflow;   // may be empty when the spec has one
+  std::string workflow;   // the workflow or launch plan to run; may be empty when the spec has one
   std::string inputs_json;  // JSON object of input values given by the user
   bool overwrite_cache = false;  // run every subtask and replace its cache entry
+  // Bounds subtasks and children in flight across the execution's nodes (`--max-parallelism`);
+  // -1: the launch plan's or workflow's own (0: unbounded).
+  int64_t max_parallelism = -1;
   // Accept functions no connected worker offers yet (`fanout run --wait-for-workers`).
   // Appended last: an older peer's shorter array decodes with the default.
   bool wait_for_workers = false;
-  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache, wait_for_workers);
+  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache, max_parallelism,
+                 wait_for_workers);
 };
 
 struct QueryRequest {
   uint64_t rid = 0;
   std::string exec;
-  MSGPACK_DEFINE(rid, exec);
+  bool children = false;  // LIST: include child executions
+  MSGPACK_DEFINE(rid, exec, children);
+};
+
+// `fanout update EXEC NODE`: what to change (-1 / a negative ratio: leave as it is).
+struct UpdateRequest {
+  uint64_t rid = 0;
+  std::string exec;
+  std::string node;
+  int64_t concurrency = -1;         // 0: unbounded
+  double min_success_ratio = -1;    // in [0, 1]
+  int64_t min_successes = -1;
+  MSGPACK_DEFINE(rid, exec, node, concurrency, min_success_ratio, min_successes);
 };
 
 struct LogsRequest {

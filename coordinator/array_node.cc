@@ -253,6 +253,12 @@ bool ArrayNode::OnFailed(uint32_t index, uint32_t attempt, FailureKind kind,
   return true;
 }
 
+void ArrayNode::SetPolicy(const ArrayNodePolicy& policy) {
+  policy_ = policy;
+  min_successes_ = policy.min_successes < 0 ? n_ : std::min<int64_t>(policy.min_successes, n_);
+  Evaluate();
+}
+
 void ArrayNode::AbortAll() {
   if (done()) return;
   for (uint32_t i = 0; i < n_; ++i) {

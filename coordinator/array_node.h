@@ -85,6 +85,12 @@ class ArrayNode {
   // Is (index, attempt) the live attempt of a non-terminal subtask?
   bool IsCurrent(uint32_t index, uint32_t attempt) const;
 
+  // A new concurrency limit and success criterion while the node runs (`fanout update`):
+  // lowering min_successes may let the node succeed once every subtask is terminal; raising it
+  // may make it fail fast.
+  void SetPolicy(const ArrayNodePolicy& policy);
+  uint32_t concurrency() const { return policy_.concurrency; }
+
   // Stops the node (user abort): running and retrying subtasks become ABORTED.
   void AbortAll();
   // Subtasks aborted by fail-fast or AbortAll since the last call: every one needs its new

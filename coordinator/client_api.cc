@@ -83,6 +83,11 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
       if (!req) return Reply(identity, 0, req.error(), "");
       return Logs(identity, *req);
     }
+    case wire::Kind::kUpdate: {
+      auto req = wire::DecodeBody<wire::UpdateRequest>(body);
+      if (!req) return Reply(identity, 0, req.error(), "");
+      return Update(identity, *req);
+    }
     case wire::Kind::kCacheClear: {
       auto req = wire::DecodeBody<wire::CacheClearRequest>(body);
       if (!req) return Reply(identity, 0, req.error(), "");
@@ -98,7 +103,7 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
     case wire::Kind::kWorkers: return Reply(identity, req->rid, Status::Ok(), workers_.ToJson().dump());
     case wire::Kind::kStatus: return StatusReply(identity, req->rid, req->exec);
     case wire::Kind::kOutputs: return OutputsReply(identity, req->rid, req->exec);
-    case wire::Kind::kList: return List(identity, req->rid);
+    case wire::Kind::kList: return List(identity, req->rid, req->children);
     case wire::Kind::kRecover: return Recover(identity, req->rid, req->exec);
     case wire::Kind::kAbortExec: return AbortExecution(identity, req->rid, req->exec);
     default: return Reply(identity, req->rid, InvalidArgument("unsupported request"), "");
@@ -188,8 +193,8 @@ void ClientApi::OutputsReply(const std::string& identity, uint64_t rid, const st
                        });
 }
 
-void ClientApi::List(const std::string& identity, uint64_t rid) {
-  store_.RecentExecutions(50, [this, identity, rid](Result<std::vector<std::string>> ids) {
+void ClientApi::List(const std::string& identity, uint64_t rid, bool children) {
+  store_.RecentExecutions(50, children, [this, identity, rid](Result<std::vector<std::string>> ids) {
     if (!ids) return Reply(identity, rid, ids.error(), "");
     if (ids->empty()) return Reply(identity, rid, Status::Ok(), R"({"executions":[]})");
     auto arr = std::make_shared<Json>(Json::array());
@@ -197,7 +202,8 @@ void ClientApi::List(const std::string& identity, uint64_t rid) {
     for (size_t i = 0; i < ids->size(); ++i) arr->push_back(nullptr);
     for (size_t i = 0; i < ids->size(); ++i) {
       std::string id = (*ids)[i];
-      store_.GetExecFields(id, {keys::kFieldWorkflow, keys::kFieldPhase, keys::kFieldCreated, keys::kFieldEnded},
+      store_.GetExecFields(id, {keys::kFieldWorkflow, keys::kFieldPhase, keys::kFieldCreated, keys::kFieldEnded,
+                                keys::kFieldParent},
                            [this, identity, rid, arr, remaining, i, id](auto r) {
                              if (r) {
                                auto num = [](const std::optional<std::string>& s) {
@@ -208,6 +214,7 @@ void ClientApi::List(const std::string& identity, uint64_t rid) {
                                             {"phase", (*r)[1].value_or("")},
                                             {"created_ms", num((*r)[2])},
                                             {"ended_ms", num((*r)[3])}};
+                               if ((*r)[4]) (*arr)[i]["parent"] = *(*r)[4];
                              }
                              if (--*remaining == 0)
                                Reply(identity, rid, Status::Ok(), Json{{"executions", *arr}}.dump());
@@ -297,6 +304,39 @@ void ClientApi::LogsOf(const std::string& identity, const wire::LogsRequest& req
                          {"phase", SubtaskPhaseName(phase)}, {"attempts", started}};
                   Reply(identity, req.rid, Status::Ok(), j.dump());
                 });
+}
+
+void ClientApi::Update(const std::string& identity, const wire::UpdateRequest& req) {
+  Execution* e = execs_.Find(req.exec);
+  if (e == nullptr || IsTerminal(e->phase))
+    return Reply(identity, req.rid, NotFound("no running execution '" + req.exec + "'"), "");
+  NodeRun* node = e->FindNode(req.node);
+  if (node == nullptr) return Reply(identity, req.rid, NotFound("execution " + req.exec + " has no node '" + req.node + "'"), "");
+  NodeOverride change;
+  if (req.concurrency >= 0) change.concurrency = static_cast<uint32_t>(std::min<int64_t>(req.concurrency, UINT32_MAX));
+  if (req.min_successes >= 0 && req.min_success_ratio >= 0)
+    return Reply(identity, req.rid, InvalidArgument("give either a min_success_ratio or min_successes, not both"), "");
+  if (req.min_successes >= 0) change.min_successes = req.min_successes;
+  if (req.min_success_ratio >= 0) {
+    if (req.min_success_ratio > 1)
+      return Reply(identity, req.rid, InvalidArgument("min_success_ratio must be in [0, 1]"), "");
+    if (!node->array) return Reply(identity, req.rid, FailedPrecondition("node '" + req.node + "' has not started"), "");
+    NodeDef as_ratio = *node->def;
+    as_ratio.min_successes.reset();
+    as_ratio.min_success_ratio = req.min_success_ratio;
+    change.min_successes = MinSuccesses(as_ratio, node->array->size());
+  }
+  if (!change.concurrency && !change.min_successes)
+    return Reply(identity, req.rid, InvalidArgument("nothing to update: give a concurrency or a success criterion"), "");
+  Status st = manager_.Update(*e, req.node, change);
+  if (!st.ok()) return Reply(identity, req.rid, st, "");
+  Json j{{"execution", req.exec}, {"node", req.node}};
+  if (node->array) {
+    j["concurrency"] = node->array->concurrency();
+    j["min_successes"] = node->array->min_successes();
+    j["phase"] = NodePhaseName(node->array->phase());
+  }
+  Reply(identity, req.rid, Status::Ok(), j.dump());
 }
 
 void ClientApi::CacheClear(const std::string& identity, const wire::CacheClearRequest& req) {

@@ -44,7 +44,8 @@ class ClientApi {
   void Submit(const std::string& identity, const wire::SubmitRequest& req);
   void StatusReply(const std::string& identity, uint64_t rid, const std::string& exec);
   void OutputsReply(const std::string& identity, uint64_t rid, const std::string& exec);
-  void List(const std::string& identity, uint64_t rid);
+  void List(const std::string& identity, uint64_t rid, bool children);
+  void Update(const std::string& identity, const wire::UpdateRequest& req);
   void Recover(const std::string& identity, uint64_t rid, const std::string& exec);
   void AbortExecution(const std::string& identity, uint64_t rid, const std::string& exec);
   void Logs(const std::string& identity, const wire::LogsRequest& req);

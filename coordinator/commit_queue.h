@@ -26,11 +26,14 @@ enum class CommitOutcome : uint8_t {
   kNotDurable,      // the store failed or is away: nothing is known to be written
 };
 
-// Where an op came from: the worker whose result it commits (0 for the coordinator's own
-// decisions: dispatch, abort, cache hit), so the outcome can be acknowledged to it.
+// Where an op came from, so that its outcome reaches whoever waits for it: the worker whose
+// result it commits (acknowledged once durable), a cache hit, a child execution's end, or the
+// coordinator's own decision (dispatch, abort: nobody waits).
 struct CommitOrigin {
-  WorkerNo worker = 0;
-  std::string identity;
+  enum class Source : uint8_t { kCoordinator, kWorker, kCache, kChild };
+  Source source = Source::kCoordinator;
+  WorkerNo worker = 0;    // kWorker
+  std::string identity;   // kWorker
 };
 
 class CommitSink {

@@ -26,21 +26,22 @@ CoordinatorCore::CoordinatorCore(Store& store, Outbox& outbox, const Clock& cloc
       loader_(execs_, metered_, recovery_, cache_, dispatcher_,
               NodeLoader::Hooks{[this](NodeRun& n) { manager_.NodeReady(n); },
                                 [this](NodeRun& n, const std::string& why) { manager_.NodeFailed(n, why); },
-                                [this] { hooks_.fenced(); }, [this] { hooks_.wake(); }}),
+                                [this] { hooks_.fenced(); }, [this] { hooks_.wake(); },
+                                [this](NodeRun& n, uint32_t i, uint32_t a) { children_.Adopt(n, i, a); }}),
+      children_(execs_, manager_, metered_, commits_, ChildRuns::Hooks{[this] { hooks_.wake(); }}),
       api_(execs_, manager_, workers_, metered_, outbox, [this] {
         ClientApi::Health h = hooks_.health();
         h.dropped_messages = dropped_;
         return h;
       }, [this] { return first_tick_ms_ < 0 || clock_.NowMs() - first_tick_ms_ < startup_grace_ms_; }),
       startup_grace_ms_(2 * o.heartbeat_ms * o.liveness) {
-  manager_.set_loader(&loader_);
+  manager_.set_rooms(&loader_, &children_);
   commits_.set_sink(this);
   dispatcher_.set_metrics(&metrics_);
 }
 
 void CoordinatorCore::OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome,
                                   const CommitOrigin& origin) {
-  // A notified op without a worker is a cache hit being stored (Dispatcher::CommitCached).
   WriteOutcome w = WriteOutcome::kNotDurable;
   switch (outcome) {
     case CommitOutcome::kApplied: w = WriteOutcome::kApplied; break;
@@ -48,7 +49,8 @@ void CoordinatorCore::OnCommitted(NodeUid node, const CommitOp& op, CommitOutcom
     case CommitOutcome::kRefused: w = WriteOutcome::kRefused; break;
     case CommitOutcome::kNotDurable: w = WriteOutcome::kNotDurable; break;
   }
-  metrics_.Write(w, origin.worker == 0);
+  if (origin.source == CommitOrigin::Source::kChild) return children_.OnCommitted(node, op, outcome);
+  metrics_.Write(w, origin.source == CommitOrigin::Source::kCache);
   dispatcher_.OnCommitted(node, op, outcome, origin);
 }
 
@@ -120,6 +122,7 @@ void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, st
 }
 
 void CoordinatorCore::EndOfTurn() {
+  children_.Pump();
   dispatcher_.Pump();
   commits_.Flush();
   dispatcher_.FlushAcks();
@@ -128,6 +131,7 @@ void CoordinatorCore::EndOfTurn() {
 void CoordinatorCore::Tick() {
   if (first_tick_ms_ < 0) first_tick_ms_ = clock_.NowMs();
   dispatcher_.Tick();
+  children_.Tick();
   if (store_.connected()) loader_.TickCache();
   hooks_.wake();
 }

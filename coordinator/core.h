@@ -7,6 +7,7 @@
 //   ClientApi          client requests → answers                      client_api.h
 //   ExecutionManager   workflow advancement: submit, nodes, the end   execution_manager.h
 //   NodeLoader         a starting node's known state: records, cache  node_loader.h
+//   ChildRuns          maps over launch plans: child executions       child_runs.h
 //   Dispatcher         workers: HELLO, WORK, RESULT → commit → ACK    dispatcher.h
 //   Scheduler          who gets which free slot (pure)                scheduler.h
 //   WorkerRegistry     workers, credit, liveness, who runs what       worker_registry.h
@@ -27,6 +28,7 @@
 #include "common/clock.h"
 #include "common/wire.h"
 #include "coordinator/cache_gate.h"
+#include "coordinator/child_runs.h"
 #include "coordinator/client_api.h"
 #include "coordinator/commit_queue.h"
 #include "coordinator/dispatcher.h"
@@ -94,7 +96,8 @@ class CoordinatorCore final : private CommitSink {
   Gauges ReadGauges();
 
  private:
-  // Commit outcomes pass through here on their way to the dispatcher, to be counted.
+  // Routes commit outcomes: worker results and cache hits to the dispatcher (counted on the way),
+  // children's ends to ChildRuns.
   void OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome, const CommitOrigin& origin) override;
 
   Store& store_;
@@ -110,6 +113,7 @@ class CoordinatorCore final : private CommitSink {
   Dispatcher dispatcher_;
   ExecutionManager manager_;
   NodeLoader loader_;
+  ChildRuns children_;
   ClientApi api_;
   uint64_t dropped_ = 0;
   int64_t last_drop_log_ms_ = -1'000'000;

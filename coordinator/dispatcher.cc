@@ -138,7 +138,9 @@ void Dispatcher::Pump() {
   std::vector<Demand> demands;
   execs_.ForEach([&](Execution& e) {
     if (IsTerminal(e.phase)) return;
+    size_t first = demands.size();
     for (NodeRun& node : e.nodes) {
+      if (node.def->target != NodeTarget::kTask) continue;  // children start in ChildRuns
       if (node.phase != NodePhase::kRunning || node.busy || !node.array) continue;
       uint64_t startable = node.array->Startable();
       if (startable == 0) continue;
@@ -149,8 +151,19 @@ void Dispatcher::Pump() {
       demands.push_back(d);
       runnable.push_back(&node);
     }
+    // max_parallelism: what is left of it is shared by the nodes, the ones running least first.
+    uint64_t left = e.ParallelismLeft();
+    if (left == UINT64_MAX || demands.size() == first) return;
+    std::vector<uint64_t> base, cap;
+    for (size_t i = first; i < demands.size(); ++i) {
+      base.push_back(demands[i].running);
+      cap.push_back(demands[i].startable);
+    }
+    std::vector<uint64_t> share = WaterFill(base, cap, left);
+    for (size_t i = first; i < demands.size(); ++i) demands[i].startable = share[i - first];
   });
-  if (demands.empty()) return;
+  std::erase_if(demands, [](const Demand& d) { return d.startable == 0; });
+  if (demands.empty()) return UpdateWaiting(runnable);
   std::vector<Grant> grants =
       Schedule(workers_.Views(), demands, options_.max_batch, options_.system_retries);
   for (const Grant& g : grants) {
@@ -165,6 +178,12 @@ void Dispatcher::UpdateWaiting(const std::vector<NodeRun*>& nodes) {
   for (NodeRun* node : nodes) {
     if (!node->array->HasStartable()) {
       node->waiting = {};
+      continue;
+    }
+    if (node->exec->ParallelismLeft() == 0) {
+      node->waiting = {WaitReason::kMaxParallelism, "",
+                       "the execution's max_parallelism (" + std::to_string(node->exec->max_parallelism) +
+                           ") is reached"};
       continue;
     }
     if (views.empty()) views = workers_.Views();
@@ -299,8 +318,8 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
     store_.PutLog(k.exec, k.node, k.index, k.attempt, r.log, options_.log_ttl_s);
   }
   auto outcome = static_cast<wire::Outcome>(r.outcome);
-  if (metrics_) metrics_->Attempt(MetricOf(outcome));  // metrics
-  CommitOrigin origin{w.no, w.identity};
+  if (metrics_) metrics_->Attempt(MetricOf(outcome));
+  CommitOrigin origin{CommitOrigin::Source::kWorker, w.no, w.identity};
   if (outcome == wire::Outcome::kSucceeded) {
     // Only successful results are cached; a reservation waiter takes it from there.
     if (node->cache != nullptr)
@@ -359,7 +378,7 @@ void Dispatcher::CommitCached(NodeRun& node, uint32_t index, std::string outputs
   // Committed like a result (fenced, first output wins), then counted as a cached success.
   commits_.Add(node.uid, node.exec->id, node.id(),
                CommitOp{CommitOp::kOutput, index, rec.attempt, PackRecord(rec), std::move(outputs)},
-               /*notify=*/true);
+               /*notify=*/true, CommitOrigin{CommitOrigin::Source::kCache, 0, ""});
   hooks_.wake();
 }
 
@@ -368,7 +387,7 @@ void Dispatcher::OnCommitted(NodeUid uid, const CommitOp& op, CommitOutcome outc
   NodeRun* node = execs_.Node(uid);
   bool durable = outcome == CommitOutcome::kApplied || outcome == CommitOutcome::kAlreadyApplied;
   hooks_.wake();
-  if (origin.worker == 0) {  // a cache hit
+  if (origin.source == CommitOrigin::Source::kCache) {
     if (node == nullptr || !node->array) return;
     if (durable && node->array->CompleteFromCache(op.index)) hooks_.node_changed(*node);
     if (!durable) node->array->ResumeFromCacheWait(op.index);  // run it after all

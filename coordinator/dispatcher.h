@@ -28,7 +28,7 @@
 
 namespace fanout {
 
-class Dispatcher : public CommitSink {
+class Dispatcher {
  public:
   struct Options {
     uint32_t max_batch = 256;       // subtasks per WORK message
@@ -73,8 +73,8 @@ class Dispatcher : public CommitSink {
   // The store is back after an outage: every worker re-sends what it holds.
   void AskAllToResend();
 
-  void OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome,
-                   const CommitOrigin& origin) override;
+  // The outcome of committing a worker's result or a cache hit.
+  void OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome, const CommitOrigin& origin);
   // Commits the result of a cached subtask (no worker ran it; it waits for cache meanwhile).
   void CommitCached(NodeRun& node, uint32_t index, std::string outputs);
   // A restored RUNNING attempt claimed by `worker`: it carries on there.

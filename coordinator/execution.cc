@@ -35,6 +35,7 @@ std::vector<std::string_view> NodeInputs::ArgSlices(uint32_t index) const {
 size_t NodeInputs::Bytes() const {
   size_t b = 0;
   for (const ArgSource& a : args) b += a.bytes.capacity() + a.offsets.capacity() * sizeof(uint32_t);
+  for (const std::string& n : names) b += n.capacity();
   return b;
 }
 
@@ -54,7 +55,10 @@ Result<NodeInputs> ResolveNodeInputs(const Spec& spec, const NodeDef& node,
       }
     for (const auto& [name, bind] : node.bind)
       if (name == param.name) b = &bind;
-    if (b == nullptr) return Err(InvalidArgument("input '" + param.name + "' is not bound"));
+    if (b == nullptr) {
+      if (node.target == NodeTarget::kLaunchPlan) continue;  // the launch plan's default
+      return Err(InvalidArgument("input '" + param.name + "' is not bound"));
+    }
     ArgSource src;
     src.mapped = mapped;
     if (b->ref) {
@@ -83,6 +87,7 @@ Result<NodeInputs> ResolveNodeInputs(const Spec& spec, const NodeDef& node,
       src.offsets.push_back(static_cast<uint32_t>(src.bytes.size()));
     }
     out.args.push_back(std::move(src));
+    out.names.push_back(param.name);
   }
   if (!have_mapped) out.size = 1;  // every input bound: one subtask
   return out;
@@ -145,6 +150,29 @@ std::string Execution::InputsMsgpack() const {
     if (dv) stored.emplace(k.substr(7), std::move(*dv));
   }
   return EncodeMsgpack(Value(std::move(stored)));
+}
+
+uint64_t Execution::ParallelismLeft() const {
+  if (max_parallelism == 0) return UINT64_MAX;
+  uint64_t active = 0;
+  for (const NodeRun& n : nodes)
+    if (n.array && n.phase == NodePhase::kRunning) active += n.array->active();
+  return active >= max_parallelism ? 0 : max_parallelism - active;
+}
+
+std::string ChildId(std::string_view parent, std::string_view node, uint32_t index, uint32_t attempt) {
+  std::string id(parent);
+  id.push_back('.');
+  id.append(node);
+  id.push_back('.');
+  id.append(std::to_string(index));
+  if (attempt > 0) id.append("~" + std::to_string(attempt));
+  return id;
+}
+
+NodeRun* ExecutionTable::ParentNode(const Execution& child) {
+  if (!child.is_child()) return nullptr;
+  return Node(child.parent, child.parent_node);
 }
 
 Execution& ExecutionTable::Add(std::unique_ptr<Execution> e) {
@@ -225,11 +253,18 @@ ExecutionStatus BuildStatus(const Execution& e) {
   s.ended_ms = e.ended_ms;
   s.error = e.error;
   s.recovered_from = e.recovered_from;
+  s.launch_plan = e.launch_plan;
+  s.parent = e.parent;
+  s.parent_node = e.parent_node;
+  s.parent_index = e.parent_index;
+  s.max_parallelism = e.max_parallelism;
   for (const NodeRun& n : e.nodes) {
     NodeStatus ns;
     ns.id = n.def->id;
     ns.is_map = n.def->is_map;
     ns.task = n.def->task;
+    ns.launch_plan = n.def->target == NodeTarget::kLaunchPlan;
+    if (ns.launch_plan) ns.child_prefix = e.id + "." + n.def->id + ".";
     ns.phase = n.phase;
     ns.error = n.error;
     ns.waiting = n.waiting;

@@ -37,6 +37,9 @@ struct ArgSource {
 struct NodeInputs {
   uint32_t size = 1;
   std::vector<ArgSource> args;
+  // The parameter each of args is for. A task node binds every input; a launch-plan node may
+  // leave out inputs with defaults.
+  std::vector<std::string> names;
   // The msgpack array of subtask i's arguments.
   std::string ArgsFor(uint32_t index) const;
   // The msgpack encoding of each argument of subtask i (views into this object).
@@ -92,12 +95,20 @@ struct NodeRun {
   SubtaskId Subtask(uint32_t index) const { return SubtaskId{uid, index}; }
 };
 
+// A node's policy changed while it runs (`fanout update`), kept with the execution.
+struct NodeOverride {
+  std::optional<uint32_t> concurrency;
+  std::optional<int64_t> min_successes;
+};
+
 struct Execution {
   std::string id;
-  std::string spec_name;
+  std::string spec_name;  // the submitted file name and text (top-level executions only)
   std::string spec_text;
-  std::unique_ptr<Spec> spec;
+  std::shared_ptr<const Spec> spec;  // shared by an execution and all its children
+  std::string launch_plan;           // what runs (a workflow is its own default launch plan)
   const WorkflowDef* wf = nullptr;
+  uint32_t max_parallelism = 0;  // subtasks and children in flight across its nodes; 0: no bound
   ExecPhase phase = ExecPhase::kRunning;
   int64_t created_ms = 0;
   int64_t ended_ms = 0;
@@ -106,13 +117,28 @@ struct Execution {
   bool overwrite_cache = false;  // `fanout run --overwrite-cache`: no lookups, entries replaced
   std::map<std::string, std::string> values;  // ValueKey → msgpack
   std::vector<NodeRun> nodes;
+  std::map<std::string, NodeOverride> overrides;  // node id → `fanout update`
+  // A child execution runs element `parent_index` (attempt `parent_attempt`) of node
+  // `parent_node` of execution `parent`, a map over a launch plan. `root` is the top-level
+  // execution (its own id for a top-level one).
+  std::string parent, parent_node, root;
+  uint32_t parent_index = 0, parent_attempt = 0;
 
+  bool is_child() const { return !parent.empty(); }
   NodeRun* FindNode(std::string_view id);
   // One PENDING NodeRun per node of the workflow (spec and wf must be set).
   void InitNodes();
   // The workflow inputs as one msgpack map (from values "inputs.NAME").
   std::string InputsMsgpack() const;
+  // How many more subtasks and children may start across its nodes (max_parallelism minus
+  // what is in flight); UINT64_MAX when unbounded.
+  uint64_t ParallelismLeft() const;
 };
+
+// The id of the child execution that runs element `index` (attempt `attempt`) of node `node`
+// of execution `parent`: "PARENT.NODE.INDEX", and "…~ATTEMPT" after the first attempt.
+// Deterministic, so that a restarted coordinator finds the child it had started.
+std::string ChildId(std::string_view parent, std::string_view node, uint32_t index, uint32_t attempt);
 
 // Every execution in memory (the non-terminal ones, and each ended one until its end is
 // stored), by id and each of its nodes by NodeUid.
@@ -130,6 +156,8 @@ class ExecutionTable {
     for (auto& [id, e] : execs_) f(*e);
   }
   std::vector<std::string> Ids() const;
+  // The node of a live execution that a child execution runs an element of (nullptr: gone).
+  NodeRun* ParentNode(const Execution& child);
   // The uid a node had before its execution left memory (attempts of it may still be in
   // flight on workers and must be released when they report).
   std::optional<NodeUid> Retired(std::string_view exec, std::string_view node) const;

@@ -7,9 +7,31 @@
 #include "common/codec.h"
 #include "common/json.h"
 #include "common/spec_codec.h"
+#include "coordinator/child_runs.h"
 #include "coordinator/keys.h"
+#include "coordinator/node_loader.h"
 
 namespace fanout {
+namespace {
+
+std::string Field(const std::map<std::string, std::string>& f, const char* k) {
+  auto it = f.find(k);
+  return it == f.end() ? std::string() : it->second;
+}
+
+// The spec of a stored top-level execution: its binary form, or for executions stored before
+// there was one, its YAML.
+Result<Spec> StoredSpec(const std::map<std::string, std::string>& f) {
+  if (f.contains(keys::kFieldSpecBinary)) return DecodeSpec(Field(f, keys::kFieldSpecBinary));
+  return ParseSpec(Field(f, keys::kFieldSpecText), Field(f, keys::kFieldSpecName));
+}
+
+uint32_t EffectiveParallelism(const LaunchPlanDef& lp, const WorkflowDef& wf, int64_t requested) {
+  if (requested >= 0) return static_cast<uint32_t>(std::min<int64_t>(requested, UINT32_MAX));
+  return lp.max_parallelism.value_or(wf.max_parallelism.value_or(0));
+}
+
+}  // namespace
 
 ExecutionManager::ExecutionManager(ExecutionTable& execs, Store& store, CommitQueue& commits,
                                    Dispatcher& dispatcher, const Clock& clock, Options options, Hooks hooks)
@@ -33,15 +55,19 @@ std::string ExecutionManager::NewId() {
   return id;
 }
 
-Result<std::unique_ptr<Execution>> ExecutionManager::Build(std::unique_ptr<Spec> spec,
-                                                           const std::string& workflow, const Map& given) {
+Result<std::unique_ptr<Execution>> ExecutionManager::Build(std::shared_ptr<const Spec> spec, const std::string& plan,
+                                                           const Map& given, int64_t max_parallelism) {
   auto e = std::make_unique<Execution>();
   e->spec = std::move(spec);
-  ASSIGN_OR_RETURN(e->wf, e->spec->FindWorkflow(workflow));
-  ASSIGN_OR_RETURN(Map inputs, ResolveWorkflowInputs(*e->wf, given));
+  ASSIGN_OR_RETURN(LaunchPlanDef lp, e->spec->FindLaunchPlan(plan));
+  e->launch_plan = lp.name;
+  e->wf = &e->spec->workflows.at(lp.workflow);
+  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given));
   RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
   for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
+  e->max_parallelism = EffectiveParallelism(lp, *e->wf, max_parallelism);
   e->id = NewId();
+  e->root = e->id;
   e->created_ms = clock_.WallMs();
   e->InitNodes();
   return e;
@@ -57,55 +83,78 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitR
     if (!v.is_map()) return Err(InvalidArgument("inputs must be a JSON object"));
     given = v.as_map();
   }
-  ASSIGN_OR_RETURN(auto e, Build(std::make_unique<Spec>(std::move(spec)), req.workflow, given));
+  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), req.workflow, given,
+                                 req.max_parallelism));
   e->overwrite_cache = req.overwrite_cache;
   e->spec_name = req.spec_name;
   e->spec_text = req.spec_text;
   return e;
 }
 
-namespace {
-
-// The spec of a stored execution: its binary form, or for executions stored before there was
-// one, its YAML.
-Result<Spec> StoredSpec(const std::map<std::string, std::string>& f) {
-  auto get = [&](const char* k) {
-    auto it = f.find(k);
-    return it == f.end() ? std::string() : it->second;
-  };
-  if (f.contains(keys::kFieldSpecBinary)) return DecodeSpec(get(keys::kFieldSpecBinary));
-  return ParseSpec(get(keys::kFieldSpecText), get(keys::kFieldSpecName));
-}
-
-std::string Field(const std::map<std::string, std::string>& f, const char* k) {
-  auto it = f.find(k);
-  return it == f.end() ? std::string() : it->second;
-}
-
-}  // namespace
-
-Result<std::unique_ptr<Execution>> ExecutionManager::PrepareRecovery(
-    const std::string& source, const std::map<std::string, std::string>& fields) {
+Result<std::unique_ptr<Execution>> ExecutionManager::PrepareRecovery(const std::string& source, const StoredFields& fields) {
   if (!store_.connected()) return Err(Unavailable("the coordinator is not connected to Redis"));
+  if (!Field(fields, keys::kFieldParent).empty())
+    return Err(InvalidArgument("execution " + source + " is a child execution: recover its top-level execution " +
+                               Field(fields, keys::kFieldRoot) + " instead"));
   ASSIGN_OR_RETURN(Spec spec, StoredSpec(fields));
   auto inputs = DecodeMsgpack(Field(fields, keys::kFieldInputs));
   if (!inputs || !inputs->is_map()) return Err(Internal("stored inputs of " + source + " are unreadable"));
-  ASSIGN_OR_RETURN(auto e, Build(std::make_unique<Spec>(std::move(spec)), Field(fields, keys::kFieldWorkflow),
-                                 inputs->as_map()));
+  // The stored inputs are complete (defaults and fixed inputs applied): run the workflow.
+  std::string plan = Field(fields, keys::kFieldWorkflow);
+  std::string mp = Field(fields, keys::kFieldMaxParallelism);
+  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), plan, inputs->as_map(),
+                                 mp.empty() ? -1 : std::atoll(mp.c_str())));
+  std::string launch_plan = Field(fields, keys::kFieldLaunchPlan);
+  if (!launch_plan.empty()) e->launch_plan = launch_plan;
   e->spec_name = Field(fields, keys::kFieldSpecName);
   e->spec_text = Field(fields, keys::kFieldSpecText);
   e->recovered_from = source;
   return e;
 }
 
-void ExecutionManager::Accept(std::unique_ptr<Execution> owned,
-                              std::function<void(Status, const Execution*)> done) {
+Result<std::unique_ptr<Execution>> ExecutionManager::PrepareChild(const NodeRun& node, uint32_t index,
+                                                                  uint32_t attempt) {
+  const Execution& parent = *node.exec;
+  ASSIGN_OR_RETURN(LaunchPlanDef lp, parent.spec->FindLaunchPlan(node.def->task));
+  // The element's own inputs: mapped element `index` and bound values, by parameter name.
+  Map given;
+  std::vector<std::string_view> slices = node.inputs.ArgSlices(index);
+  for (size_t k = 0; k < slices.size(); ++k) {
+    ASSIGN_OR_RETURN(Value v, DecodeMsgpack(slices[k]));
+    given.emplace(node.inputs.names[k], std::move(v));
+  }
+  auto e = std::make_unique<Execution>();
+  e->spec = parent.spec;
+  e->launch_plan = lp.name;
+  e->wf = &e->spec->workflows.at(lp.workflow);
+  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given));
+  RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
+  for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
+  // Not inherited from the parent (as Flyte's child executions): its own launch plan's.
+  e->max_parallelism = EffectiveParallelism(lp, *e->wf, -1);
+  e->id = ChildId(parent.id, node.id(), index, attempt);
+  e->parent = parent.id;
+  e->parent_node = node.id();
+  e->parent_index = index;
+  e->parent_attempt = attempt;
+  e->root = parent.root;
+  e->overwrite_cache = parent.overwrite_cache;
+  // A recovered parent's child reuses what succeeded in the source's child of that element.
+  if (!parent.recovered_from.empty()) e->recovered_from = ChildId(parent.recovered_from, node.id(), index, 0);
+  e->created_ms = clock_.WallMs();
+  e->InitNodes();
+  return e;
+}
+
+void ExecutionManager::Accept(std::unique_ptr<Execution> owned, std::function<void(Status, const Execution*)> done) {
   Execution& e = execs_.Add(std::move(owned));
   // Stored before it is acknowledged: the execution survives a crash from here on.
-  Fields fields = {{keys::kFieldSpecText, e.spec_text},
+  ::fanout::Fields fields = {{keys::kFieldSpecText, e.spec_text},
                    {keys::kFieldSpecName, e.spec_name},
                    {keys::kFieldSpecBinary, EncodeSpec(*e.spec)},
                    {keys::kFieldWorkflow, e.wf->name},
+                   {keys::kFieldLaunchPlan, e.launch_plan},
+                   {keys::kFieldMaxParallelism, std::to_string(e.max_parallelism)},
                    {keys::kFieldInputs, e.InputsMsgpack()},
                    {keys::kFieldPhase, std::string(ExecPhaseName(ExecPhase::kRunning))},
                    {keys::kFieldCreated, std::to_string(e.created_ms)}};
@@ -125,47 +174,121 @@ void ExecutionManager::Accept(std::unique_ptr<Execution> owned,
   });
 }
 
+void ExecutionManager::AcceptChild(std::unique_ptr<Execution> e,
+                                   std::function<void(Result<std::optional<StoredFields>>)> done) {
+  ::fanout::Fields fields = {{keys::kFieldWorkflow, e->wf->name},
+                             {keys::kFieldLaunchPlan, e->launch_plan},
+                             {keys::kFieldMaxParallelism, std::to_string(e->max_parallelism)},
+                             {keys::kFieldInputs, e->InputsMsgpack()},
+                             {keys::kFieldPhase, std::string(ExecPhaseName(ExecPhase::kRunning))},
+                             {keys::kFieldCreated, std::to_string(e->created_ms)},
+                             {keys::kFieldParent, e->parent},
+                             {keys::kFieldParentNode, e->parent_node},
+                             {keys::kFieldParentIndex, std::to_string(e->parent_index)},
+                             {keys::kFieldParentAttempt, std::to_string(e->parent_attempt)},
+                             {keys::kFieldRoot, e->root}};
+  if (!e->recovered_from.empty()) fields.emplace_back(keys::kFieldRecoveredFrom, e->recovered_from);
+  if (e->overwrite_cache) fields.emplace_back(keys::kFieldOverwriteCache, "1");
+  std::string id = e->id;
+  int64_t created = e->created_ms;
+  auto owned = std::make_shared<std::unique_ptr<Execution>>(std::move(e));
+  store_.CreateChildExecution(id, created, fields, [this, owned, done](Result<std::optional<StoredFields>> r) {
+    if (!r || r->has_value()) return done(std::move(r));
+    Execution& child = execs_.Add(std::move(*owned));
+    done(std::optional<StoredFields>());
+    Advance(child);
+  });
+}
+
+Result<std::unique_ptr<Execution>> ExecutionManager::FromStored(const StoredExecution& stored,
+                                                                std::shared_ptr<const Spec> spec) {
+  const auto& f = stored.fields;
+  auto e = std::make_unique<Execution>();
+  e->id = stored.id;
+  e->spec = std::move(spec);
+  auto wf = e->spec->FindWorkflow(Field(f, keys::kFieldWorkflow));
+  if (!wf) return Err(wf.error());
+  e->wf = *wf;
+  e->launch_plan = Field(f, keys::kFieldLaunchPlan).empty() ? e->wf->name : Field(f, keys::kFieldLaunchPlan);
+  auto inputs = DecodeMsgpack(Field(f, keys::kFieldInputs));
+  if (!inputs || !inputs->is_map()) return Err(Internal("stored inputs are unreadable"));
+  for (const auto& [name, v] : inputs->as_map()) e->values["inputs." + name] = EncodeMsgpack(v);
+  e->spec_name = Field(f, keys::kFieldSpecName);
+  e->spec_text = Field(f, keys::kFieldSpecText);
+  e->created_ms = std::atoll(Field(f, keys::kFieldCreated).c_str());
+  e->recovered_from = Field(f, keys::kFieldRecoveredFrom);
+  e->overwrite_cache = Field(f, keys::kFieldOverwriteCache) == "1";
+  e->max_parallelism = static_cast<uint32_t>(std::atoll(Field(f, keys::kFieldMaxParallelism).c_str()));
+  e->parent = Field(f, keys::kFieldParent);
+  e->parent_node = Field(f, keys::kFieldParentNode);
+  e->parent_index = static_cast<uint32_t>(std::atoll(Field(f, keys::kFieldParentIndex).c_str()));
+  e->parent_attempt = static_cast<uint32_t>(std::atoll(Field(f, keys::kFieldParentAttempt).c_str()));
+  e->root = e->parent.empty() ? e->id : Field(f, keys::kFieldRoot);
+  // Every node starts PENDING again: Advance restarts them in order, and a node that had
+  // finished restores all its subtasks as succeeded and re-reads its outputs.
+  e->InitNodes();
+  for (NodeRun& node : e->nodes) {
+    NodeOverride o;
+    if (auto c = f.find(keys::NodeField(node.id(), "concurrency")); c != f.end())
+      o.concurrency = static_cast<uint32_t>(std::atoll(c->second.c_str()));
+    if (auto m = f.find(keys::NodeField(node.id(), "min_successes")); m != f.end())
+      o.min_successes = std::atoll(m->second.c_str());
+    if (o.concurrency || o.min_successes) e->overrides[node.id()] = o;
+  }
+  return e;
+}
+
 void ExecutionManager::Restore(const std::vector<StoredExecution>& snapshot) {
-  for (const StoredExecution& stored : snapshot) {
-    const auto& f = stored.fields;
-    auto fail = [&](const std::string& why) {
-      spdlog::error("exec={}: cannot resume: {}", stored.id, why);
-      store_.FinishExecution(stored.id, {{keys::kFieldPhase, "FAILED"},
-                                         {keys::kFieldError, "cannot resume after a restart: " + why}},
-                             nullptr);
-    };
-    auto spec = StoredSpec(f);
-    if (!spec) {
-      fail(spec.error().message());
-      continue;
+  auto give_up = [this](const std::string& id, const std::string& why, const char* phase) {
+    spdlog::error("exec={}: cannot resume: {}", id, why);
+    store_.FinishExecution(id, {{keys::kFieldPhase, phase}, {keys::kFieldError, why}}, nullptr);
+  };
+  // Top-level executions first: their children share their spec.
+  for (bool children : {false, true}) {
+    for (const StoredExecution& stored : snapshot) {
+      bool is_child = !Field(stored.fields, keys::kFieldParent).empty();
+      if (is_child != children) continue;
+      std::shared_ptr<const Spec> spec;
+      if (!is_child) {
+        auto s = StoredSpec(stored.fields);
+        if (!s) {
+          give_up(stored.id, "cannot resume after a restart: " + s.error().message(), "FAILED");
+          continue;
+        }
+        spec = std::make_shared<const Spec>(std::move(*s));
+      } else {
+        Execution* root = execs_.Find(Field(stored.fields, keys::kFieldRoot));
+        if (root == nullptr) {
+          give_up(stored.id, "aborted: its top-level execution " + Field(stored.fields, keys::kFieldRoot) + " has ended",
+                  "ABORTED");
+          continue;
+        }
+        spec = root->spec;
+      }
+      auto e = FromStored(stored, std::move(spec));
+      if (!e) {
+        give_up(stored.id, "cannot resume after a restart: " + e.error().message(), "FAILED");
+        continue;
+      }
+      execs_.Add(std::move(*e));
     }
-    auto e = std::make_unique<Execution>();
-    e->id = stored.id;
-    e->spec = std::make_unique<Spec>(std::move(*spec));
-    auto wf = e->spec->FindWorkflow(Field(f, keys::kFieldWorkflow));
-    if (!wf) {
-      fail(wf.error().message());
-      continue;
-    }
-    e->wf = *wf;
-    auto inputs = DecodeMsgpack(Field(f, keys::kFieldInputs));
-    if (!inputs || !inputs->is_map()) {
-      fail("stored inputs are unreadable");
-      continue;
-    }
-    for (const auto& [name, v] : inputs->as_map()) e->values["inputs." + name] = EncodeMsgpack(v);
-    e->spec_name = Field(f, keys::kFieldSpecName);
-    e->spec_text = Field(f, keys::kFieldSpecText);
-    e->created_ms = std::atoll(Field(f, keys::kFieldCreated).c_str());
-    e->recovered_from = Field(f, keys::kFieldRecoveredFrom);
-    e->overwrite_cache = Field(f, keys::kFieldOverwriteCache) == "1";
-    // Every node starts PENDING again: Advance restarts them in order, and a node that had
-    // finished restores all its subtasks as succeeded and re-reads its outputs.
-    e->InitNodes();
-    execs_.Add(std::move(e));
   }
   for (const std::string& id : execs_.Ids())
     if (Execution* e = execs_.Find(id)) Advance(*e);
+}
+
+void ExecutionManager::Resume(const StoredExecution& stored) {
+  if (execs_.Find(stored.id) != nullptr) return;
+  Execution* root = execs_.Find(Field(stored.fields, keys::kFieldRoot));
+  auto e = root == nullptr ? Result<std::unique_ptr<Execution>>(Err(NotFound("its top-level execution has ended")))
+                           : FromStored(stored, root->spec);
+  if (!e) {
+    spdlog::error("exec={}: cannot resume: {}", stored.id, e.error().message());
+    store_.FinishExecution(stored.id, {{keys::kFieldPhase, "ABORTED"}, {keys::kFieldError, e.error().message()}},
+                           nullptr);
+    return;
+  }
+  Advance(execs_.Add(std::move(*e)));
 }
 
 void ExecutionManager::Advance(Execution& e) {
@@ -188,6 +311,20 @@ void ExecutionManager::Advance(Execution& e) {
   Finish(e, ExecPhase::kSucceeded, "");
 }
 
+ArrayNodePolicy ExecutionManager::PolicyOf(const Execution& e, const NodeRun& node, uint32_t n) const {
+  ArrayNodePolicy policy;
+  policy.concurrency = node.def->concurrency;
+  policy.min_successes = MinSuccesses(*node.def, n);
+  // A failed child execution is not retried (as in Flyte): its own tasks had their retries.
+  policy.retries = node.def->target == NodeTarget::kTask ? e.spec->RetriesOf(*node.def) : 0;
+  policy.system_retries = options_.system_retries;
+  if (auto o = e.overrides.find(node.id()); o != e.overrides.end()) {
+    if (o->second.concurrency) policy.concurrency = *o->second.concurrency;
+    if (o->second.min_successes) policy.min_successes = std::min<int64_t>(*o->second.min_successes, n);
+  }
+  return policy;
+}
+
 void ExecutionManager::StartNode(Execution& e, NodeRun& node) {
   auto inputs = ResolveNodeInputs(*e.spec, *node.def, e.values);
   if (!inputs) return FailNode(node, inputs.error().message());
@@ -196,17 +333,14 @@ void ExecutionManager::StartNode(Execution& e, NodeRun& node) {
   if (node.def->min_successes && *node.def->min_successes > static_cast<int64_t>(n))
     return FailNode(node, "min_successes " + std::to_string(*node.def->min_successes) + " is more than the " +
                               std::to_string(n) + " subtasks");
-  ArrayNodePolicy policy;
-  policy.concurrency = node.def->concurrency;
-  policy.min_successes = MinSuccesses(*node.def, n);
-  policy.retries = e.spec->RetriesOf(*node.def);
-  policy.system_retries = options_.system_retries;
-  node.array = std::make_unique<ArrayNode>(n, policy);
-  node.desc = MakeTaskDesc(*e.spec, *node.def);
-  node.desc.max_checkpoint_bytes = options_.max_checkpoint_bytes;
-  node.interruptible = node.def->interruptible.value_or(node.task->interruptible);
-  const CacheConfig& cache = e.spec->CacheOf(*node.def);
-  node.cache = cache.enabled ? &cache : nullptr;
+  node.array = std::make_unique<ArrayNode>(n, PolicyOf(e, node, n));
+  if (node.def->target == NodeTarget::kTask) {
+    node.desc = MakeTaskDesc(*e.spec, *node.def);
+    node.desc.max_checkpoint_bytes = options_.max_checkpoint_bytes;
+    node.interruptible = node.def->interruptible.value_or(node.task->interruptible);
+    const CacheConfig& cache = e.spec->CacheOf(*node.def);
+    node.cache = cache.enabled ? &cache : nullptr;
+  }
   node.phase = NodePhase::kRunning;
   node.busy = true;
   loader_->Load(node);
@@ -215,6 +349,7 @@ void ExecutionManager::StartNode(Execution& e, NodeRun& node) {
 void ExecutionManager::NodeReady(NodeRun& node) {
   node.busy = false;
   PersistNodePhase(node);
+  if (node.def->target == NodeTarget::kLaunchPlan) children_->NodeReady(node);
   NodeChanged(node);
   hooks_.wake();
 }
@@ -225,9 +360,14 @@ void ExecutionManager::NodeFailed(NodeRun& node, const std::string& why) {
   Abort(*node.exec, why);
 }
 
+void ExecutionManager::StopAborted(NodeRun& node) {
+  if (node.def->target == NodeTarget::kLaunchPlan) return children_->StopAborted(node);
+  dispatcher_.StopAborted(node);
+}
+
 void ExecutionManager::NodeChanged(NodeRun& node) {
   if (!node.array) return;
-  dispatcher_.StopAborted(node);
+  StopAborted(node);
   if (node.array->done() && node.phase == NodePhase::kRunning && !node.busy) CompleteNode(node);
 }
 
@@ -288,7 +428,7 @@ void ExecutionManager::StopNodes(Execution& e) {
   for (NodeRun& node : e.nodes) {
     if (!node.array || node.phase != NodePhase::kRunning) continue;
     node.array->AbortAll();
-    dispatcher_.StopAborted(node);
+    StopAborted(node);
     node.phase = NodePhase::kAborted;
     PersistNodePhase(node);
   }
@@ -296,16 +436,46 @@ void ExecutionManager::StopNodes(Execution& e) {
 
 void ExecutionManager::Abort(Execution& e, const std::string& why) { Finish(e, ExecPhase::kAborted, why); }
 
+Status ExecutionManager::Update(Execution& e, const std::string& node_id, const NodeOverride& change) {
+  NodeRun* node = e.FindNode(node_id);
+  if (node == nullptr) return NotFound("execution " + e.id + " has no node '" + node_id + "'");
+  if (!node->def->is_map) return InvalidArgument("node '" + node_id + "' is not a map node");
+  if (IsTerminal(e.phase) || IsTerminal(node->phase))
+    return FailedPrecondition("node '" + node_id + "' has ended (" + std::string(NodePhaseName(node->phase)) + ")");
+  if (node->array && change.min_successes && *change.min_successes > static_cast<int64_t>(node->array->size()))
+    return InvalidArgument("min_successes " + std::to_string(*change.min_successes) + " is more than the node's " +
+                           std::to_string(node->array->size()) + " subtasks");
+  NodeOverride& o = e.overrides[node_id];
+  ::fanout::Fields f;
+  if (change.concurrency) {
+    o.concurrency = change.concurrency;
+    f.emplace_back(keys::NodeField(node_id, "concurrency"), std::to_string(*change.concurrency));
+  }
+  if (change.min_successes) {
+    o.min_successes = change.min_successes;
+    f.emplace_back(keys::NodeField(node_id, "min_successes"), std::to_string(*change.min_successes));
+  }
+  store_.SetExecFields(e.id, f, nullptr);
+  if (node->array) {
+    node->array->SetPolicy(PolicyOf(e, *node, node->array->size()));
+    spdlog::info("exec={} node={}: updated: concurrency {} min_successes {}", e.id, node_id,
+                 node->array->concurrency(), node->array->min_successes());
+    NodeChanged(*node);
+  }
+  hooks_.wake();
+  return Status::Ok();
+}
+
 void ExecutionManager::Finish(Execution& e, ExecPhase phase, std::string error) {
   if (IsTerminal(e.phase)) return;
-  StopNodes(e);  // a failed node fails the workflow: stop the others
+  StopNodes(e);  // a failed node fails the workflow: stop the others (and their children)
   e.phase = phase;
   e.error = std::move(error);
   e.ended_ms = clock_.WallMs();
-  Fields f = {{keys::kFieldPhase, std::string(ExecPhaseName(phase))},
-              {keys::kFieldEnded, std::to_string(e.ended_ms)},
-              {keys::kFieldError, e.error},
-              {keys::kFieldStatus, BuildStatus(e).ToJson().dump()}};
+  ::fanout::Fields f = {{keys::kFieldPhase, std::string(ExecPhaseName(phase))},
+                        {keys::kFieldEnded, std::to_string(e.ended_ms)},
+                        {keys::kFieldError, e.error},
+                        {keys::kFieldStatus, BuildStatus(e).ToJson().dump()}};
   if (auto out = e.values.find("$outputs"); out != e.values.end()) f.emplace_back(keys::kFieldOutputs, out->second);
   if (phase == ExecPhase::kSucceeded) {
     spdlog::info("exec={} SUCCEEDED in {} ms", e.id, e.ended_ms - e.created_ms);
@@ -315,17 +485,21 @@ void ExecutionManager::Finish(Execution& e, ExecPhase phase, std::string error) 
   // Subtask writes first, so an execution is never terminal in the store before its results.
   commits_.Flush();
   if (!options_.keep_checkpoints) store_.DeleteCheckpoints(e.id);
-  for (const NodeRun& node : e.nodes) store_.ClearUnclaimed(e.id, node.id());
+  for (const NodeRun& node : e.nodes)
+    if (node.def->target == NodeTarget::kTask) store_.ClearUnclaimed(e.id, node.id());
   std::string id = e.id;
   store_.FinishExecution(id, f, [this, id](Status st) {
     if (!st.ok()) spdlog::error("exec={}: cannot store its end: {}", id, st.message());
-    if (Execution* e = execs_.Find(id)) hooks_.ended(*e);
+    if (Execution* e = execs_.Find(id)) {
+      hooks_.ended(*e);
+      if (e->is_child()) children_->ChildEnded(*e);
+    }
     execs_.Remove(id);
   });
 }
 
 void ExecutionManager::PersistNodePhase(const NodeRun& node) {
-  Fields f = {{keys::NodeField(node.id(), "phase"), std::string(NodePhaseName(node.phase))}};
+  ::fanout::Fields f = {{keys::NodeField(node.id(), "phase"), std::string(NodePhaseName(node.phase))}};
   if (node.array) f.emplace_back(keys::NodeField(node.id(), "size"), std::to_string(node.array->size()));
   if (!node.error.empty()) f.emplace_back(keys::NodeField(node.id(), "error"), node.error);
   store_.SetExecFields(node.exec->id, f, nullptr);

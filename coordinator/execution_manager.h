@@ -1,18 +1,24 @@
 // ExecutionManager: workflow advancement (DESIGN §3.1, §4). It owns the life of executions in
-// memory: a submitted spec becomes an Execution, is stored before it is acknowledged, and is
-// advanced node by node as upstream values arrive; a node starts (inputs resolved, ArrayNode
-// made, its known state loaded by NodeLoader), runs (Dispatcher), and completes (outputs
-// assembled from the store); the execution ends when every node succeeded or one failed, and
-// its end is stored after every subtask write it depends on.
+// memory: a submitted spec becomes an Execution of a launch plan (a workflow is its own
+// default launch plan), is stored before it is acknowledged, and is advanced node by node as
+// upstream values arrive; a node starts (inputs resolved, ArrayNode made, its known state
+// loaded by NodeLoader), runs (Dispatcher for tasks, ChildRuns for launch plans), and
+// completes (outputs assembled from the store); the execution ends when every node succeeded
+// or one failed, and its end is stored after every subtask write it depends on.
+//
+// Child executions (elements of a map over a launch plan) are executions too, with their own
+// id, nodes and records; they share their top-level execution's spec.
 //
 // A restarted coordinator hands it the snapshot of active executions (Store::LoadActive), read
 // once; each is rebuilt from its stored binary spec (common/spec_codec.h), never by parsing
-// its YAML again. Loop thread only.
+// YAML again. Loop thread only.
 #pragma once
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -21,10 +27,12 @@
 #include "coordinator/commit_queue.h"
 #include "coordinator/dispatcher.h"
 #include "coordinator/execution.h"
-#include "coordinator/node_loader.h"
 #include "coordinator/store.h"
 
 namespace fanout {
+
+class NodeLoader;
+class ChildRuns;
 
 class ExecutionManager {
  public:
@@ -38,41 +46,59 @@ class ExecutionManager {
     std::function<void(const Execution&)> ended;
     std::function<void()> wake;
   };
+  using StoredFields = std::map<std::string, std::string>;
 
   ExecutionManager(ExecutionTable& execs, Store& store, CommitQueue& commits, Dispatcher& dispatcher,
                    const Clock& clock, Options options, Hooks hooks);
-  void set_loader(NodeLoader* loader) { loader_ = loader; }
+  void set_rooms(NodeLoader* loader, ChildRuns* children) {
+    loader_ = loader;
+    children_ = children;
+  }
 
-  // A SUBMIT: the spec parsed and checked, inputs resolved, an id given. Nothing is stored yet.
+  // A SUBMIT: the spec parsed and checked, the launch plan found, inputs resolved, an id
+  // given. Nothing is stored yet.
   Result<std::unique_ptr<Execution>> Prepare(const wire::SubmitRequest& req);
   // `fanout recover`: a new execution of a stored one's spec and inputs (from its fields),
   // which reuses the subtasks that succeeded there.
-  Result<std::unique_ptr<Execution>> PrepareRecovery(const std::string& source,
-                                                     const std::map<std::string, std::string>& fields);
+  Result<std::unique_ptr<Execution>> PrepareRecovery(const std::string& source, const StoredFields& fields);
+  // The child execution for element `index` (attempt `attempt`) of a launch-plan node.
+  Result<std::unique_ptr<Execution>> PrepareChild(const NodeRun& node, uint32_t index, uint32_t attempt);
   // Stores a prepared execution, then starts it. done runs once it is durable (or not).
   void Accept(std::unique_ptr<Execution> e, std::function<void(Status, const Execution*)> done);
-  // After a restart: rebuilds and restarts every execution of the snapshot.
+  // Stores a prepared child unless it exists already; starts it when it was created. done gets
+  // the stored fields of an existing child (nullopt when this call created it).
+  void AcceptChild(std::unique_ptr<Execution> e, std::function<void(Result<std::optional<StoredFields>>)> done);
+  // After a restart: rebuilds and restarts every execution of the snapshot. Top-level ones
+  // first; children share their top-level execution's spec; a child whose top-level execution
+  // is not active any more is ended as ABORTED.
   void Restore(const std::vector<StoredExecution>& snapshot);
+  // A stored active child execution that is not in memory: rebuilt and restarted.
+  void Resume(const StoredExecution& stored);
 
   // Starts what is ready, or ends the execution when every node is done.
   void Advance(Execution& e);
-  // Subtask states of a node moved (Dispatcher, NodeLoader): abort what fail-fast stopped,
-  // complete the node when it is done.
+  // Subtask states of a node moved: abort what fail-fast stopped, complete the node when done.
   void NodeChanged(NodeRun& node);
   // NodeLoader is done with a node: it may dispatch.
   void NodeReady(NodeRun& node);
   // A node cannot go on (e.g. its records cannot be read): the execution fails.
   void NodeFailed(NodeRun& node, const std::string& why);
   void Abort(Execution& e, const std::string& why);
+  // `fanout update`: a running map node's concurrency and success criteria, durable.
+  Status Update(Execution& e, const std::string& node, const NodeOverride& change);
 
  private:
-  Result<std::unique_ptr<Execution>> Build(std::unique_ptr<Spec> spec, const std::string& workflow,
-                                           const Map& given);
+  Result<std::unique_ptr<Execution>> Build(std::shared_ptr<const Spec> spec, const std::string& plan,
+                                           const Map& given, int64_t max_parallelism);
+  // An execution from its stored fields (nullptr and a logged reason when it cannot be).
+  Result<std::unique_ptr<Execution>> FromStored(const StoredExecution& stored, std::shared_ptr<const Spec> spec);
   std::string NewId();
   void StartNode(Execution& e, NodeRun& node);
+  ArrayNodePolicy PolicyOf(const Execution& e, const NodeRun& node, uint32_t n) const;
   void CompleteNode(NodeRun& node);
   void FailNode(NodeRun& node, std::string error);
   void StopNodes(Execution& e);
+  void StopAborted(NodeRun& node);
   void Finish(Execution& e, ExecPhase phase, std::string error);
   void PersistNodePhase(const NodeRun& node);
 
@@ -81,6 +107,7 @@ class ExecutionManager {
   CommitQueue& commits_;
   Dispatcher& dispatcher_;
   NodeLoader* loader_ = nullptr;
+  ChildRuns* children_ = nullptr;
   const Clock& clock_;
   Options options_;
   Hooks hooks_;

@@ -69,6 +69,22 @@ void FakeStore::CreateExecution(std::string_view exec, int64_t created_ms, const
   Done_(cb);
 }
 
+void FakeStore::CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                                     Callback<std::optional<std::map<std::string, std::string>>> cb) {
+  std::optional<std::map<std::string, std::string>> existing;
+  if (connected_) {
+    auto it = state_->execs.find(S(exec));
+    if (it != state_->execs.end()) {
+      existing = it->second;
+    } else {
+      for (const auto& [k, v] : fields) state_->execs[S(exec)][k] = v;
+      state_->children[S(exec)] = created_ms;
+      state_->active.insert(S(exec));
+    }
+  }
+  Reply(cb, std::move(existing));
+}
+
 void FakeStore::SetExecFields(std::string_view exec, const Fields& fields, Done cb) {
   if (connected_)
     for (const auto& [k, v] : fields) state_->execs[S(exec)][k] = v;
@@ -105,9 +121,11 @@ void FakeStore::LoadActive(Callback<std::vector<StoredExecution>> cb) {
   Reply(cb, std::move(out));
 }
 
-void FakeStore::RecentExecutions(int limit, Callback<std::vector<std::string>> cb) {
+void FakeStore::RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) {
   std::vector<std::pair<int64_t, std::string>> all;
   for (const auto& [id, ms] : state_->created) all.emplace_back(ms, id);
+  if (children)
+    for (const auto& [id, ms] : state_->children) all.emplace_back(ms, id);
   std::sort(all.rbegin(), all.rend());
   std::vector<std::string> out;
   for (const auto& [ms, id] : all) {

@@ -28,6 +28,7 @@ struct FakeStoreState {
   std::map<std::string, std::map<std::string, std::string>> execs;  // fields
   std::set<std::string> active;
   std::map<std::string, int64_t> created;  // the execution list
+  std::map<std::string, int64_t> children;  // the child execution list
   using NodeKey = std::pair<std::string, std::string>;
   std::map<NodeKey, std::map<uint32_t, uint16_t>> records;
   std::map<NodeKey, std::map<uint32_t, std::string>> outputs, errors;
@@ -61,13 +62,15 @@ class FakeStore final : public Store {
   int64_t epoch() const override { return epoch_; }
 
   void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields, Done cb) override;
+  void CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                            Callback<std::optional<std::map<std::string, std::string>>> cb) override;
   void SetExecFields(std::string_view exec, const Fields& fields, Done cb) override;
   void FinishExecution(std::string_view exec, const Fields& fields, Done cb) override;
   void GetExecFields(std::string_view exec, const std::vector<std::string>& names,
                      Callback<std::vector<std::optional<std::string>>> cb) override;
   void GetAllExecFields(std::string_view exec, Callback<std::map<std::string, std::string>> cb) override;
   void LoadActive(Callback<std::vector<StoredExecution>> cb) override;
-  void RecentExecutions(int limit, Callback<std::vector<std::string>> cb) override;
+  void RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) override;
 
   void Commit(std::string_view exec, std::string_view node, const std::vector<CommitOp>& ops,
               Callback<std::vector<CommitResult>> cb) override;

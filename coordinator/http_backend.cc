@@ -275,7 +275,11 @@ void HttpBackend::Subtask(const HttpQuery& q, std::function<void(HttpAnswer)> do
   auto with_log = [this](SubtaskDetail d, std::optional<uint32_t> log_attempt, std::function<void(HttpAnswer)> done) {
     if (!log_attempt) return done(HttpAnswer{200, d.ToJson().dump()});
     d.log_attempt = *log_attempt;
-    core_.store().GetLog(d.execution, d.node, d.index, *log_attempt,
+    // The key is copied first: the callback below takes `d` by move, and the order in which
+    // arguments are evaluated is unspecified (g++ moved it before reading the key).
+    std::string exec = d.execution, node = d.node;
+    uint32_t index = d.index;
+    core_.store().GetLog(exec, node, index, *log_attempt,
                          [d = std::move(d), done = std::move(done)](Result<std::optional<std::string>> log) mutable {
                            if (log && *log) {
                              d.log_found = true;

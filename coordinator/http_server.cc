@@ -127,6 +127,13 @@ Status HttpServer::Start() {
   server_->set_read_timeout(std::chrono::seconds(10));
   server_->set_write_timeout(std::chrono::seconds(10));
   server_->set_payload_max_length(64 << 10);  // GET only: nothing large comes in
+  // httplib's default sets SO_REUSEPORT, with which a second coordinator binds the same port
+  // and the kernel splits the connections between the two: a taken port must be an error
+  // (or the fallback to a free one), so only SO_REUSEADDR (restart over TIME_WAIT).
+  server_->set_socket_options([](socket_t sock) {
+    int yes = 1;
+    setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+  });
   Routes();
   if (options_.port == 0) {
     port_ = server_->bind_to_any_port(options_.host);

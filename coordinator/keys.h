@@ -12,6 +12,9 @@ namespace fanout::keys {
 inline std::string Epoch() { return "fo:epoch"; }
 // Sorted set: every execution, scored by creation wall time (ms).
 inline std::string Execs() { return "fo:execs"; }
+// Sorted set: child executions (elements of maps over launch plans), by creation time; kept
+// apart so that `fanout list` shows top-level executions unless asked for children.
+inline std::string Children() { return "fo:children"; }
 // Set: executions not yet terminal; a restarted coordinator resumes these.
 inline std::string Active() { return "fo:active"; }
 
@@ -30,7 +33,17 @@ inline constexpr const char* kFieldRecoveredFrom = "recovered_from";  // source 
 inline constexpr const char* kFieldStatus = "status";        // final STATUS document (JSON)
 inline constexpr const char* kFieldOverwriteCache = "overwrite_cache";  // "1" when set
 inline constexpr const char* kFieldSpecBinary = "spec_bin";  // the resolved spec (common/spec_codec.h)
-// Per node: "node:ID:phase", "node:ID:size", "node:ID:error".
+inline constexpr const char* kFieldLaunchPlan = "launch_plan";
+inline constexpr const char* kFieldMaxParallelism = "max_parallelism";
+// Child executions: their parent execution, its node and the element (index, attempt) they
+// run, and the top-level execution whose stored spec they share (they store none).
+inline constexpr const char* kFieldParent = "parent";
+inline constexpr const char* kFieldParentNode = "parent_node";
+inline constexpr const char* kFieldParentIndex = "parent_index";
+inline constexpr const char* kFieldParentAttempt = "parent_attempt";
+inline constexpr const char* kFieldRoot = "root";
+// Per node: "node:ID:phase", "node:ID:size", "node:ID:error", and what `fanout update`
+// changed: "node:ID:concurrency", "node:ID:min_successes".
 inline std::string NodeField(std::string_view node, std::string_view what) {
   return "node:" + std::string(node) + ":" + std::string(what);
 }

@@ -23,6 +23,11 @@ void MeteredStore::CreateExecution(std::string_view exec, int64_t created_ms, co
   inner_.CreateExecution(exec, created_ms, fields, TimedDone("create_execution", std::move(cb)));
 }
 
+void MeteredStore::CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                                        Callback<std::optional<std::map<std::string, std::string>>> cb) {
+  inner_.CreateChildExecution(exec, created_ms, fields, Timed("create_child_execution", std::move(cb)));
+}
+
 void MeteredStore::SetExecFields(std::string_view exec, const Fields& fields, Done cb) {
   inner_.SetExecFields(exec, fields, TimedDone("set_exec_fields", std::move(cb)));
 }
@@ -44,8 +49,8 @@ void MeteredStore::LoadActive(Callback<std::vector<StoredExecution>> cb) {
   inner_.LoadActive(Timed("load_active", std::move(cb)));
 }
 
-void MeteredStore::RecentExecutions(int limit, Callback<std::vector<std::string>> cb) {
-  inner_.RecentExecutions(limit, Timed("recent_executions", std::move(cb)));
+void MeteredStore::RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) {
+  inner_.RecentExecutions(limit, children, Timed("recent_executions", std::move(cb)));
 }
 
 void MeteredStore::Commit(std::string_view exec, std::string_view node, const std::vector<CommitOp>& ops,

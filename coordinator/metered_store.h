@@ -22,13 +22,15 @@ class MeteredStore final : public Store {
   int64_t epoch() const override { return inner_.epoch(); }
 
   void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields, Done cb) override;
+  void CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                            Callback<std::optional<std::map<std::string, std::string>>> cb) override;
   void SetExecFields(std::string_view exec, const Fields& fields, Done cb) override;
   void FinishExecution(std::string_view exec, const Fields& fields, Done cb) override;
   void GetExecFields(std::string_view exec, const std::vector<std::string>& names,
                      Callback<std::vector<std::optional<std::string>>> cb) override;
   void GetAllExecFields(std::string_view exec, Callback<std::map<std::string, std::string>> cb) override;
   void LoadActive(Callback<std::vector<StoredExecution>> cb) override;
-  void RecentExecutions(int limit, Callback<std::vector<std::string>> cb) override;
+  void RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) override;
 
   void Commit(std::string_view exec, std::string_view node, const std::vector<CommitOp>& ops,
               Callback<std::vector<CommitResult>> cb) override;

@@ -56,6 +56,10 @@ void NodeLoader::LoadRecords(NodeUid uid) {
       node->array->Restore(i, rec);
       ++restored;
       if (static_cast<SubtaskPhase>(rec.phase) != SubtaskPhase::kRunning) continue;
+      if (node->def->target == NodeTarget::kLaunchPlan) {
+        hooks_.adopt_child(*node, i, rec.attempt);
+        continue;
+      }
       ++running;
       // Its worker may still run it: claimed already (HELLO before this restore), or it waits.
       if (auto worker = recovery_.Restored(node->Subtask(i), node->exec->id, node->id(), rec.attempt))

@@ -30,6 +30,8 @@ class NodeLoader {
     std::function<void(NodeRun&, const std::string& why)> failed;
     std::function<void()> fenced;
     std::function<void()> wake;  // a subtask became startable
+    // A restored RUNNING element of a launch-plan node: its child execution is found again.
+    std::function<void(NodeRun&, uint32_t index, uint32_t attempt)> adopt_child;
   };
   NodeLoader(ExecutionTable& execs, Store& store, Recovery& recovery, CacheGate& cache,
              Dispatcher& dispatcher, Hooks hooks);

@@ -52,6 +52,18 @@ return res
 
 constexpr uint32_t kOutputChunk = 8192;
 
+// KEYS: the execution hash, the active set, the children list. ARGV: id, created ms, then
+// field/value pairs. Creates the child unless it exists; returns its fields when it does.
+constexpr const char* kCreateChildScript = R"lua(
+if redis.call('EXISTS', KEYS[1]) == 1 then
+  return redis.call('HGETALL', KEYS[1])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+redis.call('SADD', KEYS[2], ARGV[1])
+redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
+return 0
+)lua";
+
 // KEYS: epoch, src phases, src outputs, dst phases, dst outputs, src exec hash.
 // ARGV: epoch, n, node size field. Copies succeeded subtasks (phase 3) of src into dst.
 constexpr const char* kCopyScript = R"lua(
@@ -173,6 +185,24 @@ void RedisStore::CreateExecution(std::string_view exec, int64_t created_ms, cons
                  [cb](Result<RedisReply> r) { cb(StatusOf(r)); });
 }
 
+void RedisStore::CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                                      Callback<std::optional<std::map<std::string, std::string>>> cb) {
+  std::vector<std::string> argv = {"EVAL", kCreateChildScript, "3", keys::Exec(exec), keys::Active(),
+                                   keys::Children(), std::string(exec), std::to_string(created_ms)};
+  for (const auto& [k, v] : fields) {
+    argv.push_back(k);
+    argv.push_back(v);
+  }
+  redis_.Command(argv, [cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    if (r->type != RedisReply::Type::kArray) return cb(std::optional<std::map<std::string, std::string>>());
+    std::map<std::string, std::string> out;
+    for (size_t i = 0; i + 1 < r->elements.size(); i += 2)
+      out.emplace(std::move(r->elements[i].str), std::move(r->elements[i + 1].str));
+    cb(std::optional<std::map<std::string, std::string>>(std::move(out)));
+  });
+}
+
 void RedisStore::SetExecFields(std::string_view exec, const Fields& fields, Done cb) {
   std::vector<std::string> hset = {"HSET", keys::Exec(exec)};
   for (const auto& [k, v] : fields) {
@@ -232,14 +262,37 @@ void RedisStore::LoadActive(Callback<std::vector<StoredExecution>> cb) {
   });
 }
 
-void RedisStore::RecentExecutions(int limit, Callback<std::vector<std::string>> cb) {
-  redis_.Command({"ZREVRANGE", keys::Execs(), "0", std::to_string(limit - 1)},
-                 [cb](Result<RedisReply> r) {
-                   if (!r) return cb(Err(r.error()));
-                   std::vector<std::string> out;
-                   for (auto& e : r->elements) out.push_back(std::move(e.str));
-                   cb(std::move(out));
-                 });
+void RedisStore::RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) {
+  auto ids = [](RedisReply& r) {
+    std::vector<std::pair<int64_t, std::string>> out;
+    // WITHSCORES: id, score, id, score...
+    for (size_t i = 0; i + 1 < r.elements.size(); i += 2)
+      out.emplace_back(std::atoll(r.elements[i + 1].str.c_str()), std::move(r.elements[i].str));
+    return out;
+  };
+  std::string last = std::to_string(limit - 1);
+  redis_.Command({"ZREVRANGE", keys::Execs(), "0", last, "WITHSCORES"}, [this, cb, children, limit, last, ids](
+                                                                           Result<RedisReply> top) {
+    if (!top) return cb(Err(top.error()));
+    auto all = std::make_shared<std::vector<std::pair<int64_t, std::string>>>(ids(*top));
+    auto finish = [cb, all, limit] {
+      std::stable_sort(all->begin(), all->end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+      std::vector<std::string> out;
+      for (auto& [ms, id] : *all) {
+        if (static_cast<int>(out.size()) >= limit) break;
+        out.push_back(std::move(id));
+      }
+      cb(std::move(out));
+    };
+    if (!children) return finish();
+    redis_.Command({"ZREVRANGE", keys::Children(), "0", last, "WITHSCORES"},
+                   [cb, all, finish, ids](Result<RedisReply> kids) {
+                     if (!kids) return cb(Err(kids.error()));
+                     auto more = ids(*kids);
+                     all->insert(all->end(), std::make_move_iterator(more.begin()), std::make_move_iterator(more.end()));
+                     finish();
+                   });
+  });
 }
 
 void RedisStore::LoadRecords(std::string_view exec, std::string_view node, uint32_t n,

@@ -31,6 +31,8 @@ class RedisStore final : public Store {
 
   void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
                        Done cb) override;
+  void CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                            Callback<std::optional<std::map<std::string, std::string>>> cb) override;
   void SetExecFields(std::string_view exec, const Fields& fields, Done cb) override;
   void FinishExecution(std::string_view exec, const Fields& fields, Done cb) override;
   void GetExecFields(std::string_view exec, const std::vector<std::string>& names,
@@ -38,7 +40,7 @@ class RedisStore final : public Store {
   void GetAllExecFields(std::string_view exec,
                         Callback<std::map<std::string, std::string>> cb) override;
   void LoadActive(Callback<std::vector<StoredExecution>> cb) override;
-  void RecentExecutions(int limit, Callback<std::vector<std::string>> cb) override;
+  void RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) override;
 
   void Commit(std::string_view exec, std::string_view node, const std::vector<CommitOp>& ops,
               Callback<std::vector<CommitResult>> cb) override;

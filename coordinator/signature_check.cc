@@ -51,8 +51,27 @@ Status CheckFunctions(const Spec& spec, const WorkflowDef& wf, const std::vector
     ++live;
     offered.insert(w.functions.begin(), w.functions.end());
   }
+  // The nodes of this workflow and of every workflow its launch-plan nodes reach (their child
+  // executions run those nodes on the same workers).
+  std::vector<const NodeDef*> nodes;
+  std::set<std::string> seen_workflows{wf.name};
+  std::vector<const WorkflowDef*> todo{&wf};
+  while (!todo.empty()) {
+    const WorkflowDef* w = todo.back();
+    todo.pop_back();
+    for (const NodeDef& node : w->nodes) {
+      if (node.target == NodeTarget::kTask) {
+        nodes.push_back(&node);
+        continue;
+      }
+      auto lp = spec.FindLaunchPlan(node.task);
+      if (!lp || !seen_workflows.insert(lp->workflow).second) continue;
+      if (auto child = spec.FindWorkflow(lp->workflow)) todo.push_back(*child);
+    }
+  }
   std::set<std::string> checked;
-  for (const NodeDef& node : wf.nodes) {
+  for (const NodeDef* node_ptr : nodes) {
+    const NodeDef& node = *node_ptr;
     const TaskDef& task = spec.TaskOf(node);
     if (task.is_command() || !checked.insert(task.name).second) continue;
     const std::string& f = task.function;

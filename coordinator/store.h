@@ -82,6 +82,11 @@ class Store {
   // Stores a new execution's fields, lists it (newest first) and marks it active.
   virtual void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
                                Done cb) = 0;
+  // A child execution, created at most once: when one with this id exists already (a
+  // restarted parent starting it again), nothing is written and cb gets its fields.
+  // Otherwise it is stored, listed among children and marked active; cb gets nullopt.
+  virtual void CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+                                    Callback<std::optional<std::map<std::string, std::string>>> cb) = 0;
   virtual void SetExecFields(std::string_view exec, const Fields& fields, Done cb /*optional*/) = 0;
   // Sets fields and removes the execution from the active set (after its subtask writes).
   virtual void FinishExecution(std::string_view exec, const Fields& fields, Done cb /*optional*/) = 0;
@@ -93,8 +98,8 @@ class Store {
                                 Callback<std::map<std::string, std::string>> cb) = 0;
   // The restart snapshot: every active execution with all its fields, read once.
   virtual void LoadActive(Callback<std::vector<StoredExecution>> cb) = 0;
-  // Execution ids, newest first.
-  virtual void RecentExecutions(int limit, Callback<std::vector<std::string>> cb) = 0;
+  // Top-level execution ids (with children: child executions too), newest first.
+  virtual void RecentExecutions(int limit, bool children, Callback<std::vector<std::string>> cb) = 0;
 
   // --- Subtask records and results ---
   // Applies ops to one node atomically, in order; one result per op.

@@ -7,8 +7,11 @@
 #                                      so) when absent: chromium (the status page test),
 #                                      prometheus (promtool checks /metrics and
 #                                      deploy/prometheus.yml), docker-compose (compose config)
+#   deploy/install-deps.sh --fuzz      the optional packages of `make fuzz` instead (clang-16
+#                                      and its libFuzzer runtime); nothing else needs them
 set -euo pipefail
 
+FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
 PACKAGES=(
   g++ make cmake pkg-config ninja-build python3
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev libhiredis-dev libuv1-dev
@@ -19,6 +22,8 @@ PACKAGES=(
 if [ "${1:-}" = "--optional" ]; then
   PACKAGES+=(chromium prometheus docker-compose)
 fi
+
+if [ "${1:-}" = "--fuzz" ]; then PACKAGES=("${FUZZ_PACKAGES[@]}"); fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -1,5 +1,8 @@
 #include "worker/checkpoint.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -220,11 +223,21 @@ Status DecodeCheckpointDir(std::string_view encoded, const fs::path& dir) {
 }
 
 Status WriteFile(const std::filesystem::path& path, std::string_view data) {
-  std::ofstream f(path, std::ios::binary | std::ios::trunc);
-  if (!f) return Internal("cannot create " + path.string() + ": " + std::strerror(errno));
-  f.write(data.data(), static_cast<std::streamsize>(data.size()));
-  f.close();
-  if (!f) return Internal("cannot write " + path.string());
+  // 0600 and never through a symlink: these are an attempt's private files.
+  int fd = open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return Internal("cannot create " + path.string() + ": " + std::strerror(errno));
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t n = write(fd, data.data() + done, data.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      int e = errno;
+      close(fd);
+      return Internal("cannot write " + path.string() + ": " + std::strerror(e));
+    }
+    done += static_cast<size_t>(n);
+  }
+  if (close(fd) != 0) return Internal("cannot write " + path.string() + ": " + std::strerror(errno));
   return Status::Ok();
 }
 

@@ -44,7 +44,8 @@ bool CheckpointDirIsEmpty(std::string_view encoded);
 // that is not a map of path → bytes, and absolute or escaping paths (kInvalidArgument).
 Status DecodeCheckpointDir(std::string_view encoded, const std::filesystem::path& dir);
 
-// Creates or truncates `path` and writes `data` to it; errors name the file.
+// Creates (mode 0600) or truncates `path` and writes `data` to it; refuses to follow a symlink
+// at `path`. Errors name the file.
 Status WriteFile(const std::filesystem::path& path, std::string_view data);
 
 }  // namespace fanout::worker

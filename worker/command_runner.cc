@@ -3,8 +3,9 @@
 #include <fmt/format.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <stdlib.h>
+#include <unistd.h>
 
-#include <atomic>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
@@ -12,20 +13,21 @@
 #include <system_error>
 
 #include "worker/checkpoint.h"
+#include "worker/command_argv.h"
 #include "worker/subtask_key.h"
+#include "worker/task_env.h"
 #include "worker/task_io.h"
+#include "worker/task_shim.h"
 
 namespace fanout::worker {
 namespace {
 
-constexpr const char* kTaskEnvNames[] = {
-    "FANOUT_EXECUTION", "FANOUT_NODE",    "FANOUT_INDEX",          "FANOUT_ATTEMPT",
-    "FANOUT_INPUTS",    "FANOUT_OUTPUTS", "FANOUT_CHECKPOINT_DIR", "FANOUT_PREV_CHECKPOINT_DIR"};
-
-// How long to wait for stdout/stderr EOF after the process exited: a grandchild may hold the
-// pipes open.
+// How long to wait for stdout/stderr EOF after the shim exited. The shim exits only once the
+// command's tree is gone, so this only matters for a process that escaped it.
 constexpr uint64_t kEofWaitMs = 1000;
 constexpr size_t kMaxOutputsFileBytes = 64u << 20;
+// Where a shim finds the lifeline (stdio slot 3).
+constexpr int kShimLifelineFd = 3;
 
 std::string Sanitize(std::string_view s) {
   std::string out;
@@ -59,23 +61,7 @@ Result<std::optional<std::string>> ReadOptionalFile(const std::filesystem::path&
   return std::optional<std::string>(ss.str());
 }
 
-std::atomic<uint64_t> g_attempt_seq{0};
-
 }  // namespace
-
-std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
-                                    const std::vector<std::pair<std::string, std::string>>& set) {
-  std::vector<std::string> env;
-  for (const std::string& kv : base) {
-    std::string_view name = std::string_view(kv).substr(0, kv.find('='));
-    bool ours = false;
-    for (const char* n : kTaskEnvNames) ours = ours || name == n;
-    for (const auto& [k, v] : set) ours = ours || name == k;
-    if (!ours) env.push_back(kv);
-  }
-  for (const auto& [k, v] : set) env.push_back(k + "=" + v);
-  return env;
-}
 
 std::string CommandLog(const std::string& stdout_text, const std::string& stderr_text,
                        bool stdout_is_output) {
@@ -151,17 +137,22 @@ CommandRunner::~CommandRunner() {
 
 Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::string>* env) {
   if (task_->command.empty()) return InvalidArgument("the task has an empty command");
-  for (const std::string& a : task_->command) {
-    auto s = SubstitutePlaceholders(a, *task_, args_);
-    if (!s) return s.error();
-    argv->push_back(std::move(*s));
+  auto built = BuildCommandArgv(*task_, args_);
+  if (!built) return built.error();
+  *argv = std::move(*built);
+  // A fresh private directory (0700), never one that existed before.
+  std::string tmpl = (options_.scratch_root / fmt::format("{}-{}-{}-{}-XXXXXX", Sanitize(key_.exec),
+                                                           Sanitize(key_.node), key_.index,
+                                                           key_.attempt))
+                         .string();
+  if (mkdtemp(tmpl.data()) == nullptr) {
+    return Internal("cannot create a scratch directory in " + options_.scratch_root.string() +
+                    ": " + std::strerror(errno));
   }
-  dir_ = options_.scratch_root / fmt::format("{}-{}-{}-{}-{}", Sanitize(key_.exec),
-                                             Sanitize(key_.node), key_.index, key_.attempt,
-                                             g_attempt_seq.fetch_add(1));
+  dir_ = tmpl;
   std::error_code ec;
-  std::filesystem::create_directories(dir_ / "checkpoint", ec);
-  if (ec) return Internal("cannot create " + dir_.string() + ": " + ec.message());
+  std::filesystem::create_directory(dir_ / "checkpoint", ec);
+  if (ec) return Internal("cannot create " + (dir_ / "checkpoint").string() + ": " + ec.message());
   std::string inputs = InputsJson(*task_, args_).dump();
   Status st = WriteFile(dir_ / "inputs.json", inputs);
   if (!st.ok()) return st;
@@ -183,7 +174,7 @@ Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::s
     }
     vars.emplace_back("FANOUT_PREV_CHECKPOINT_DIR", prev.string());
   }
-  *env = CommandEnv(options_.base_env, vars);
+  *env = TaskEnv(options_.base_env, options_.task_env, vars);
   write_ = new WriteReq;
   write_->data = std::move(inputs);
   write_->owner = this;
@@ -199,6 +190,11 @@ void CommandRunner::Start() {
     return End(TaskOutcome::Failure(outcome, st.message()));
   }
 
+  // The command runs below a task shim (task_shim.h), which ends its whole tree with the
+  // attempt and with this worker.
+  std::string program = argv[0];
+  argv = TaskShimArgv(options_.kill_grace_ms, options_.lifeline_fd >= 0 ? kShimLifelineFd : -1,
+                      getpid(), argv);
   std::vector<char*> cargv, cenv;
   for (auto& a : argv) cargv.push_back(a.data());
   cargv.push_back(nullptr);
@@ -208,21 +204,24 @@ void CommandRunner::Start() {
   uv_pipe_init(loop_, stdin_.get(), 0);
   uv_pipe_init(loop_, out_.pipe.get(), 0);
   uv_pipe_init(loop_, err_.pipe.get(), 0);
-  uv_stdio_container_t stdio[3];
+  uv_stdio_container_t stdio[4];
   stdio[0].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_READABLE_PIPE);
   stdio[0].data.stream = reinterpret_cast<uv_stream_t*>(stdin_.get());
   stdio[1].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[1].data.stream = reinterpret_cast<uv_stream_t*>(out_.pipe.get());
   stdio[2].flags = static_cast<uv_stdio_flags>(UV_CREATE_PIPE | UV_WRITABLE_PIPE);
   stdio[2].data.stream = reinterpret_cast<uv_stream_t*>(err_.pipe.get());
+  stdio[kShimLifelineFd].flags = UV_INHERIT_FD;
+  stdio[kShimLifelineFd].data.fd = options_.lifeline_fd;
 
   uv_process_options_t opts{};
-  opts.file = cargv[0];
+  opts.file = options_.shim_exe.c_str();
   opts.args = cargv.data();
   opts.env = cenv.data();
   opts.cwd = options_.cwd.empty() ? nullptr : options_.cwd.c_str();
-  opts.flags = UV_PROCESS_DETACHED;  // setsid(): its own process group, killed as a group
-  opts.stdio_count = 3;
+  // The shim in its own session too: signals meant for the worker's group do not reach it.
+  opts.flags = UV_PROCESS_DETACHED;
+  opts.stdio_count = options_.lifeline_fd >= 0 ? 4 : 3;
   opts.stdio = stdio;
   opts.exit_cb = [](uv_process_t* p, int64_t exit_status, int term_signal) {
     static_cast<CommandRunner*>(p->data)->OnExit(exit_status, term_signal);
@@ -235,11 +234,12 @@ void CommandRunner::Start() {
     stdin_.Close();
     out_.pipe.Close();
     err_.pipe.Close();
-    return End(TaskOutcome::Failure(wire::Outcome::kUserError,
-                                    fmt::format("cannot run '{}': {}", argv[0], uv_strerror(rc))));
+    return End(TaskOutcome::Failure(
+        wire::Outcome::kSystemError,
+        fmt::format("cannot start the task shim {}: {}", options_.shim_exe, uv_strerror(rc))));
   }
   pid_ = process_->pid;
-  spdlog::info("{} started command {} (pid {})", KeyLog(key_), argv[0], pid_);
+  spdlog::info("{} started command {} (shim pid {})", KeyLog(key_), program, pid_);
 
   // The inputs on stdin, then EOF. A child that exits without reading gets EPIPE: ignored.
   write_->req.data = write_;
@@ -355,27 +355,34 @@ void CommandRunner::StartRead(Stream* s) {
   if (rc != 0) s->eof = true;
 }
 
+// Reads what the pipe holds without blocking (its fd is non-blocking under libuv).
+void CommandRunner::DrainNow(Stream* s) {
+  uv_os_fd_t fd;
+  if (uv_fileno(reinterpret_cast<uv_handle_t*>(s->pipe.get()), &fd) != 0) return;
+  char buf[65536];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n > 0) {
+      AppendCapped(&s->data, buf, static_cast<size_t>(n));
+      continue;
+    }
+    if (n < 0 && errno == EINTR) continue;
+    return;  // 0 (EOF), EAGAIN (nothing more now) or an error
+  }
+}
+
 void CommandRunner::Cancel(wire::Outcome outcome, std::string reason) {
   if (ended_ || exited_ || pid_ == 0) return;
   if (!cancel_) cancel_ = TaskOutcome::Failure(outcome, std::move(reason));
   Terminate();
 }
 
+// The shim does the rest: SIGTERM to the command's whole tree, SIGKILL after the grace period,
+// and it exits once nothing of the tree is left.
 void CommandRunner::Terminate() {
   if (terminating_ || exited_) return;
   terminating_ = true;
-  uv_kill(-pid_, SIGTERM);
-  uv_timer_init(loop_, kill_timer_.get());
-  kill_timer_->data = this;
-  uv_timer_start(
-      kill_timer_.get(),
-      [](uv_timer_t* t) {
-        auto* self = static_cast<CommandRunner*>(t->data);
-        if (self->exited_) return;
-        spdlog::warn("{} did not stop within the grace period: SIGKILL", KeyLog(self->key_));
-        uv_kill(-self->pid_, SIGKILL);
-      },
-      static_cast<uint64_t>(std::max<int64_t>(options_.kill_grace_ms, 0)), 0);
+  uv_process_kill(process_.get(), SIGTERM);
 }
 
 void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
@@ -383,10 +390,8 @@ void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
   exit_status_ = exit_status;
   term_signal_ = term_signal;
   if (timeout_timer_->loop != nullptr) uv_timer_stop(timeout_timer_.get());
-  if (kill_timer_->loop != nullptr) uv_timer_stop(kill_timer_.get());
   if (checkpoint_timer_->loop != nullptr) uv_timer_stop(checkpoint_timer_.get());
-  // A stopped attempt leaves nothing behind: whatever the leader spawned dies with it.
-  if (cancel_) uv_kill(-pid_, SIGKILL);
+  // The shim has exited: nothing of the command's tree is left (it exits only then).
   process_.Close();
   if (!out_.eof || !err_.eof) {
     uv_timer_init(loop_, eof_timer_.get());
@@ -395,7 +400,12 @@ void CommandRunner::OnExit(int64_t exit_status, int term_signal) {
         eof_timer_.get(),
         [](uv_timer_t* t) {
           auto* self = static_cast<CommandRunner*>(t->data);
-          self->out_.eof = self->err_.eof = true;
+          // A loop that was late (a busy machine) may fire this before it polled the pipes:
+          // take what they hold now, so that output written before the exit is never lost.
+          for (Stream* st : {&self->out_, &self->err_}) {
+            if (!st->eof) self->DrainNow(st);
+            st->eof = true;
+          }
           self->MaybeFinish();
         },
         kEofWaitMs, 0);

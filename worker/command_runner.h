@@ -1,13 +1,17 @@
 // CommandRunner: runs a command task (DESIGN §3.3) as a child process with uv_spawn.
 //
-// The child runs in its own process group (UV_PROCESS_DETACHED) in the worker's working
-// directory, with {{inputs.NAME}} replaced in its argv, the inputs JSON object on stdin and in
-// $FANOUT_INPUTS, and FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/OUTPUTS/CHECKPOINT_DIR in its env.
-// stdout/stderr are captured (the last 1 MiB of each). Exit 0: outputs from $FANOUT_OUTPUTS,
-// else stdout as the single output; exit 42: non-retryable; other exits and signals: user
-// errors. What it printed goes back as the attempt's log (CommandLog). On timeout or Cancel
-// the group gets SIGTERM, then SIGKILL after the grace period.
-// The per-attempt scratch directory is removed when the attempt ends.
+// The command runs below a task shim (task_shim.h), in its own session and process group, in
+// the worker's working directory, with {{inputs.NAME}} replaced in its argv (as data, never as
+// shell code: command_argv.h), the inputs JSON object on stdin and in $FANOUT_INPUTS (a 0600
+// file), and an allow-listed environment (task_env.h) with FANOUT_EXECUTION/NODE/INDEX/ATTEMPT/
+// OUTPUTS/CHECKPOINT_DIR. Each attempt gets a fresh private scratch directory (mkdtemp, 0700,
+// never reused) below CommandOptions::scratch_root. stdout/stderr are captured (the last 1 MiB of each). Exit 0:
+// outputs from $FANOUT_OUTPUTS, else stdout as the single output; exit 42: non-retryable; other
+// exits and signals: user errors. What it printed goes back as the attempt's log (CommandLog).
+// Nothing the command started outlives the attempt: on timeout or Cancel its whole process tree
+// gets SIGTERM, then SIGKILL after the grace period; when the command exits, whatever it left
+// running is SIGKILLed; when the worker dies (any signal) the tree is SIGKILLed. The attempt
+// ends once the tree is gone. The per-attempt scratch directory is removed when it ends.
 //
 // Checkpoints (DESIGN §3.3): $FANOUT_CHECKPOINT_DIR starts empty. When the WorkItem carries a
 // checkpoint it is decoded (DecodeCheckpointDir) into a fresh directory named by
@@ -42,15 +46,15 @@ struct CommandOptions {
   std::string cwd;                     // where commands run: the worker's working directory
   std::filesystem::path scratch_root;  // per-attempt directories are created below it
   int64_t kill_grace_ms = 5000;        // SIGTERM → SIGKILL
-  std::vector<std::string> base_env;   // "K=V" entries every command inherits
+  // The task shim binary (task_shim.h: TaskShimExe()).
+  std::string shim_exe = "/proc/self/exe";
+  int lifeline_fd = -1;  // Lifeline::read_fd() of the worker; -1: shims do not watch one
+  std::vector<std::string> base_env;   // the worker's environment, "K=V" (see task_env.h)
+  std::vector<std::string> task_env;   // names declared with --task-env (task_env.h)
   int64_t max_checkpoint_bytes = kDefaultMaxCheckpointBytes;  // when the task sets none
 };
 
 inline constexpr size_t kMaxCapturedBytes = 1u << 20;
-
-// The environment of a command: base minus any inherited FANOUT_* task variables, plus `set`.
-std::vector<std::string> CommandEnv(const std::vector<std::string>& base,
-                                    const std::vector<std::pair<std::string, std::string>>& set);
 
 // The log of an attempt (ResultItem::log): the end of its stderr, after the end of its stdout
 // unless stdout was the output; "[stdout]"/"[stderr]" headings when both have text, a
@@ -75,7 +79,7 @@ class CommandRunner : public TaskRunner {
   void Cancel(wire::Outcome outcome, std::string reason) override;
   std::optional<std::string> LastCheckpoint() const override { return last_saved_; }
 
-  int pid() const { return pid_; }
+  int pid() const { return pid_; }  // the shim's
 
  private:
   struct Stream {
@@ -87,6 +91,7 @@ class CommandRunner : public TaskRunner {
 
   Status Prepare(std::vector<std::string>* argv, std::vector<std::string>* env);
   void StartRead(Stream* s);
+  void DrainNow(Stream* s);
   void OnExit(int64_t exit_status, int term_signal);
   void Terminate();
   void MaybeFinish();
@@ -111,7 +116,7 @@ class CommandRunner : public TaskRunner {
   UvHandle<uv_pipe_t> stdin_;
   WriteReq* write_ = nullptr;
   Stream out_, err_;
-  UvHandle<uv_timer_t> timeout_timer_, kill_timer_, eof_timer_, checkpoint_timer_;
+  UvHandle<uv_timer_t> timeout_timer_, eof_timer_, checkpoint_timer_;
   int pid_ = 0;
   bool exited_ = false;
   int64_t exit_status_ = 0;

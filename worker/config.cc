@@ -10,6 +10,8 @@
 #include <iostream>
 #include <random>
 
+#include "worker/task_env.h"
+
 namespace fanout::worker {
 namespace {
 
@@ -78,8 +80,9 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
   WorkerConfig c;
   unsigned cores = uv_available_parallelism();
   c.slots = cores;
+  c.command_slots = cores;
   c.cpu = cores;
-  std::string mem, labels, max_checkpoint;
+  std::string mem, labels, max_checkpoint, task_env, max_message;
 
   CLI::App app{
       "fanout-worker: runs map subtasks (C++ plugin functions, commands, built-ins) "
@@ -90,6 +93,12 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--slots", c.slots, "Subtasks run at once (default: number of cores)")
       ->envname("FANOUT_SLOTS")
+      ->check(CLI::Range(1u, 4096u))
+      ->capture_default_str();
+  app.add_option("--command-slots", c.command_slots,
+                 "Command tasks run at once, within --slots (C++ functions and built-ins may "
+                 "use the other slots; default: number of cores)")
+      ->envname("FANOUT_COMMAND_SLOTS")
       ->check(CLI::Range(1u, 4096u))
       ->capture_default_str();
   app.add_option("--plugin", c.plugins,
@@ -123,8 +132,18 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
                "This worker may be preempted (e.g. a spot instance)")
       ->envname("FANOUT_INTERRUPTIBLE");
   app.add_option("--scratch", c.scratch,
-                 "Directory for per-attempt scratch files (default: $TMPDIR/fanout-worker-ID)")
+                 "Directory (0700) below which each attempt gets a fresh private scratch "
+                 "directory (default: a new $TMPDIR/fanout-worker-ID-XXXXXX)")
       ->envname("FANOUT_SCRATCH");
+  app.add_option("--task-env", task_env,
+                 "Comma-separated names of worker environment variables that command tasks get "
+                 "besides PATH, HOME, LANG, LC_*, TZ and TMPDIR; names that look like secrets "
+                 "(KEY, SECRET, PASSWORD, TOKEN, ...) are refused")
+      ->envname("FANOUT_TASK_ENV");
+  app.add_option("--max-message-bytes", max_message,
+                 "Largest message accepted from the coordinator (ZMQ_MAXMSGSIZE), bytes or with "
+                 "a unit such as 64Mi (default: 256Mi); a larger one drops the connection")
+      ->envname("FANOUT_MAX_MESSAGE_BYTES");
   app.add_option("--kill-grace-ms", c.kill_grace_ms,
                  "Time between SIGTERM and SIGKILL when stopping a command")
       ->envname("FANOUT_KILL_GRACE_MS")
@@ -173,12 +192,17 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
     if (*m <= 0) return fail("--max-checkpoint-bytes must be positive");
     c.max_checkpoint_bytes = *m;
   }
-  if (c.id.empty()) c.id = DefaultId();
-  if (c.scratch.empty()) {
-    const char* tmp = std::getenv("TMPDIR");
-    std::string dir = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
-    c.scratch = dir + "/fanout-worker-" + c.id;
+  if (!max_message.empty()) {
+    auto m = ParseBytes(max_message);
+    if (!m) return fail("--max-message-bytes: " + m.error().message());
+    if (*m <= 0) return fail("--max-message-bytes must be positive");
+    c.max_message_bytes = *m;
   }
+  c.task_env = Split(task_env, ',');
+  if (Status st = CheckDeclaredTaskEnv(c.task_env); !st.ok()) {
+    return fail("--task-env: " + st.message());
+  }
+  if (c.id.empty()) c.id = DefaultId();
   return c;
 }
 

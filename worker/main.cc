@@ -5,15 +5,21 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <iostream>
 #include <string>
 
 #include "common/log.h"
 #include "worker/config.h"
 #include "worker/plugin_loader.h"
+#include "worker/task_shim.h"
 #include "worker/worker.h"
 
 int main(int argc, char** argv) {
+  // A task shim (worker/task_shim.h): the worker re-executes itself to supervise a command.
+  if (argc > 1 && std::strcmp(argv[1], fanout::worker::kTaskShimFlag) == 0) {
+    fanout::worker::RunTaskShim(argc, argv);
+  }
   auto config = fanout::worker::ParseWorkerFlags(argc, argv);
   if (!config) return config.error();
   fanout::InitLogging("fanout-worker", config->log_level);

@@ -55,6 +55,23 @@ nlohmann::json InputsJson(const wire::TaskDesc& task, const List& args) {
   return obj;
 }
 
+std::optional<std::string_view> PlaceholderInput(std::string_view placeholder) {
+  if (!placeholder.starts_with("{{") || !placeholder.ends_with("}}") || placeholder.size() < 4) {
+    return std::nullopt;
+  }
+  std::string_view inner = TrimSpace(placeholder.substr(2, placeholder.size() - 4));
+  constexpr std::string_view kPrefix = "inputs.";
+  if (!inner.starts_with(kPrefix)) return std::nullopt;
+  return inner.substr(kPrefix.size());
+}
+
+std::string PlaceholderText(const Value& v) { return v.is_str() ? v.as_str() : ToJson(v).dump(); }
+
+Status UnknownInputError(std::string_view arg, std::string_view name, const wire::TaskDesc& task) {
+  return InvalidArgument("command argument '" + std::string(arg) + "' refers to unknown input '" +
+                         std::string(name) + "' (inputs: " + Names(task.inputs) + ")");
+}
+
 Result<std::string> SubstitutePlaceholders(std::string_view arg, const wire::TaskDesc& task,
                                            const List& args) {
   std::string out;
@@ -64,28 +81,17 @@ Result<std::string> SubstitutePlaceholders(std::string_view arg, const wire::Tas
     if (open == std::string_view::npos) break;
     size_t close = arg.find("}}", open + 2);
     if (close == std::string_view::npos) break;
-    std::string_view inner = TrimSpace(arg.substr(open + 2, close - open - 2));
-    constexpr std::string_view kPrefix = "inputs.";
-    if (!inner.starts_with(kPrefix)) {
+    auto name = PlaceholderInput(arg.substr(open, close + 2 - open));
+    if (!name) {
       // Not ours: keep the text as is.
       out.append(arg.substr(pos, close + 2 - pos));
       pos = close + 2;
       continue;
     }
-    std::string_view name = inner.substr(kPrefix.size());
-    auto idx = FindInput(task, name);
-    if (!idx || *idx >= args.size()) {
-      return Err(InvalidArgument("command argument '" + std::string(arg) +
-                                 "' refers to unknown input '" + std::string(name) +
-                                 "' (inputs: " + Names(task.inputs) + ")"));
-    }
+    auto idx = FindInput(task, *name);
+    if (!idx || *idx >= args.size()) return Err(UnknownInputError(arg, *name, task));
     out.append(arg.substr(pos, open - pos));
-    const Value& v = args[*idx];
-    if (v.is_str()) {
-      out += v.as_str();
-    } else {
-      out += ToJson(v).dump();
-    }
+    out += PlaceholderText(args[*idx]);
     pos = close + 2;
   }
   out.append(arg.substr(pos));

@@ -25,8 +25,18 @@ std::optional<size_t> FindInput(const wire::TaskDesc& task, std::string_view nam
 // The inputs as a JSON object {name: value}; bytes as {"$bytes": base64}.
 nlohmann::json InputsJson(const wire::TaskDesc& task, const List& args);
 
-// Replaces every {{inputs.NAME}} (spaces inside the braces allowed) in one argument: strings
-// raw, other values as compact JSON. An unknown NAME is an error naming it.
+// NAME when `placeholder` is "{{inputs.NAME}}" (spaces inside the braces allowed).
+std::optional<std::string_view> PlaceholderInput(std::string_view placeholder);
+
+// What a placeholder stands for: a string raw, any other value as compact JSON.
+std::string PlaceholderText(const Value& v);
+
+// The error for a placeholder naming an input the task does not declare.
+Status UnknownInputError(std::string_view arg, std::string_view name, const wire::TaskDesc& task);
+
+// Replaces every {{inputs.NAME}} (spaces inside the braces allowed) in one argument with
+// PlaceholderText. An unknown NAME is an error naming it. For a whole command, with shell
+// scripts handled safely, see BuildCommandArgv (command_argv.h).
 Result<std::string> SubstitutePlaceholders(std::string_view arg, const wire::TaskDesc& task,
                                            const List& args);
 

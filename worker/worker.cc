@@ -3,10 +3,14 @@
 #include <fmt/ranges.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "worker/builtins.h"
@@ -65,6 +69,39 @@ wire::ResultItem ToResultItem(const wire::SubtaskKey& key, TaskOutcome outcome, 
   return r;
 }
 
+// The directory below which attempts get their scratch directories, private to this user:
+// `configured` (created 0700 when missing; when it exists it must be a real directory owned by
+// us, and is made 0700), or a new $TMPDIR/fanout-worker-ID-XXXXXX (mkdtemp: never an existing
+// one, so no other user can have prepared it).
+Result<std::string> PrepareScratchRoot(const std::string& configured, const std::string& id) {
+  if (configured.empty()) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string dir = (tmp != nullptr && *tmp != '\0') ? tmp : "/tmp";
+    std::string tmpl = dir + "/fanout-worker-" + id + "-XXXXXX";
+    if (mkdtemp(tmpl.data()) == nullptr) {
+      return Err(Internal("cannot create a scratch directory in " + dir + ": " +
+                          std::strerror(errno)));
+    }
+    return tmpl;
+  }
+  std::filesystem::path root(configured);
+  std::error_code ec;
+  if (root.has_parent_path()) std::filesystem::create_directories(root.parent_path(), ec);
+  if (mkdir(root.c_str(), 0700) != 0 && errno != EEXIST) {
+    return Err(Internal("cannot create the scratch directory " + configured + ": " +
+                        std::strerror(errno)));
+  }
+  struct stat st{};
+  if (lstat(root.c_str(), &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != geteuid()) {
+    return Err(Internal("the scratch directory " + configured +
+                        " is not a directory of this user (a symlink or someone else's?)"));
+  }
+  if ((st.st_mode & 0777) != 0700 && chmod(root.c_str(), 0700) != 0) {
+    return Err(Internal("cannot make " + configured + " private: " + std::strerror(errno)));
+  }
+  return configured;
+}
+
 std::string Hostname() {
   char host[256] = {0};
   if (gethostname(host, sizeof(host) - 1) != 0) return "";
@@ -83,8 +120,8 @@ Worker::Worker(uv_loop_t* loop, WorkerConfig config, PluginRegistry plugins)
   char cwd[4096];
   size_t len = sizeof(cwd);
   if (uv_cwd(cwd, &len) == 0) command_options_.cwd.assign(cwd, len);
-  command_options_.scratch_root = config_.scratch;
   command_options_.kill_grace_ms = config_.kill_grace_ms;
+  command_options_.task_env = config_.task_env;
   command_options_.max_checkpoint_bytes = config_.max_checkpoint_bytes;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
     command_options_.base_env.emplace_back(*e);
@@ -103,12 +140,22 @@ std::vector<std::string> Worker::Functions() const {
 }
 
 int Worker::Run() {
-  std::error_code ec;
-  std::filesystem::create_directories(config_.scratch, ec);
-  if (ec) {
-    spdlog::error("cannot create the scratch directory {}: {}", config_.scratch, ec.message());
+  auto lifeline = Lifeline::Create();
+  if (!lifeline) {
+    spdlog::error("{}", lifeline.error().message());
     return 1;
   }
+  lifeline_ = std::move(*lifeline);
+  command_options_.lifeline_fd = lifeline_->read_fd();
+  command_options_.shim_exe = TaskShimExe();
+  auto scratch = PrepareScratchRoot(config_.scratch, config_.id);
+  if (!scratch) {
+    spdlog::error("{}", scratch.error().message());
+    return 1;
+  }
+  config_.scratch = *scratch;
+  command_options_.scratch_root = config_.scratch;
+  std::error_code ec;
   uv_timer_init(loop_, heartbeat_timer_.get());
   heartbeat_timer_->data = this;
   uv_timer_init(loop_, reconnect_timer_.get());
@@ -117,6 +164,10 @@ int Worker::Run() {
   drain_timer_->data = this;
   uv_timer_init(loop_, exit_timer_.get());
   exit_timer_->data = this;
+  uv_prepare_init(loop_, flush_prepare_.get());
+  flush_prepare_->data = this;
+  uv_prepare_start(flush_prepare_.get(),
+                   [](uv_prepare_t* p) { static_cast<Worker*>(p->data)->Flush(); });
   uv_check_init(loop_, flush_check_.get());
   flush_check_->data = this;
   uv_check_start(flush_check_.get(), [](uv_check_t* c) { static_cast<Worker*>(c->data)->Flush(); });
@@ -130,8 +181,11 @@ int Worker::Run() {
   start_signal(sigterm_, SIGTERM);
   start_signal(sigint_, SIGINT);
 
-  spdlog::info("worker {} starting: coordinator {}, {} slots, functions [{}]", config_.id,
-               config_.coordinator, config_.slots, fmt::join(Functions(), ", "));
+  spdlog::info(
+      "worker {} starting: coordinator {}, {} slots ({} for commands), functions [{}], task "
+      "shim {}",
+      config_.id, config_.coordinator, config_.slots, CommandSlots(), fmt::join(Functions(), ", "),
+      command_options_.shim_exe);
   Connect();
   RestartHeartbeatTimer();
   uv_run(loop_, UV_RUN_DEFAULT);
@@ -154,6 +208,7 @@ int Worker::Run() {
 void Worker::Connect() {
   socket_ = std::make_unique<zmq::socket_t>(ctx_, zmq::socket_type::dealer);
   socket_->set(zmq::sockopt::linger, 0);
+  socket_->set(zmq::sockopt::maxmsgsize, config_.max_message_bytes);
   socket_->set(zmq::sockopt::routing_id, config_.id + "-" + std::to_string(++connection_seq_));
   socket_->connect(config_.coordinator);
   watcher_ = std::make_unique<ZmqWatcher>(
@@ -195,6 +250,7 @@ void Worker::SendHello() {
   wire::Hello h;
   h.worker_id = config_.id;
   h.slots = config_.slots;
+  h.command_slots = CommandSlots();
   h.functions = Functions();
   h.labels = config_.labels;
   h.cpu = config_.cpu;
@@ -227,6 +283,12 @@ void Worker::RestartHeartbeatTimer() {
 void Worker::OnHeartbeatTimer() {
   if (!socket_) return;  // waiting for the reconnect timer
   uint64_t silent = uv_now(loop_) - last_recv_ms_;
+  if (silent >= static_cast<uint64_t>(config_.liveness * heartbeat_ms_) && InputWaiting()) {
+    // The loop itself was held up (a loaded machine: timers run before poll reads the socket):
+    // the coordinator has spoken, we have not listened yet. Listen first.
+    watcher_->Poke();
+    return;
+  }
   if (silent >= static_cast<uint64_t>(config_.liveness * heartbeat_ms_)) {
     spdlog::warn(
         "no message from the coordinator for {} ms: reconnecting ({} results held, "
@@ -237,6 +299,14 @@ void Worker::OnHeartbeatTimer() {
     return;
   }
   if (welcomed_) SendHeartbeat(wire::Kind::kHeartbeat);
+}
+
+bool Worker::InputWaiting() const {
+  try {
+    return (socket_->get(zmq::sockopt::events) & ZMQ_POLLIN) != 0;
+  } catch (const zmq::error_t&) {
+    return false;
+  }
 }
 
 void Worker::OnMessage(std::vector<zmq::message_t>& frames) {
@@ -363,12 +433,19 @@ void Worker::OnAbort(const wire::AckBatch& aborts) {
 
 // ---- attempts -------------------------------------------------------------------------------
 
+uint32_t Worker::CommandSlots() const { return std::min(config_.command_slots, config_.slots); }
+
 void Worker::StartQueued() {
   if (starting_) return;  // a runner that ends inside Start() re-enters here
   starting_ = true;
-  while (!queue_.empty() && running_.size() < config_.slots) {
-    Queued item = std::move(queue_.front());
-    queue_.pop_front();
+  while (running_.size() < config_.slots) {
+    bool commands_full = running_commands_ >= CommandSlots();
+    auto next = std::find_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
+      return !commands_full || q.task->kind != static_cast<uint8_t>(wire::TaskKind::kCommand);
+    });
+    if (next == queue_.end()) break;
+    Queued item = std::move(*next);
+    queue_.erase(next);
     StartItem(std::move(item));
   }
   starting_ = false;
@@ -412,7 +489,9 @@ void Worker::StartItem(Queued item) {
   }
   spdlog::debug("{} starting task {}", KeyLog(key), task.name);
   TaskRunner* r = runner.get();
-  running_.emplace(key, Running{std::move(runner), WallMs()});
+  bool command = task.kind == static_cast<uint8_t>(wire::TaskKind::kCommand);
+  running_.emplace(key, Running{std::move(runner), WallMs(), command});
+  if (command) ++running_commands_;
   r->Start();
 }
 
@@ -427,6 +506,7 @@ void Worker::OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome) {
     spdlog::info("{} {}: {}", KeyLog(key), OutcomeName(static_cast<wire::Outcome>(r.outcome)), r.error);
   }
   finished_.push_back(std::move(it->second.runner));
+  if (it->second.command) --running_commands_;
   running_.erase(it);
   results_.Add(std::move(r));
   if (state_ == State::kServing) StartQueued();
@@ -447,7 +527,10 @@ void Worker::SendCheckpoint(const wire::SubtaskKey& key, std::string bytes) {
   Send(wire::Kind::kCheckpoint, wire::EncodeBody(wire::CheckpointSave{key, std::move(bytes)}));
 }
 
-// Runs once per loop turn, after I/O: one RESULT batch for everything that finished.
+// Runs twice per loop turn. Before poll (prepare): results made by timer callbacks, such as
+// builtin.sleep_ms, would otherwise wait in memory until the next wake-up (a heartbeat away),
+// and with them the coordinator's next WORK. After poll (check): results made by I/O callbacks
+// leave in the same turn.
 void Worker::Flush() {
   finished_.clear();
   if (socket_ && welcomed_) {

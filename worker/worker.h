@@ -4,7 +4,8 @@
 //
 // Protocol, as seen from here:
 //   connect → HELLO (capacity, functions, attempts still running) → WELCOME → every held
-//   result is re-sent. WORK items run at once or queue locally (never dropped). Results go out
+//   result is re-sent. WORK items run at once or queue locally (never dropped); at most
+//   `slots` run, of which at most `command_slots` are commands. Results go out
 //   as one RESULT batch per loop turn and are held until ACKed by exact key. HEARTBEAT every
 //   interval; any message from the coordinator counts as life; silence for liveness intervals
 //   means the coordinator is lost: a new socket (new routing id) with exponential backoff.
@@ -39,6 +40,7 @@
 #include "worker/result_store.h"
 #include "worker/subtask_key.h"
 #include "worker/task_runner.h"
+#include "worker/task_shim.h"
 
 namespace fanout::worker {
 
@@ -60,6 +62,7 @@ class Worker {
   struct Running {
     std::unique_ptr<TaskRunner> runner;
     int64_t started_ms = 0;
+    bool command = false;  // counts against command_slots
   };
   struct Queued {
     std::shared_ptr<const wire::TaskDesc> task;
@@ -81,10 +84,16 @@ class Worker {
   void OnAck(const wire::AckBatch& acks);
   void OnAbort(const wire::AckBatch& aborts);
   void OnHeartbeatTimer();
+  // True when a message from the coordinator waits in the socket, not yet read.
+  bool InputWaiting() const;
   void RestartHeartbeatTimer();
 
   // Attempts.
   bool IsKnown(const wire::SubtaskKey& key) const;
+  // Commands this worker runs at once: --command-slots, never more than --slots.
+  uint32_t CommandSlots() const;
+  // Starts queued items in order while slots are free; a command waits (and functions behind
+  // it may start) while CommandSlots() commands run.
   void StartQueued();
   void StartItem(Queued item);
   void OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome);
@@ -92,6 +101,9 @@ class Worker {
   // A running attempt saved a checkpoint: a kCheckpoint now (dropped when not connected; the
   // result carries the last one anyway).
   void SendCheckpoint(const wire::SubtaskKey& key, std::string bytes);
+  // Sends every unsent result (one RESULT batch per kMaxResultsPerBatch), destroys finished
+  // runners and advances a drain. Runs in every loop turn before poll and after it, so a result
+  // produced in any callback (timer, I/O, process exit) leaves before the loop next blocks.
   void Flush();
 
   // Drain and shutdown.
@@ -105,6 +117,7 @@ class Worker {
   uv_loop_t* loop_;
   WorkerConfig config_;
   PluginRegistry plugins_;
+  std::optional<Lifeline> lifeline_;  // held until the process ends: task shims watch it
   CommandOptions command_options_;
 
   zmq::context_t ctx_;
@@ -118,10 +131,14 @@ class Worker {
   uint64_t dropped_messages_ = 0;
 
   UvHandle<uv_timer_t> heartbeat_timer_, reconnect_timer_, drain_timer_, exit_timer_;
+  // Flush runs in both: the prepare handle sends what timer callbacks produced before the loop
+  // blocks in poll; the check handle sends what I/O callbacks produced without another turn.
+  UvHandle<uv_prepare_t> flush_prepare_;
   UvHandle<uv_check_t> flush_check_;
   UvHandle<uv_signal_t> sigterm_, sigint_;
 
   std::map<wire::SubtaskKey, Running, SubtaskKeyLess> running_;
+  uint32_t running_commands_ = 0;  // entries of running_ with command set
   std::deque<Queued> queue_;
   std::vector<std::unique_ptr<TaskRunner>> finished_;  // destroyed on the next loop turn
   bool starting_ = false;

@@ -35,7 +35,7 @@ TEST(CheckpointTest, CommandResumesFromItsCheckpointAfterItsWorkerIsKilled) {
   std::string spec = cluster.dir().WriteFile("count.yaml", R"(version: 1
 tasks:
   count:
-    command: [/bin/sh, -c, 'echo $PPID > "{{inputs.dir}}/worker.$FANOUT_ATTEMPT"; start=0; if [ -n "$FANOUT_PREV_CHECKPOINT_DIR" ]; then start=$(cat "$FANOUT_PREV_CHECKPOINT_DIR/n"); fi; i=$start; while [ $i -lt 100 ]; do i=$((i+1)); echo $i > "$FANOUT_CHECKPOINT_DIR/n.tmp"; mv "$FANOUT_CHECKPOINT_DIR/n.tmp" "$FANOUT_CHECKPOINT_DIR/n"; echo $i > "{{inputs.dir}}/progress"; sleep 0.03; done; echo $start']
+    command: [/bin/sh, -c, 'cut -d" " -f4 /proc/$PPID/stat > "{{inputs.dir}}/worker.$FANOUT_ATTEMPT"; start=0; if [ -n "$FANOUT_PREV_CHECKPOINT_DIR" ]; then start=$(cat "$FANOUT_PREV_CHECKPOINT_DIR/n"); fi; i=$start; while [ $i -lt 100 ]; do i=$((i+1)); echo $i > "$FANOUT_CHECKPOINT_DIR/n.tmp"; mv "$FANOUT_CHECKPOINT_DIR/n.tmp" "$FANOUT_CHECKPOINT_DIR/n"; echo $i > "{{inputs.dir}}/progress"; sleep 0.03; done; echo $start']
     inputs: {dir: str}
     outputs: {o0: int}
     checkpoint_interval: 100ms

@@ -682,6 +682,8 @@ std::vector<std::string> Cluster::WorkerArgv(size_t i) const {
   std::vector<std::string> argv = {BinDir() + "/fanout-worker",
                                    "--coordinator", Address(),
                                    "--slots", std::to_string(options_.slots),
+                                   // The suites were written for one command per slot.
+                                   "--command-slots", std::to_string(options_.slots),
                                    "--plugin", BinDir() + "/libfanout_examples.so",
                                    "--scratch", dir_.Path("worker-" + std::to_string(i))};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());

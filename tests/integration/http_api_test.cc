@@ -191,7 +191,9 @@ TEST_F(HttpApiTest, HealthzAndReadyzAnswer) {
 TEST_F(HttpApiTest, ThePageIsServedWholeWithoutExternalResources) {
   Got page = Get(port_, "/");
   ASSERT_EQ(page.status, 200);
-  EXPECT_NE(page.body.find("<canvas"), std::string::npos);
+  // The grid is drawn on canvases the script makes, one per map node.
+  EXPECT_NE(page.body.find("getContext(\"2d\")"), std::string::npos);
+  EXPECT_NE(page.body.find("/api/v1/executions"), std::string::npos);
   EXPECT_EQ(page.body.find("http://"), std::string::npos);  // no CDN, no external script
   EXPECT_EQ(page.body.find("https://"), std::string::npos);
 }
@@ -230,19 +232,34 @@ TEST_F(HttpApiTest, MetricsCountTheRunAndPassPromtool) {
     GTEST_SKIP() << "promtool is not installed (Debian package 'prometheus'): the text was checked above, "
                     "not linted by promtool";
   std::string file = cluster_->dir().WriteFile("scrape.txt", text);
-  RunResult lint = Run({"/bin/sh", "-c", "promtool check metrics < " + file});
+  RunResult lint = fanout::testing::Run({"/bin/sh", "-c", "promtool check metrics < " + file});
   EXPECT_EQ(lint.exit_code, 0) << lint;
   std::cout << "promtool check metrics: exit " << lint.exit_code << (lint.out.empty() ? " (no findings)" : "\n" + lint.out)
             << lint.err << "\n";
 }
 
 TEST(HttpBindTest, ABindBeyondLoopbackWithoutATokenIsRefusedWithExitTwo) {
-  RunResult r = Run({BinDir() + "/fanout-coordinator", "--http-bind", "0.0.0.0:0", "--redis", "127.0.0.1:1"},
+  RunResult r = fanout::testing::Run({BinDir() + "/fanout-coordinator", "--http-bind", "0.0.0.0:0", "--redis", "127.0.0.1:1"},
                     {{"FANOUT_HTTP_TOKEN", ""}});
   EXPECT_EQ(r.exit_code, 2) << r;
   EXPECT_NE(r.err.find("--http-bind 0.0.0.0:0 is reachable beyond this host: give a bearer token"),
             std::string::npos)
       << r;
+}
+
+TEST(HttpBindTest, ASecondCoordinatorCannotBindAPortTheFirstServesOn) {
+  // httplib's default SO_REUSEPORT let both bind and split the connections between them.
+  ClusterOptions o;
+  o.workers = 0;
+  Cluster c(o);
+  int port = HttpPort(c);
+  ASSERT_GT(port, 0);
+  std::string bind = "127.0.0.1:" + std::to_string(port);
+  RunResult r = fanout::testing::Run({BinDir() + "/fanout-coordinator", "--http-bind", bind, "--redis", "127.0.0.1:1"},
+                                     {}, {}, milliseconds(30000));
+  EXPECT_FALSE(r.timed_out) << r;
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("--http-bind: cannot bind " + bind), std::string::npos) << r;
 }
 
 TEST(HttpBindTest, ATokenIsAskedOfTheApiButNotOfTheProbes) {

@@ -121,9 +121,11 @@ std::string HintedIndex(const RunResult& run, std::string* exec = nullptr, std::
 
 TEST(LogsTest, AFailedRunPointsAtTheLogOfItsLowestFailedSubtask) {
   Cluster cluster;
-  // Subtask 0 fails last: the hint still names it, the lowest index, not the first to fail.
+  // Every subtask fails and the node fails at the third failure (min_successes 1 tolerates
+  // two); subtask 0 fails last: the hint still names it, the lowest index, not the first to fail.
   std::string spec = cluster.dir().WriteFile(
-      "bad.yaml", MapSpec("if [ {{inputs.x}} = 0 ]; then sleep 1; fi; echo \"bad {{inputs.x}}\" >&2; exit 1", 3));
+      "bad.yaml", MapSpec("if [ {{inputs.x}} = 0 ]; then sleep 1; fi; echo \"bad {{inputs.x}}\" >&2; exit 1", 3, "",
+                          "        min_successes: 1\n"));
   RunResult run = cluster.Fanout("run", spec);
   ASSERT_EQ(run.exit_code, 1) << run;
   std::string exec, node;

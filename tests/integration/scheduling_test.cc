@@ -62,7 +62,7 @@ TEST(SchedulingTest, NonInterruptibleTaskNeverRunsOnInterruptibleWorkers) {
   ASSERT_TRUE(cluster.WaitForWorkers(1, std::chrono::milliseconds(20000)));
   std::string spec = cluster.dir().WriteFile("steady.yaml", R"(version: 1
 tasks:
-  t: {command: [/bin/sh, -c, 'echo $PPID'], inputs: {x: int}, outputs: {o0: int}}
+  t: {command: [/bin/sh, -c, 'cut -d" " -f4 /proc/$PPID/stat'], inputs: {x: int}, outputs: {o0: int}}
 workflows:
   w:
     nodes: [{id: n, map: t, inputs: {x: [1, 2]}}]
@@ -90,7 +90,7 @@ TEST(SchedulingTest, PreemptedSubtasksAreRetriedAndTheLastSystemRetryAvoidsInter
   std::string spec = cluster.dir().WriteFile("spot.yaml", R"(version: 1
 tasks:
   t:
-    command: [/bin/sh, -c, 'echo $PPID > {{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT; if [ $FANOUT_ATTEMPT = 0 ]; then sleep 30; fi; echo $FANOUT_ATTEMPT']
+    command: [/bin/sh, -c, 'cut -d" " -f4 /proc/$PPID/stat > {{inputs.dir}}/$FANOUT_INDEX.$FANOUT_ATTEMPT; if [ $FANOUT_ATTEMPT = 0 ]; then sleep 30; fi; echo $FANOUT_ATTEMPT']
     inputs: {x: int, dir: str}
     outputs: {o0: int}
     interruptible: true

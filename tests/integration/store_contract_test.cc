@@ -227,10 +227,30 @@ TEST_P(StoreContractTest, ExecutionsAreCreatedListedAndFinished) {
   EXPECT_EQ((*active)[0].fields.at("phase"), "RUNNING");
   auto f = Get<std::vector<std::optional<std::string>>>([&](auto cb) { s().GetExecFields("x1", {"phase", "a", "b"}, cb); });
   EXPECT_EQ(*f, (std::vector<std::optional<std::string>>{"SUCCEEDED", "1", std::nullopt}));
-  auto recent = Get<std::vector<std::string>>([&](auto cb) { s().RecentExecutions(10, cb); });
+  auto recent = Get<std::vector<std::string>>([&](auto cb) { s().RecentExecutions(10, false, cb); });
   EXPECT_EQ(*recent, (std::vector<std::string>{"x2", "x1"}));
   auto all = Get<std::map<std::string, std::string>>([&](auto cb) { s().GetAllExecFields("nope", cb); });
   EXPECT_TRUE(all->empty());
+}
+
+TEST_P(StoreContractTest, AChildExecutionIsCreatedOnceAndListedOnlyWithChildren) {
+  using Fields = std::optional<std::map<std::string, std::string>>;
+  ASSERT_TRUE(Done([&](auto cb) { s().CreateExecution("top", 1000, {{"phase", "RUNNING"}}, cb); }).ok());
+  auto first = Get<Fields>([&](auto cb) { s().CreateChildExecution("top.m.0", 2000, {{"phase", "RUNNING"}}, cb); });
+  ASSERT_TRUE(first);
+  EXPECT_FALSE(first->has_value());
+  ASSERT_TRUE(Done([&](auto cb) { s().FinishExecution("top.m.0", {{"phase", "SUCCEEDED"}}, cb); }).ok());
+  // Started again (a restarted parent): nothing is written, the stored fields come back.
+  auto again = Get<Fields>([&](auto cb) { s().CreateChildExecution("top.m.0", 3000, {{"phase", "RUNNING"}}, cb); });
+  ASSERT_TRUE(again && again->has_value());
+  EXPECT_EQ((**again).at("phase"), "SUCCEEDED");
+  auto active = Get<std::vector<StoredExecution>>([&](auto cb) { s().LoadActive(cb); });
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ((*active)[0].id, "top");
+  auto top_only = Get<std::vector<std::string>>([&](auto cb) { s().RecentExecutions(10, false, cb); });
+  EXPECT_EQ(*top_only, (std::vector<std::string>{"top"}));
+  auto all = Get<std::vector<std::string>>([&](auto cb) { s().RecentExecutions(10, true, cb); });
+  EXPECT_EQ(*all, (std::vector<std::string>{"top.m.0", "top"}));
 }
 
 TEST_P(StoreContractTest, RecoverCopiesSucceededSubtasksWhenSizesMatch) {

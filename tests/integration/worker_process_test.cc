@@ -78,6 +78,80 @@ TEST_F(WorkerProcessTest, QueuesItemsBeyondItsSlotsAndRunsThemAll) {
   }
 }
 
+// A result made in a timer callback (builtin.sleep_ms) must leave before the loop blocks
+// again, not with the next wake-up. Our WELCOME sets the heartbeat to a minute, so the only
+// wake-ups are the WORK messages: without a flush before poll each round would wait a minute
+// for its results.
+TEST_F(WorkerProcessTest, SleepResultsLeaveWithoutWaitingForTheNextWakeUp) {
+  auto_welcome_ = false;
+  Handshake();  // 4 slots
+  Send(wire::Kind::kWelcome, wire::EncodeBody(wire::Welcome{7, 60000}));
+  wire::TaskDesc sleep = Builtin("builtin.sleep_ms", {{"ms", "int"}});
+  for (uint32_t round = 0; round < 5; ++round) {
+    // Like the coordinator: as many items as slots, the next ones once these are back.
+    std::vector<wire::WorkItem> items;
+    for (uint32_t i = 0; i < 4; ++i) items.push_back(Item(4 * round + i, 0, Args({Value(int64_t{0})})));
+    SendWork(sleep, items);
+    auto results = CollectResults(4, milliseconds(20000));  // far below the 60 s heartbeat
+    ASSERT_EQ(results.size(), 4u) << "round " << round;
+    wire::AckBatch ack;
+    for (const auto& r : results) {
+      EXPECT_EQ(r.outcome, static_cast<uint8_t>(wire::Outcome::kSucceeded)) << r.error;
+      EXPECT_EQ(Outputs(r), List{Value(int64_t{0})});
+      ack.keys.push_back(r.key);
+    }
+    Send(wire::Kind::kAck, wire::EncodeBody(ack));
+  }
+}
+
+TEST_F(WorkerProcessTest, HelloAdvertisesItsCommandSlotsWithinItsSlots) {
+  wire::Hello h = Handshake({"--command-slots", "2"});
+  EXPECT_EQ(h.slots, 4u);
+  EXPECT_EQ(h.command_slots, 2u);
+}
+
+TEST_F(WorkerProcessTest, HelloNeverAdvertisesMoreCommandSlotsThanSlots) {
+  wire::Hello h = Handshake({"--command-slots", "9"});
+  EXPECT_EQ(h.command_slots, 4u);
+}
+
+// 4 slots, 1 for commands: three commands run one after the other (each holds a lock
+// directory while it runs and records an overlap if it finds it taken), and built-ins queued
+// behind them still run at once.
+TEST_F(WorkerProcessTest, RunsNoMoreCommandsAtOnceThanItsCommandSlots) {
+  Handshake({"--command-slots", "1"});
+  std::string dir = scratch_.string();
+  std::string go = dir + "/go";
+  auto t = Command({"sh", "-c",
+                    "mkdir \"$0/lock\" 2>/dev/null || touch \"$0/overlap\"; "
+                    "touch \"$0/started.$FANOUT_INDEX\"; "
+                    "while [ ! -e \"$0/go\" ]; do sleep 0.02; done; rmdir \"$0/lock\"",
+                    dir},
+                   {}, {});
+  SendWork(t, {Item(0, 0, Args({})), Item(1, 0, Args({})), Item(2, 0, Args({}))});
+  auto started = [&] {
+    int n = 0;
+    for (int i = 0; i < 3; ++i) n += std::filesystem::exists(dir + "/started." + std::to_string(i));
+    return n;
+  };
+  ASSERT_TRUE(PumpUntil([&] { return started() >= 1; }, milliseconds(10000)));
+  // Functions are not held back by the waiting commands.
+  SendWork(Builtin("builtin.noop", {{"x", "int"}}), {Item(7, 0, Args({Value(int64_t{7})}))}, "e1",
+           "n2");
+  auto noop = CollectResults(1, milliseconds(10000));
+  ASSERT_EQ(noop.size(), 1u);
+  EXPECT_EQ(noop[0].key.index, 7u);
+  EXPECT_EQ(started(), 1);  // the other two commands are still queued
+  std::filesystem::create_directory(go);
+  auto results = CollectResults(3, milliseconds(20000));
+  ASSERT_EQ(results.size(), 3u);
+  for (const auto& r : results) {
+    EXPECT_EQ(r.outcome, static_cast<uint8_t>(wire::Outcome::kSucceeded)) << r.error;
+  }
+  EXPECT_EQ(started(), 3);
+  EXPECT_FALSE(std::filesystem::exists(dir + "/overlap"));
+}
+
 TEST_F(WorkerProcessTest, FailIfReportsAUserError) {
   Handshake();
   auto r = RunOne(Builtin("builtin.fail_if", {{"x", "int"}, {"fail", "list<int>"}}),

@@ -295,6 +295,48 @@ TEST(CodecTest, DecodesRandomGarbageWithoutCrashing) {
   }
 }
 
+TEST(CodecTest, EncodedSizeMatchesTheEncodingAtEveryIntWidthBoundary) {
+  for (int64_t x : {std::numeric_limits<int64_t>::min(), int64_t{-2147483649}, int64_t{-2147483648},
+                    int64_t{-32769}, int64_t{-32768}, int64_t{-129}, int64_t{-128}, int64_t{-33},
+                    int64_t{-32}, int64_t{-1}, int64_t{0}, int64_t{127}, int64_t{128}, int64_t{255},
+                    int64_t{256}, int64_t{65535}, int64_t{65536}, int64_t{4294967295},
+                    int64_t{4294967296}, std::numeric_limits<int64_t>::max()}) {
+    EXPECT_EQ(EncodedMsgpackSize(Value(x)), EncodeMsgpack(Value(x)).size()) << x;
+  }
+}
+
+TEST(CodecTest, EncodedSizeMatchesTheEncodingAtEveryLengthBoundary) {
+  for (size_t n : {0, 1, 15, 16, 31, 32, 255, 256, 65535, 65536}) {
+    Value str(std::string(n, 's'));
+    EXPECT_EQ(EncodedMsgpackSize(str), EncodeMsgpack(str).size()) << "str " << n;
+    Value bin(Bytes{std::string(n, 'b')});
+    EXPECT_EQ(EncodedMsgpackSize(bin), EncodeMsgpack(bin).size()) << "bin " << n;
+    Value list(List(n, Value()));
+    EXPECT_EQ(EncodedMsgpackSize(list), EncodeMsgpack(list).size()) << "list " << n;
+    Map m;
+    for (size_t i = 0; i < n; ++i) m.emplace(std::to_string(i), Value(true));
+    EXPECT_EQ(EncodedMsgpackSize(Value(m)), EncodeMsgpack(Value(m)).size()) << "map " << n;
+  }
+}
+
+TEST(CodecTest, EncodedSizeOfNestedValuesAddsUp) {
+  Value v(Map{{"a", Value(List{Value(1.5), Value(std::string(40, 'k')), Value()})},
+              {std::string(33, 'K'), Value(Map{{"", Value(false)}})}});
+  EXPECT_EQ(EncodedMsgpackSize(v), EncodeMsgpack(v).size());
+}
+
+TEST(CodecTest, NestingDepthCountsCollections) {
+  EXPECT_EQ(NestingDepth(Value(1)), 0u);
+  EXPECT_EQ(NestingDepth(Value(List{})), 1u);
+  EXPECT_EQ(NestingDepth(Value(Map{{"k", Value(List{Value(List{})})}})), 3u);
+  EXPECT_EQ(NestingDepth(Value(List{Value(1), Value(List{Value(Map{})}), Value(List{})})), 3u);
+}
+
+TEST(CodecTest, DefaultLimitsDecodeStringsUpToTheElementLimit) {
+  EXPECT_EQ(DecodeLimits{}.max_str, kMaxElementBytes);
+  EXPECT_EQ(DecodeLimits{}.max_bin, kMaxElementBytes);
+}
+
 TEST(CodecTest, SplitsArrayIntoRawElements) {
   List elems{Value(1), Value("two"), Value(List{Value(3), Value(4)}), Value(Map{{"k", Value()}})};
   std::string enc = EncodeMsgpack(Value(elems));

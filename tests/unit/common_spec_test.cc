@@ -2,6 +2,8 @@
 // naming the file and the field), input resolution and min_successes arithmetic.
 #include "common/spec.h"
 
+#include "common/codec.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -534,6 +536,42 @@ TEST(SpecErrorTest, SameInputInInputsAndBind) {
                   {"workflows.wf.nodes[s].bind.b", "given twice"});
 }
 
+TEST(SpecErrorTest, DuplicateTaskName) {
+  ExpectSpecError(kTasks + "  one:\n    function: two\nworkflows:\n  wf:\n    nodes: [{id: o, task: one}]\n",
+                  {"tasks.one", "duplicate task name"});
+}
+
+TEST(SpecErrorTest, DuplicateWorkflowName) {
+  ExpectSpecError(Wf("    nodes: [{id: o, task: one}]\n  wf:\n    nodes: [{id: p, task: one}]\n"),
+                  {"workflows.wf", "duplicate workflow name"});
+}
+
+TEST(SpecErrorTest, DuplicateTaskParameter) {
+  ExpectSpecError("version: 1\ntasks:\n  t: {function: t, inputs: {x: int, x: float}}\n"
+                  "workflows:\n  wf:\n    nodes: [{id: o, task: t, inputs: {x: 1}}]\n",
+                  {"tasks.t.inputs.x", "given twice"});
+}
+
+TEST(SpecErrorTest, DuplicateWorkflowInput) {
+  ExpectSpecError(Wf("    inputs: {a: int, a: str}\n    nodes: [{id: o, task: one}]\n"),
+                  {"workflows.wf.inputs.a", "given twice"});
+}
+
+TEST(SpecErrorTest, SameInputTwiceInBind) {
+  ExpectSpecError(Wf(R"(    nodes:
+      - id: s
+        map: add
+        inputs: {a: [1.0]}
+        bind: {b: 2.0, b: 3.0}
+)"),
+                  {"workflows.wf.nodes[s].bind.b", "given twice"});
+}
+
+TEST(SpecErrorTest, DuplicateWorkflowOutput) {
+  ExpectSpecError(Wf("    nodes: [{id: o, task: one}]\n    outputs: {r: $o.o0, r: $o.o0}\n"),
+                  {"workflows.wf.outputs.r", "given twice"});
+}
+
 TEST(SpecErrorTest, DuplicateNodeId) {
   ExpectSpecError(Wf(R"(    nodes:
       - id: o
@@ -607,6 +645,40 @@ TEST(SpecErrorTest, RetriesThatIsNotAnInteger) {
 
 // ---------------------------------------------------------------------------------------
 // Accepted specs.
+
+TEST(SpecTest, NodeOrderIsThatOfRepeatedPassesOverTheWrittenList) {
+  // Pass 1 places a and z, pass 2 b (its reference a is placed), pass 3 c.
+  Spec spec = MustParse(Wf(R"(    nodes:
+      - id: c
+        task: add
+        inputs: {a: $b.o0, b: $a.o0}
+      - id: b
+        task: double
+        inputs: {x: $a.o0}
+      - id: a
+        task: one
+      - id: z
+        task: one
+)"));
+  std::vector<std::string> order;
+  for (const auto& n : OnlyWorkflow(spec).nodes) order.push_back(n.id);
+  EXPECT_EQ(order, (std::vector<std::string>{"a", "z", "b", "c"}));
+}
+
+TEST(SpecTest, OrdersALongChainWrittenInReverse) {
+  // Ordering took one pass over every node per node placed: this 20,000-node spec (1 MB)
+  // took hours; now it is linear in the nodes (up to a sort).
+  const int n = 20000;
+  std::string body = "    nodes:\n";
+  for (int i = 0; i < n - 1; ++i)
+    body += "      - {id: n" + std::to_string(i) + ", task: double, inputs: {x: $n" +
+            std::to_string(i + 1) + ".o0}}\n";
+  body += "      - {id: n" + std::to_string(n - 1) + ", task: one}\n";
+  Spec spec = MustParse(Wf(body));
+  const WorkflowDef& wf = OnlyWorkflow(spec);
+  ASSERT_EQ(wf.nodes.size(), static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) ASSERT_EQ(wf.nodes[i].id, "n" + std::to_string(n - 1 - i));
+}
 
 TEST(SpecTest, OrdersNodesTopologicallyWhenDeclaredOutOfOrder) {
   Spec spec = MustParse(Wf(R"(    nodes:
@@ -930,6 +1002,158 @@ TEST(BytesTest, RejectsNonFiniteAndOverflowingSizes) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Limits on the spec text (SpecLimits), checked before the document is built.
+
+// A spec whose only workflow input `j` (type json) has `default_yaml` (indented 8, its first
+// line after "default:") as its default.
+std::string WithJsonDefault(const std::string& default_yaml) {
+  return Wf("    inputs:\n      j:\n        type: json\n        default:\n" + default_yaml +
+            "    nodes: [{id: o, task: one}]\n");
+}
+
+// The "billion laughs" of issue 10: seven levels of ten aliases, 11.1M values once expanded,
+// in about 540 bytes.
+std::string AliasBomb(int levels) {
+  std::string d = "          l0: &l0 [1, 1, 1, 1, 1, 1, 1, 1, 1, 1]\n";
+  for (int i = 1; i < levels; ++i) {
+    std::string p = "*l" + std::to_string(i - 1);
+    d += "          l" + std::to_string(i) + ": &l" + std::to_string(i) + " [" + p;
+    for (int k = 1; k < 10; ++k) d += ", " + p;
+    d += "]\n";
+  }
+  return WithJsonDefault(d);
+}
+
+TEST(SpecLimitsTest, RefusesTheAliasBombOfIssue10NamingTheLimitAndTheLine) {
+  std::string text = AliasBomb(7);
+  auto spec = ParseSpec(text, kFile);
+  ASSERT_FALSE(spec.has_value()) << "the alias bomb was accepted";
+  EXPECT_EQ(spec.error().code(), Code::kInvalidArgument);
+  const std::string& m = spec.error().message();
+  // The node limit is reached on one of the alias lines (the default starts on line 24).
+  EXPECT_EQ(m.rfind("wf.yaml:", 0), 0u) << m;
+  EXPECT_NE(m.find("1048576 YAML nodes"), std::string::npos) << m;
+  EXPECT_NE(m.find("aliases are expanded"), std::string::npos) << m;
+}
+
+TEST(SpecLimitsTest, RefusesAliasesThatMultiplyTheDocumentBeyondTheExpansionFactor) {
+  SpecLimits limits;
+  limits.alias_free_nodes = 1000;
+  limits.max_alias_expansion = 10;
+  // Four levels: about 40 nodes written, 11,110 once expanded: under max_nodes, over 10x.
+  auto spec = ParseSpec(AliasBomb(4), kFile, limits);
+  ASSERT_FALSE(spec.has_value()) << "an alias expansion of ~250x was accepted";
+  const std::string& m = spec.error().message();
+  EXPECT_NE(m.find("YAML aliases expand the"), std::string::npos) << m;
+  EXPECT_NE(m.find("at most 10 times"), std::string::npos) << m;
+  // The line of the first alias (l1), not of the end of the document.
+  EXPECT_EQ(m.rfind("wf.yaml:25:", 0), 0u) << m;
+}
+
+TEST(SpecLimitsTest, AcceptsAliasesThatReuseABlock) {
+  Spec spec = MustParse(R"(version: 1
+tasks:
+  a:
+    function: a
+    outputs: {o0: int}
+    requests: &req {cpu: 2, mem: 1Gi}
+  b:
+    function: b
+    outputs: {o0: int}
+    requests: *req
+workflows:
+  wf:
+    nodes: [{id: x, task: a}, {id: y, task: b}]
+)");
+  ASSERT_EQ(spec.tasks.size(), 2u);
+  EXPECT_EQ(spec.tasks.at("b").requests.cpu, 2.0);
+  EXPECT_EQ(spec.tasks.at("b").requests.mem_bytes, int64_t{1} << 30);
+}
+
+TEST(SpecLimitsTest, RefusesAnAliasToTheNodeThatContainsIt) {
+  // yaml-cpp builds this as a cycle; walking it would never end (two aliases per level).
+  auto spec = ParseSpec(WithJsonDefault("          &loop [*loop, *loop]\n"), kFile);
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_EQ(spec.error().code(), Code::kInvalidArgument);
+  EXPECT_NE(spec.error().message().find("the alias *loop refers to a node that contains it"),
+            std::string::npos)
+      << spec.error().message();
+  EXPECT_EQ(spec.error().message().rfind("wf.yaml:24:", 0), 0u) << spec.error().message();
+}
+
+TEST(SpecLimitsTest, RefusesMoreNodesThanTheLimitWithoutAliases) {
+  SpecLimits limits;
+  limits.max_nodes = 100;
+  std::string list = "          [";
+  for (int i = 0; i < 200; ++i) list += (i ? ", " : "") + std::to_string(i);
+  auto spec = ParseSpec(WithJsonDefault(list + "]\n"), kFile, limits);
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_NE(spec.error().message().find("more than 100 YAML nodes (the limit)"), std::string::npos)
+      << spec.error().message();
+  EXPECT_EQ(spec.error().message().find("aliases"), std::string::npos) << spec.error().message();
+}
+
+TEST(SpecLimitsTest, RefusesNestingDeeperThanTheLimitNamingIt) {
+  // The default sits under six levels (root, workflows, wf, inputs, j, and itself).
+  auto spec = ParseSpec(
+      WithJsonDefault("          " + std::string(60, '[') + std::string(60, ']') + "\n"), kFile);
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_NE(spec.error().message().find("nested 65 levels deep, more than the limit of 64"),
+            std::string::npos)
+      << spec.error().message();
+}
+
+TEST(SpecLimitsTest, CountsNestingThroughAliases) {
+  SpecLimits limits;
+  limits.max_depth = 12;
+  // Written, nothing is deeper than 10 levels; with *a expanded inside b, 13.
+  auto spec = ParseSpec(WithJsonDefault("          a: &a [[[[1]]]]\n"
+                                        "          b: [[[*a]]]\n"),
+                        kFile, limits);
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_NE(spec.error().message().find("nested 13 levels deep (aliases expanded)"),
+            std::string::npos)
+      << spec.error().message();
+}
+
+TEST(SpecLimitsTest, RefusesATypeNestedDeeperThanTheLimitWithoutOverflowingTheStack) {
+  // Type::Parse recursed once per level: 200k levels overflowed the stack.
+  std::string type;
+  for (int i = 0; i < 200000; ++i) type += "list<";
+  type += "int" + std::string(200000, '>');
+  ExpectSpecError(Wf("    inputs: {x: \"" + type + "\"}\n    nodes: [{id: o, task: one}]\n"),
+                  {"workflows.wf.inputs.x.type", "type nested more than 64 levels deep"});
+}
+
+TEST(SpecLimitsTest, AcceptsATypeNestedAsDeepAsTheLimit) {
+  std::string type;
+  for (int i = 0; i < 64; ++i) type += "list<";
+  type += "int" + std::string(64, '>');
+  Spec spec = MustParse(Wf("    inputs: {x: \"" + type + "\"}\n    nodes: [{id: o, task: one}]\n"));
+  EXPECT_EQ(OnlyWorkflow(spec).inputs[0].type.ToString(), type);
+}
+
+TEST(SpecLimitsTest, RefusesTextLargerThanTheLimitNamingBothSizes) {
+  SpecLimits limits;
+  limits.max_bytes = 100;
+  std::string text = Wf("    nodes: [{id: o, task: one}]\n");
+  auto spec = ParseSpec(text, kFile, limits);
+  ASSERT_FALSE(spec.has_value());
+  EXPECT_NE(spec.error().message().find("the spec is " + std::to_string(text.size()) +
+                                        " bytes, more than the limit of 100"),
+            std::string::npos)
+      << spec.error().message();
+}
+
+TEST(SpecLimitsTest, DefaultLimitsAcceptTheExampleSpecs) {
+  for (const auto& entry : std::filesystem::directory_iterator(SourceRoot() / "examples")) {
+    if (entry.path().extension() != ".yaml") continue;
+    auto spec = LoadSpecFile(entry.path().string());
+    EXPECT_TRUE(spec.has_value()) << entry.path() << ": " << spec.error().ToString();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Inputs.
 
 class ResolveInputsTest : public ::testing::Test {
@@ -1003,6 +1227,113 @@ TEST_F(ResolveInputsTest, RejectsValueOfTheWrongTypeNamingThePath) {
   EXPECT_EQ(in.error().code(), Code::kInvalidArgument);
   EXPECT_NE(in.error().message().find("input 'xs'"), std::string::npos) << in.error().message();
   EXPECT_NE(in.error().message().find("[1]"), std::string::npos) << in.error().message();
+}
+
+// Limits on the inputs (InputLimits), checked where they are resolved.
+
+class InputLimitsTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    spec_ = MustParse(Wf(R"(    inputs:
+      ss: "list<str>"
+      s: {type: str, default: "a default of 27 characters."}
+      j: json
+    nodes:
+      - id: o
+        task: one
+)"));
+    wf_ = &OnlyWorkflow(spec_);
+  }
+  // Resolves with `ss` and `j` given (s keeps its default unless given in `more`).
+  Result<Map> Resolve(Value ss, const InputLimits& limits = {}, Map more = {}) {
+    more.emplace("ss", std::move(ss));
+    more.emplace("j", Value());
+    return ResolveWorkflowInputs(*wf_, more, limits);
+  }
+  Spec spec_;
+  const WorkflowDef* wf_ = nullptr;
+};
+
+void ExpectInputError(const Result<Map>& in, std::initializer_list<std::string> parts) {
+  ASSERT_FALSE(in.has_value()) << "accepted, expected an error containing " << *parts.begin();
+  EXPECT_EQ(in.error().code(), Code::kInvalidArgument);
+  for (const std::string& p : parts)
+    EXPECT_NE(in.error().message().find(p), std::string::npos)
+        << "message lacks '" << p << "': " << in.error().message();
+}
+
+TEST_F(InputLimitsTest, RefusesAListElementLargerThanTheElementLimitNamingInputIndexAndSize) {
+  // 16 MiB of characters encode to 16 MiB + 5 bytes (a str32 header).
+  std::string big(kMaxElementBytes, 'x');
+  auto in = Resolve(Value(List{Value("small"), Value(std::move(big))}));
+  ExpectInputError(in, {"input 'ss'", "element [1]", std::to_string(kMaxElementBytes + 5) + " bytes",
+                        "element limit of 16777216 bytes (16 MiB)"});
+}
+
+TEST_F(InputLimitsTest, RefusesANonListInputLargerThanTheElementLimit) {
+  InputLimits limits;
+  limits.max_element_bytes = 20;
+  auto in = Resolve(Value(List{}), limits);  // s keeps its 27-character default: 28 bytes
+  ExpectInputError(in, {"input 's'", "28 bytes encoded", "element limit of 20 bytes"});
+}
+
+TEST_F(InputLimitsTest, AcceptsAnElementOfExactlyTheLimit) {
+  InputLimits limits;
+  limits.max_element_bytes = 28;
+  auto in = Resolve(Value(List{Value(std::string(27, 'y'))}), limits);  // 1 + 27 bytes
+  ASSERT_TRUE(in.has_value()) << in.error().ToString();
+  auto over = Resolve(Value(List{Value(std::string(28, 'y'))}), limits);  // 1 + 28 bytes
+  ExpectInputError(over, {"input 'ss'", "element [0] is 29 bytes"});
+}
+
+TEST_F(InputLimitsTest, RefusesAListWithMoreElementsThanTheLimit) {
+  InputLimits limits;
+  limits.max_list_elements = 3;
+  ASSERT_TRUE(Resolve(Value(List(3, Value("e"))), limits).has_value());
+  ExpectInputError(Resolve(Value(List(4, Value("e"))), limits),
+                   {"input 'ss'", "4 elements, more than the limit of 3 per list"});
+}
+
+TEST_F(InputLimitsTest, RefusesAValueNestedDeeperThanTheStoredInputsCanBeDecoded) {
+  // 64 nested lists decode alone, but not inside the map of inputs the coordinator stores.
+  Value v = Value(1);
+  for (int i = 0; i < 64; ++i) v = Value(List{std::move(v)});
+  ASSERT_TRUE(DecodeMsgpack(EncodeMsgpack(v)).has_value());
+  EXPECT_FALSE(DecodeMsgpack(EncodeMsgpack(Value(Map{{"j", v}}))).has_value());
+  ExpectInputError(Resolve(Value(List{}), {}, Map{{"j", v}}),
+                   {"input 'j'", "nested 64 levels deep, more than the limit of 63"});
+}
+
+TEST_F(InputLimitsTest, InputsWithinTheLimitsSurviveTheStoredInputsRoundTrip) {
+  Value v = Value(1);
+  for (int i = 0; i < 63; ++i) v = Value(List{std::move(v)});
+  auto in = Resolve(Value(List{Value(std::string(1000, 'z'))}), {}, Map{{"j", v}});
+  ASSERT_TRUE(in.has_value()) << in.error().ToString();
+  auto stored = DecodeMsgpack(EncodeMsgpack(Value(*in)));
+  ASSERT_TRUE(stored.has_value()) << stored.error().ToString();
+  EXPECT_EQ(*stored, Value(*in));
+}
+
+TEST_F(InputLimitsTest, RefusesInputsLargerTogetherThanTheTotalLimit) {
+  InputLimits limits;
+  limits.max_total_bytes = 100;
+  // ss: 1 + 2 × 42 bytes; s: 28 bytes; j: 1 byte. 114 in all.
+  auto in = Resolve(Value(List(2, Value(std::string(40, 'w')))), limits);
+  ExpectInputError(in, {"inputs of workflow 'wf'", "114 bytes encoded together",
+                        "more than the limit of 100 bytes"});
+}
+
+TEST(InputLimitsSpecTest, RefusesADefaultOverTheElementLimit) {
+  Spec spec = MustParse(Wf(R"(    inputs:
+      xs: {type: "list<str>", default: [a, bbbbbbbbbbbbbbbbbbbb]}
+    nodes:
+      - id: o
+        task: one
+)"));
+  InputLimits limits;
+  limits.max_element_bytes = 10;
+  ExpectInputError(ResolveWorkflowInputs(OnlyWorkflow(spec), {}, limits),
+                   {"input 'xs'", "element [1] is 21 bytes"});
 }
 
 TEST(MapLengthsTest, AcceptsEqualLengths) {

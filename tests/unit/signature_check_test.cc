@@ -79,6 +79,45 @@ TEST(SignatureCheckTest, AnAdvertisedSignatureThatDiffersIsRefusedEvenWhenWaitin
   EXPECT_TRUE(Check("detect", {w}).ok());
 }
 
+// A map over a launch plan: the child workflow's task function is what the workers must offer.
+const char* kMapOverLaunchPlan = R"(version: 1
+tasks:
+  t: {function: FN, inputs: {x: int}, outputs: {o0: int}}
+launch_plans:
+  lp: {workflow: inner}
+workflows:
+  inner:
+    inputs: {xs: "list<int>"}
+    nodes:
+      - {id: m, map: t, inputs: {x: $inputs.xs}}
+    outputs: {o0: $m.o0}
+  w:
+    inputs:
+      data: {type: "list<list<int>>", default: [[1, 2], [3]]}
+    nodes:
+      - {id: each, map: lp, inputs: {xs: $inputs.data}}
+    outputs: {o0: $each.o0}
+)";
+
+Status CheckLaunchPlanSpec(const std::string& function, const std::vector<WorkerOffer>& offers) {
+  std::string yaml = kMapOverLaunchPlan;
+  yaml.replace(yaml.find("FN"), 2, function);
+  Spec spec = Parse(yaml);
+  return CheckFunctions(spec, spec.workflows.at("w"), offers, {});
+}
+
+TEST(SignatureCheckTest, AMapOverALaunchPlanPassesWhenTheChildWorkflowsFunctionIsOffered) {
+  Status s = CheckLaunchPlanSpec("detect", {{"w1", {"detect"}, {}, false}});
+  EXPECT_TRUE(s.ok()) << s.message();
+}
+
+TEST(SignatureCheckTest, AMapOverALaunchPlanIsRefusedWhenTheChildWorkflowsFunctionIsMissing) {
+  Status s = CheckLaunchPlanSpec("detekt", {{"w1", {"detect"}, {}, false}});
+  EXPECT_EQ(s.code(), Code::kInvalidArgument);
+  EXPECT_NE(s.message().find("node 'm'): no connected worker offers function 'detekt'"), std::string::npos)
+      << s.message();
+}
+
 class SubmitCheckTest : public ::testing::Test {
  protected:
   // A submission through the client API; the reply's code and error.

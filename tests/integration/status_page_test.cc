@@ -61,6 +61,9 @@ std::string Base64Decode(const std::string& in) {
 class Browser {
  public:
   explicit Browser(const std::string& dir) : profile_(dir + "/chromium-profile") {
+    // A browser that exits makes a write to its pipe fail with EPIPE (a test failure), not
+    // kill the test with SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
     int to_chrome[2], from_chrome[2];
     if (pipe2(to_chrome, O_CLOEXEC) != 0 || pipe2(from_chrome, O_CLOEXEC) != 0) return;
     std::string log = dir + "/chromium.log";
@@ -68,8 +71,11 @@ class Browser {
     if (pid_ == 0) {
       setpgid(0, 0);
       prctl(PR_SET_PDEATHSIG, SIGKILL);
-      dup2(to_chrome[0], 3);
-      dup2(from_chrome[1], 4);
+      // Moved above 4 first: a pipe end that already is fd 3 or 4 would keep its O_CLOEXEC
+      // through a dup2 onto itself, and the other dup2 could overwrite it.
+      int cmd_in = fcntl(to_chrome[0], F_DUPFD, 10), answers_out = fcntl(from_chrome[1], F_DUPFD, 10);
+      dup2(cmd_in, 3);
+      dup2(answers_out, 4);
       int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
       dup2(fd, 1);
       dup2(fd, 2);

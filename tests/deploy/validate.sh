@@ -121,6 +121,21 @@ else
   skip "deploy/prometheus.yml: promtool is not installed (Debian package prometheus)"
 fi
 
+# ---- docs/operations.md's sample alert file: promtool check rules -----------------------
+OPS=$ROOT/docs/operations.md
+if command -v promtool >/dev/null 2>&1; then
+  awk '/^A sample alert file:/{f=1;next} f&&/^```yaml/{p=1;next} p&&/^```/{exit} p' "$OPS" >"$TMP/alerts.yml"
+  if [ ! -s "$TMP/alerts.yml" ]; then
+    fail "docs/operations.md: no sample alert file (a yaml block after 'A sample alert file:')"
+  elif out=$(promtool check rules "$TMP/alerts.yml" 2>&1); then
+    pass "docs/operations.md sample alerts: promtool check rules"
+  else
+    fail "docs/operations.md sample alerts: $out"
+  fi
+else
+  skip "docs/operations.md sample alerts: promtool is not installed (Debian package prometheus)"
+fi
+
 # ---- docker-compose config -q -----------------------------------------------------------
 if command -v docker-compose >/dev/null 2>&1; then
   if out=$(cd "$ROOT" && docker-compose -f "$COMPOSE" config -q 2>&1); then

@@ -3,6 +3,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <charconv>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -262,6 +263,9 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
     doc["phase"] = JsonStr(*out, "phase", phase);
     if (out->contains("outputs")) doc["outputs"] = (*out)["outputs"];
     if (!error.empty()) doc["error"] = error;
+    // The tolerated (or fatal) failures behind the nulls: [{"node", "index", "error"}].
+    doc["failed"] = out->contains("failed") ? (*out)["failed"] : Json::array();
+    doc["failed_total"] = JsonInt(*out, "failed_total");
     PrintJson(doc);
     return ExitCodeForPhase(phase);
   }
@@ -269,15 +273,18 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
   std::fprintf(stderr, "execution %s %s in %s\n", exec.c_str(), phase.c_str(),
                FormatDurationMs(created > 0 && ended >= created ? ended - created : -1).c_str());
   if (!error.empty()) std::fprintf(stderr, "error: %s\n", error.c_str());
+  if (phase == "SUCCEEDED") std::fputs(FormatToleratedFailures(*out, exec).c_str(), stderr);
   if (phase == "FAILED") {
-    // Point at what the first failed subtask printed.
-    for (const Json& n : status.value("nodes", Json::array())) {
-      const Json failed = n.value("failed", Json::array());
-      if (!failed.is_array() || failed.empty()) continue;
-      std::fprintf(stderr, "its output: fanout logs %s %s %lld%s\n", exec.c_str(),
-                   JsonStr(n, "id").c_str(), static_cast<long long>(JsonInt(failed[0], "index")),
-                   t.cluster && t.cluster->owned() ? "  (after `fanout local` is started)" : "");
-      break;
+    // Point at what the lowest failed subtask printed, when it left a log (command tasks do;
+    // C++ and builtin functions have none).
+    std::optional<std::pair<std::string, int64_t>> lowest = LowestFailedSubtask(status);
+    if (lowest) {
+      Result<Json> log = c.Logs(exec, lowest->first, static_cast<uint32_t>(lowest->second), -1);
+      if (log && log->value("found", false)) {
+        std::fprintf(stderr, "its output: fanout logs %s %s %lld%s\n", exec.c_str(), lowest->first.c_str(),
+                     static_cast<long long>(lowest->second),
+                     t.cluster && t.cluster->owned() ? "  (after `fanout local` is started)" : "");
+      }
     }
   }
   if (phase == "SUCCEEDED" && out->contains("outputs")) {
@@ -297,6 +304,7 @@ struct RunArgs {
   bool no_wait = false;
   bool overwrite_cache = false;
   int64_t max_parallelism = -1;  // -1: the launch plan's or workflow's own
+  bool wait_for_workers = false;
 };
 
 int CmdRun(const RunArgs& a, const Options& o) {
@@ -329,6 +337,7 @@ int CmdRun(const RunArgs& a, const Options& o) {
   req.inputs_json = InputsToJson(*given);
   req.overwrite_cache = a.overwrite_cache;
   req.max_parallelism = a.max_parallelism;
+  req.wait_for_workers = a.wait_for_workers;
   Result<Json> sub = t->client->Submit(std::move(req));
   if (!sub) {
     if (sub.error().code() == Code::kAborted) return kExitInterrupted;
@@ -433,6 +442,20 @@ struct LogsArgs {
   int64_t attempt = -1;
 };
 
+// A whole number in [0, max], with a message that says so (CLI11's NonNegativeNumber would print
+// the bound of a double: 309 digits).
+CLI::Validator WholeNumber(uint64_t max) {
+  return CLI::Validator(
+      [max](std::string& s) -> std::string {
+        uint64_t v = 0;
+        auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+        if (s.empty() || ec != std::errc() || end != s.data() + s.size() || v > max)
+          return fmt::format("expected a whole number from 0 to {}, got '{}'", max, s);
+        return "";
+      },
+      "NUMBER");
+}
+
 int CmdLogs(const std::string& exec, const LogsArgs& a, const Options& o) {
   Result<Target> t = Connect(o, false, {});
   if (!t) return Fail(t.error());
@@ -446,10 +469,16 @@ int CmdLogs(const std::string& exec, const LogsArgs& a, const Options& o) {
   std::string where =
       fmt::format("{} {}[{}] attempt {}", exec, a.node, a.index, JsonInt(*r, "attempt"));
   if (!found) {
-    std::fprintf(stderr,
-                 "fanout: no log for %s: the attempt has not ended, printed nothing, ran a C++ "
-                 "function, or its log expired\n",
-                 where.c_str());
+    bool current = JsonInt(*r, "attempt") + 1 == JsonInt(*r, "attempts");
+    std::string phase = JsonStr(*r, "phase");
+    if (current && (phase == "running")) {
+      std::fprintf(stderr, "fanout: no log for %s yet: the attempt has not ended\n", where.c_str());
+    } else {
+      std::fprintf(stderr,
+                   "fanout: no log for %s: it printed nothing, ran a C++ function (only command tasks keep "
+                   "logs), or its log expired (the coordinator's --log-ttl-s)\n",
+                   where.c_str());
+    }
     return kExitFailed;
   }
   std::fprintf(stderr, "== %s ==\n", where.c_str());
@@ -460,10 +489,20 @@ int CmdLogs(const std::string& exec, const LogsArgs& a, const Options& o) {
 }
 
 int CmdAbort(const std::string& exec, const Options& o) {
-  return QueryAndPrint(wire::Kind::kAbortExec, exec, o, [&](const Json& j) {
-    std::printf("execution %s %s\n", exec.c_str(), JsonStr(j, "phase", "abort requested").c_str());
-    return kExitOk;
-  });
+  Result<Target> t = Connect(o, false, {});
+  if (!t) return Fail(t.error());
+  Result<Json> r = t->client->Query(wire::Kind::kAbortExec, exec);
+  if (!r) return Fail(r.error());
+  bool already = r->value("already_ended", false);
+  if (o.json()) {
+    PrintJson(*r);
+  } else if (already) {
+    std::fprintf(stderr, "fanout: execution %s had already ended (%s): nothing to abort\n", exec.c_str(),
+                 JsonStr(*r, "phase").c_str());
+  } else {
+    std::printf("execution %s %s\n", exec.c_str(), JsonStr(*r, "phase", "abort requested").c_str());
+  }
+  return already ? kExitAlreadyEnded : kExitOk;
 }
 
 int CmdHealth(const Options& o) {
@@ -565,6 +604,9 @@ int Main(int argc, char** argv) {
                   "takes plain text. Repeatable; inputs not given use their defaults")
       ->allow_extra_args(false);
   run->add_flag("--no-wait", run_args.no_wait, "Print the execution id and return at once");
+  run->add_flag("--wait-for-workers", run_args.wait_for_workers,
+                "Accept functions that no connected worker offers yet: the execution waits until a worker "
+                "that has them joins (without it, such a spec is refused with exit 2)");
   run->add_flag("--overwrite-cache", run_args.overwrite_cache,
                 "Run every subtask of cached tasks and replace their cache entries");
   run->add_option("--plugin", run_args.plugins,
@@ -604,9 +646,9 @@ int Main(int argc, char** argv) {
       exec, o);
   logs->add_option("node", logs_args.node, "Node id")->required();
   logs->add_option("index", logs_args.index, "Subtask index (default 0; a task node has only 0)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber(UINT32_MAX));
   logs->add_option("--attempt", logs_args.attempt, "Attempt number, from 0 (default: the latest)")
-      ->check(CLI::Range(int64_t{0}, int64_t{1} << 20));
+      ->check(WholeNumber(63));
 
   CLI::App* list = app.add_subcommand("list", "List executions, newest first");
   bool list_children = false;
@@ -653,7 +695,7 @@ int Main(int argc, char** argv) {
       "in $FANOUT_HOME. Prints FANOUT_COORDINATOR=ADDR when ready; restarts any daemon that dies; "
       "stops on Ctrl-C/SIGTERM");
   local_cmd->add_option("--workers", local.workers, "Number of workers (default: one per core)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(WholeNumber(1024));
   local_cmd->add_option("--plugin", local.plugins, "Task plugin (.so) for the workers. Repeatable")
       ->allow_extra_args(false);
   local_cmd->add_option("--port", local.port, "Coordinator port (default: a free one)")

@@ -11,6 +11,7 @@ inline constexpr int kExitOk = 0;
 inline constexpr int kExitFailed = 1;       // the execution failed or was aborted; other errors
 inline constexpr int kExitUsage = 2;        // usage, spec or input error; unknown execution
 inline constexpr int kExitUnreachable = 3;  // the coordinator (or local cluster) cannot be reached
+inline constexpr int kExitAlreadyEnded = 4;  // `abort` of an execution that had already ended
 inline constexpr int kExitInterrupted = 130;
 
 // kInvalidArgument and kNotFound → 2; kUnavailable (no answer from the coordinator, or the

@@ -154,6 +154,37 @@ std::string FormatStatus(const Json& status, int64_t now_ms) {
   return out;
 }
 
+std::string FormatToleratedFailures(const Json& doc, const std::string& exec, size_t max_lines) {
+  int64_t total = JsonInt(doc, "failed_total");
+  const Json& failed = doc.contains("failed") && doc["failed"].is_array() ? doc["failed"] : Json::array();
+  if (total <= 0 && failed.empty()) return "";
+  total = std::max<int64_t>(total, static_cast<int64_t>(failed.size()));
+  std::string out = fmt::format("tolerated {} failed subtask{} (their outputs are null):\n", total, total == 1 ? "" : "s");
+  size_t shown = 0;
+  for (const Json& f : failed) {
+    if (shown == max_lines) break;
+    out += fmt::format("  {}[{}]: {}\n", JsonStr(f, "node"), JsonInt(f, "index"), JsonStr(f, "error"));
+    ++shown;
+  }
+  if (static_cast<int64_t>(shown) < total)
+    out += fmt::format("  ... {} more: fanout status {}\n", total - static_cast<int64_t>(shown), exec);
+  return out;
+}
+
+std::optional<std::pair<std::string, int64_t>> LowestFailedSubtask(const Json& status) {
+  if (!status.is_object() || !status.contains("nodes") || !status["nodes"].is_array()) return std::nullopt;
+  for (const Json& n : status["nodes"]) {
+    if (!n.contains("failed") || !n["failed"].is_array() || n["failed"].empty()) continue;
+    int64_t lowest = -1;
+    for (const Json& f : n["failed"]) {
+      int64_t i = JsonInt(f, "index", -1);
+      if (i >= 0 && (lowest < 0 || i < lowest)) lowest = i;
+    }
+    if (lowest >= 0) return std::make_pair(JsonStr(n, "id"), lowest);
+  }
+  return std::nullopt;
+}
+
 std::string FormatTable(const std::vector<std::vector<std::string>>& rows) {
   std::vector<size_t> widths;
   for (const auto& r : rows) {

@@ -3,6 +3,8 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -27,6 +29,16 @@ std::string FormatOutputs(const Json& outputs);
 // counts), one line per failed subtask (index, attempts, last error), the execution error.
 // now_ms: for the age of a running execution.
 std::string FormatStatus(const Json& status, int64_t now_ms);
+
+// The tolerated failures of a succeeded execution from its OUTPUTS document ("failed",
+// "failed_total"): "" when none, else a line saying how many subtasks failed (their outputs are
+// null) and one line per failed subtask shown ("  NODE[INDEX]: ERROR"), at most max_lines, then
+// where to see the rest.
+std::string FormatToleratedFailures(const Json& outputs_doc, const std::string& exec, size_t max_lines = 10);
+
+// The failed subtask with the lowest index in a STATUS document (nodes in workflow order, the
+// first node that has failures): its node and index.
+std::optional<std::pair<std::string, int64_t>> LowestFailedSubtask(const Json& status);
 
 // A table; rows[0] is the header. Columns are left-aligned, separated by two spaces, the
 // last column is not padded.

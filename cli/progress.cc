@@ -168,7 +168,13 @@ void Progress::Draw(const std::vector<NodeProgress>& nodes) {
     std::fputs(buf.c_str(), out_);
   } else {
     for (const auto& n : nodes) {
-      std::fprintf(out_, "%s\n", RenderPlainLine(n, rates_[n.id].Rate()).c_str());
+      std::string line = RenderPlainLine(n, rates_[n.id].Rate());
+      if (!n.is_map) {
+        std::string& last = last_task_line_[n.id];
+        if (last == line) continue;
+        last = line;
+      }
+      std::fprintf(out_, "%s\n", line.c_str());
     }
   }
   std::fflush(out_);

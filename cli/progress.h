@@ -82,6 +82,9 @@ class Progress {
   int64_t last_plain_ms_ = -1;
   int drawn_lines_ = 0;
   std::map<std::string, RateTracker> rates_;
+  // Plain mode: the last line printed for each task node; a task node has no progress to
+  // report, so its line is printed again only when its phase changes.
+  std::map<std::string, std::string> last_task_line_;
 };
 
 // The terminal width of fd (TIOCGWINSZ), or 80.

@@ -18,6 +18,11 @@ std::string Str(const Json& j, const char* key) {
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
 }
 
+bool Bool(const Json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_boolean() && it->get<bool>();
+}
+
 template <typename T>
 T Num(const Json& j, const char* key) {
   auto it = j.find(key);
@@ -159,9 +164,23 @@ Result<ExecutionStatus> ExecutionStatus::FromJson(const Json& j) {
   return s;
 }
 
+void ExecutionOutputs::AddFailures(const ExecutionStatus& status) {
+  failed.clear();
+  failed_total = 0;
+  for (const NodeStatus& n : status.nodes) {
+    if (!n.is_map) continue;
+    failed_total += n.count(SubtaskPhase::kFailed) + n.count(SubtaskPhase::kAborted);
+    for (const FailedSubtask& f : n.failed) failed.push_back(FailedElement{n.id, f.index, f.error});
+  }
+}
+
 Json ExecutionOutputs::ToJson() const {
   Json j{{"execution", execution}, {"phase", ExecPhaseName(phase)}, {"error", error}};
   if (has_outputs) j["outputs"] = outputs;
+  Json f = Json::array();
+  for (const FailedElement& e : failed) f.push_back({{"node", e.node}, {"index", e.index}, {"error", e.error}});
+  j["failed"] = std::move(f);
+  j["failed_total"] = failed_total;
   return j;
 }
 
@@ -177,7 +196,83 @@ Result<ExecutionOutputs> ExecutionOutputs::FromJson(const Json& j) {
     o.has_outputs = true;
     o.outputs = *it;
   }
+  if (auto f = j.find("failed"); f != j.end() && f->is_array()) {
+    for (const Json& e : *f)
+      if (e.is_object()) o.failed.push_back(FailedElement{Str(e, "node"), Num<uint32_t>(e, "index"), Str(e, "error")});
+  }
+  o.failed_total = Num<uint64_t>(j, "failed_total");
   return o;
+}
+
+char SubtaskGrid::CharOf(SubtaskPhase p, bool cached) {
+  if (cached && p == SubtaskPhase::kSucceeded) return kCachedChar;
+  auto i = static_cast<size_t>(p);
+  return i < kPhaseChars.size() ? kPhaseChars[i] : '?';
+}
+
+Json SubtaskGrid::ToJson() const {
+  Json j{{"execution", execution}, {"node", node}, {"size", size}, {"offset", offset}, {"live", live}};
+  if (has_indices) {
+    j["indices"] = indices;
+  } else {
+    j["encoding"] = "one character per subtask: q queued, r running, y retrying, s succeeded, c cached, "
+                    "f failed, a aborted, w waiting_for_cache";
+    j["phases"] = phases;
+  }
+  return j;
+}
+
+Result<SubtaskGrid> SubtaskGrid::FromJson(const Json& j) {
+  if (!j.is_object()) return Err(InvalidArgument("subtasks: not a JSON object"));
+  SubtaskGrid g;
+  g.execution = Str(j, "execution");
+  g.node = Str(j, "node");
+  g.size = Num<uint64_t>(j, "size");
+  g.offset = Num<uint64_t>(j, "offset");
+  g.phases = Str(j, "phases");
+  g.live = Bool(j, "live");
+  if (auto it = j.find("indices"); it != j.end() && it->is_array()) {
+    g.has_indices = true;
+    for (const Json& i : *it)
+      if (i.is_number_unsigned()) g.indices.push_back(i.get<uint32_t>());
+  }
+  return g;
+}
+
+Json SubtaskDetail::ToJson() const {
+  return Json{{"execution", execution},
+              {"node", node},
+              {"index", index},
+              {"phase", SubtaskPhaseName(phase)},
+              {"attempts", attempts},
+              {"system_failures", system_failures},
+              {"cached", cached},
+              {"error", error},
+              {"log", {{"found", log_found}, {"attempt", log_attempt}, {"tail", log_tail}, {"bytes", log_bytes}}},
+              {"live", live}};
+}
+
+Result<SubtaskDetail> SubtaskDetail::FromJson(const Json& j) {
+  if (!j.is_object()) return Err(InvalidArgument("subtask: not a JSON object"));
+  SubtaskDetail d;
+  d.execution = Str(j, "execution");
+  d.node = Str(j, "node");
+  d.index = Num<uint32_t>(j, "index");
+  auto phase = ParseSubtaskPhase(Str(j, "phase"));
+  if (!phase) return Err(InvalidArgument("subtask: unknown phase '" + Str(j, "phase") + "'"));
+  d.phase = *phase;
+  d.attempts = Num<uint32_t>(j, "attempts");
+  d.system_failures = Num<uint32_t>(j, "system_failures");
+  d.cached = Bool(j, "cached");
+  d.error = Str(j, "error");
+  if (auto l = j.find("log"); l != j.end() && l->is_object()) {
+    d.log_found = Bool(*l, "found");
+    d.log_attempt = Num<uint32_t>(*l, "attempt");
+    d.log_tail = Str(*l, "tail");
+    d.log_bytes = Num<uint64_t>(*l, "bytes");
+  }
+  d.live = Bool(j, "live");
+  return d;
 }
 
 }  // namespace fanout

@@ -92,6 +92,15 @@ struct ExecutionStatus {
   bool operator==(const ExecutionStatus&) const = default;
 };
 
+// One subtask that failed (or was aborted) in an execution that may still have succeeded: the
+// tolerated failures behind the nulls of a map node's outputs.
+struct FailedElement {
+  std::string node;
+  uint32_t index = 0;
+  std::string error;
+  bool operator==(const FailedElement&) const = default;
+};
+
 // OUTPUTS: an execution's phase, error and (when it succeeded, or tolerated failures) outputs.
 struct ExecutionOutputs {
   std::string execution;
@@ -99,9 +108,65 @@ struct ExecutionOutputs {
   std::string error;
   bool has_outputs = false;
   nlohmann::json outputs;  // object: output name → value
+  // Failed subtasks of the map nodes, by node then index, at most kMaxFailedShown per node
+  // (as in STATUS); failed_total counts them all.
+  std::vector<FailedElement> failed;
+  uint64_t failed_total = 0;
+
+  // Fills failed/failed_total from a STATUS document of the same execution.
+  void AddFailures(const ExecutionStatus& status);
 
   nlohmann::json ToJson() const;
   static Result<ExecutionOutputs> FromJson(const nlohmann::json& j);
+};
+
+}  // namespace fanout
+
+namespace fanout {
+
+// SUBTASKS: the phases of a map node's subtasks in one compact string, one character per
+// subtask from `offset` (the page's grid; DESIGN §1 "subtask grids by phase"). Or, when asked
+// for one phase, the indices in that phase.
+struct SubtaskGrid {
+  // One character per subtask phase, by SubtaskPhase, and 'c' for a success from the cache.
+  // queued running retrYing succeeded failed aborted waiting_for_cache
+  static constexpr std::string_view kPhaseChars = "qrysfaw";
+  static constexpr char kCachedChar = 'c';
+  static char CharOf(SubtaskPhase p, bool cached);
+
+  std::string execution;
+  std::string node;
+  uint64_t size = 0;
+  uint64_t offset = 0;
+  std::string phases;             // phases[k] is subtask offset+k
+  bool has_indices = false;       // asked for one phase: indices instead of phases
+  std::vector<uint32_t> indices;  // in index order, at most the limit asked
+  bool live = false;              // from the coordinator's memory (else from the store)
+
+  nlohmann::json ToJson() const;
+  static Result<SubtaskGrid> FromJson(const nlohmann::json& j);
+};
+
+// SUBTASK: one subtask: its phase, attempts, error and the end of its latest attempt's log.
+struct SubtaskDetail {
+  static constexpr size_t kLogTailBytes = 8 << 10;
+
+  std::string execution;
+  std::string node;
+  uint32_t index = 0;
+  SubtaskPhase phase = SubtaskPhase::kQueued;
+  uint32_t attempts = 0;  // attempts started (0: never started)
+  uint32_t system_failures = 0;
+  bool cached = false;
+  std::string error;      // the last error, when known
+  bool log_found = false;
+  uint32_t log_attempt = 0;  // the attempt whose log is shown
+  std::string log_tail;      // its last kLogTailBytes
+  uint64_t log_bytes = 0;    // its whole size
+  bool live = false;
+
+  nlohmann::json ToJson() const;
+  static Result<SubtaskDetail> FromJson(const nlohmann::json& j);
 };
 
 }  // namespace fanout

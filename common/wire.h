@@ -217,7 +217,11 @@ struct SubmitRequest {
   // Bounds subtasks and children in flight across the execution's nodes (`--max-parallelism`);
   // -1: the launch plan's or workflow's own (0: unbounded).
   int64_t max_parallelism = -1;
-  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache, max_parallelism);
+  // Accept functions no connected worker offers yet (`fanout run --wait-for-workers`).
+  // Appended last: an older peer's shorter array decodes with the default.
+  bool wait_for_workers = false;
+  MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache, max_parallelism,
+                 wait_for_workers);
 };
 
 struct QueryRequest {

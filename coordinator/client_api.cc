@@ -8,19 +8,58 @@
 #include "common/json.h"
 #include "common/status_doc.h"
 #include "coordinator/keys.h"
+#include "coordinator/signature_check.h"
 
 namespace fanout {
 
 using Json = nlohmann::json;
 
+namespace {
+
+// The node of a stored STATUS document (an ended execution), or why there is none.
+Result<NodeStatus> StoredNode(const std::optional<std::string>& status_json, const std::string& exec,
+                              const std::string& node) {
+  if (!status_json) return Err(Unavailable("execution '" + exec + "' is not loaded yet"));
+  auto status = ExecutionStatus::FromJson(Json::parse(*status_json, nullptr, false));
+  if (!status) return Err(Internal("stored status of " + exec + ": " + status.error().message()));
+  std::string ids;
+  for (NodeStatus& n : status->nodes) {
+    if (n.id == node) return std::move(n);
+    ids += (ids.empty() ? "" : ", ") + n.id;
+  }
+  return Err(NotFound("execution " + exec + " has no node '" + node + "' (its nodes: " + ids + ")"));
+}
+
+Status IndexOutOfRange(uint32_t index, const std::string& node, uint64_t size) {
+  if (size == 0) return InvalidArgument(fmt::format("node '{}' has no subtasks", node));
+  return InvalidArgument(fmt::format("index {} is out of range: node '{}' has {} subtask(s), 0 to {}", index, node,
+                                     size, size - 1));
+}
+
+}  // namespace
+
+uint32_t AttemptsStarted(const SubtaskRecord& rec) {
+  auto phase = static_cast<SubtaskPhase>(rec.phase);
+  if (rec.cached && phase == SubtaskPhase::kSucceeded) return 0;
+  switch (phase) {
+    case SubtaskPhase::kQueued:
+    case SubtaskPhase::kWaitingForCache:
+    case SubtaskPhase::kRetrying:
+      return rec.attempt;
+    default:
+      return rec.attempt + 1u;
+  }
+}
+
 ClientApi::ClientApi(ExecutionTable& execs, ExecutionManager& manager, WorkerRegistry& workers, Store& store,
-                     Outbox& outbox, std::function<Health()> health)
+                     Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting)
     : execs_(execs),
       manager_(manager),
       workers_(workers),
       store_(store),
       outbox_(outbox),
-      health_(std::move(health)) {}
+      health_(std::move(health)),
+      cluster_starting_(std::move(cluster_starting)) {}
 
 void ClientApi::Reply(const std::string& identity, uint64_t rid, const Status& st,
                       const std::string& json) {
@@ -74,6 +113,16 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
 void ClientApi::Submit(const std::string& identity, const wire::SubmitRequest& req) {
   auto e = manager_.Prepare(req);
   if (!e) return Reply(identity, req.rid, e.error(), "");
+  // DESIGN §3.3: the spec's functions against what the connected workers offer.
+  std::vector<WorkerOffer> offers;
+  for (const WorkerView& v : workers_.Views()) {
+    const Worker* w = workers_.Get(v.no);
+    if (w != nullptr) offers.push_back(WorkerOffer{w->hello.worker_id, w->hello.functions, {}, w->draining});
+  }
+  if (Status st = CheckFunctions(*(*e)->spec, *(*e)->wf, offers,
+                                 SignatureCheckOptions{req.wait_for_workers, cluster_starting_()});
+      !st.ok())
+    return Reply(identity, req.rid, st, "");
   manager_.Accept(std::move(*e), [this, identity, rid = req.rid](Status st, const Execution* e) {
     if (!st.ok()) return Reply(identity, rid, st, "");
     Json j{{"execution", e->id}};
@@ -91,6 +140,7 @@ void ClientApi::HealthReply(const std::string& identity, uint64_t rid) {
          {"executions", execs_.size()},
          {"followed_executions", h.followed_executions},
          {"dropped_messages", h.dropped_messages}};
+  if (h.http_port > 0) j["http_port"] = h.http_port;
   Reply(identity, rid, Status::Ok(), j.dump());
 }
 
@@ -110,28 +160,36 @@ void ClientApi::StatusReply(const std::string& identity, uint64_t rid, const std
 }
 
 void ClientApi::OutputsReply(const std::string& identity, uint64_t rid, const std::string& exec) {
-  auto reply = [this, identity, rid](ExecutionOutputs o, const std::optional<std::string>& msgpack) {
+  // The failed subtasks come with the outputs: a success with tolerated failures has nulls
+  // in its outputs, and this says which and why.
+  auto reply = [this, identity, rid](ExecutionOutputs o, const std::optional<std::string>& msgpack,
+                                     const std::optional<ExecutionStatus>& status) {
     if (msgpack) {
       if (auto v = DecodeMsgpack(*msgpack)) {
         o.has_outputs = true;
         o.outputs = ToJson(*v);
       }
     }
+    if (status) o.AddFailures(*status);
     Reply(identity, rid, Status::Ok(), o.ToJson().dump());
   };
   if (Execution* e = execs_.Find(exec)) {
     // Between the end of an execution and its removal from memory the outputs are here.
     auto out = e->values.find("$outputs");
-    return reply(ExecutionOutputs{exec, e->phase, e->error, false, {}},
-                 out == e->values.end() ? std::nullopt : std::optional<std::string>(out->second));
+    return reply(ExecutionOutputs{exec, e->phase, e->error, false, {}, {}, 0},
+                 out == e->values.end() ? std::nullopt : std::optional<std::string>(out->second), BuildStatus(*e));
   }
-  store_.GetExecFields(exec, {keys::kFieldPhase, keys::kFieldOutputs, keys::kFieldError},
+  store_.GetExecFields(exec, {keys::kFieldPhase, keys::kFieldOutputs, keys::kFieldError, keys::kFieldStatus},
                        [this, identity, rid, exec, reply](auto r) {
                          if (!r) return Reply(identity, rid, r.error(), "");
                          if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
                          auto phase = ParseExecPhase(*(*r)[0]);
                          if (!phase) return Reply(identity, rid, Internal("stored phase is unknown"), "");
-                         reply(ExecutionOutputs{exec, *phase, (*r)[2].value_or(""), false, {}}, (*r)[1]);
+                         std::optional<ExecutionStatus> status;
+                         if ((*r)[3]) {
+                           if (auto s = ExecutionStatus::FromJson(Json::parse(*(*r)[3], nullptr, false))) status = *s;
+                         }
+                         reply(ExecutionOutputs{exec, *phase, (*r)[2].value_or(""), false, {}, {}, 0}, (*r)[1], status);
                        });
 }
 
@@ -181,47 +239,71 @@ void ClientApi::Recover(const std::string& identity, uint64_t rid, const std::st
 void ClientApi::AbortExecution(const std::string& identity, uint64_t rid, const std::string& exec) {
   if (Execution* e = execs_.Find(exec); e != nullptr && !IsTerminal(e->phase)) {
     manager_.Abort(*e, "aborted by the user");
-    return Reply(identity, rid, Status::Ok(), Json{{"execution", exec}, {"phase", "ABORTED"}}.dump());
+    return Reply(identity, rid, Status::Ok(),
+                 Json{{"execution", exec}, {"phase", "ABORTED"}, {"aborted", true}, {"already_ended", false}}.dump());
   }
+  // Already ended (or not in memory): nothing to abort. The document says so; the CLI exits
+  // with a code of its own for it.
   store_.GetExecFields(exec, {keys::kFieldPhase}, [this, identity, rid, exec](auto r) {
     if (!r) return Reply(identity, rid, r.error(), "");
     if (!(*r)[0]) return Reply(identity, rid, NotFound("no execution '" + exec + "'"), "");
-    Reply(identity, rid, Status::Ok(), Json{{"execution", exec}, {"phase", *(*r)[0]}}.dump());
+    Reply(identity, rid, Status::Ok(),
+          Json{{"execution", exec}, {"phase", *(*r)[0]}, {"aborted", false}, {"already_ended", true}}.dump());
   });
 }
 
 void ClientApi::Logs(const std::string& identity, const wire::LogsRequest& req) {
-  auto fetch = [this, identity, req](uint32_t attempt) {
-    store_.GetLog(req.exec, req.node, req.index, attempt,
-                  [this, identity, req, attempt](Result<std::optional<std::string>> log) {
-                    if (!log) return Reply(identity, req.rid, log.error(), "");
-                    Json j{{"execution", req.exec}, {"node", req.node}, {"index", req.index},
-                           {"attempt", attempt}, {"found", log->has_value()}, {"log", log->value_or("")}};
-                    Reply(identity, req.rid, Status::Ok(), j.dump());
-                  });
-  };
-  if (req.attempt >= 0) return fetch(static_cast<uint32_t>(req.attempt));
-  // The latest attempt: from memory while the execution runs, else from its records.
+  // The node, the index and the attempt are checked against the subtask's record: from memory
+  // while the execution runs, else from the store (its STATUS for the node and its size).
   if (Execution* e = execs_.Find(req.exec)) {
     NodeRun* node = e->FindNode(req.node);
-    if (node == nullptr)
-      return Reply(identity, req.rid, NotFound("execution " + req.exec + " has no node '" + req.node + "'"), "");
-    if (!node->array) return Reply(identity, req.rid, NotFound("node '" + req.node + "' has not started"), "");
-    if (req.index >= node->array->size())
+    if (node == nullptr) {
+      std::string ids;
+      for (const NodeRun& n : e->nodes) ids += (ids.empty() ? "" : ", ") + n.id();
       return Reply(identity, req.rid,
-                   InvalidArgument(fmt::format("index {} is out of range: node '{}' has {} subtask(s)", req.index,
-                                               req.node, node->array->size())),
+                   NotFound("execution " + req.exec + " has no node '" + req.node + "' (its nodes: " + ids + ")"), "");
+    }
+    if (!node->array)
+      return Reply(identity, req.rid, InvalidArgument("node '" + req.node + "' has not started: no subtask has run"),
                    "");
-    return fetch(node->array->Record(req.index).attempt);
+    if (req.index >= node->array->size())
+      return Reply(identity, req.rid, IndexOutOfRange(req.index, req.node, node->array->size()), "");
+    return LogsOf(identity, req, node->array->Record(req.index));
   }
-  store_.GetExecFields(req.exec, {keys::kFieldPhase}, [this, identity, req, fetch](auto r) {
+  store_.GetExecFields(req.exec, {keys::kFieldPhase, keys::kFieldStatus}, [this, identity, req](auto r) {
     if (!r) return Reply(identity, req.rid, r.error(), "");
     if (!(*r)[0]) return Reply(identity, req.rid, NotFound("no execution '" + req.exec + "'"), "");
-    store_.LoadRecord(req.exec, req.node, req.index, [this, identity, req, fetch](Result<SubtaskRecord> rec) {
+    auto node = StoredNode((*r)[1], req.exec, req.node);
+    if (!node) return Reply(identity, req.rid, node.error(), "");
+    if (req.index >= node->size) return Reply(identity, req.rid, IndexOutOfRange(req.index, req.node, node->size), "");
+    store_.LoadRecord(req.exec, req.node, req.index, [this, identity, req](Result<SubtaskRecord> rec) {
       if (!rec) return Reply(identity, req.rid, rec.error(), "");
-      fetch(rec->attempt);
+      LogsOf(identity, req, *rec);
     });
   });
+}
+
+void ClientApi::LogsOf(const std::string& identity, const wire::LogsRequest& req, const SubtaskRecord& rec) {
+  uint32_t started = AttemptsStarted(rec);
+  auto phase = static_cast<SubtaskPhase>(rec.phase);
+  std::string where = fmt::format("{}[{}]", req.node, req.index);
+  if (req.attempt >= 0 && static_cast<uint32_t>(req.attempt) >= started) {
+    std::string why = started == 0 ? (rec.cached ? "it completed from the cache without running"
+                                                 : "it has not run yet (" + std::string(SubtaskPhaseName(phase)) + ")")
+                                   : fmt::format("its attempts are 0 to {}", started - 1);
+    return Reply(identity, req.rid, InvalidArgument(fmt::format("attempt {} of {} never ran: {}", req.attempt, where, why)),
+                 "");
+  }
+  // Default: the subtask's current attempt (it may still be running: then it has no log yet).
+  uint32_t attempt = req.attempt >= 0 ? static_cast<uint32_t>(req.attempt) : rec.attempt;
+  store_.GetLog(req.exec, req.node, req.index, attempt,
+                [this, identity, req, attempt, started, phase](Result<std::optional<std::string>> log) {
+                  if (!log) return Reply(identity, req.rid, log.error(), "");
+                  Json j{{"execution", req.exec}, {"node", req.node},       {"index", req.index},
+                         {"attempt", attempt},    {"found", log->has_value()}, {"log", log->value_or("")},
+                         {"phase", SubtaskPhaseName(phase)}, {"attempts", started}};
+                  Reply(identity, req.rid, Status::Ok(), j.dump());
+                });
 }
 
 void ClientApi::Update(const std::string& identity, const wire::UpdateRequest& req) {

@@ -14,9 +14,14 @@
 #include "coordinator/execution_manager.h"
 #include "coordinator/outbox.h"
 #include "coordinator/store.h"
+#include "coordinator/subtask_record.h"
 #include "coordinator/worker_registry.h"
 
 namespace fanout {
+
+// Attempts a subtask has started, from its record: a queued, waiting or retrying record holds
+// the number of its next attempt; a cached success never ran.
+uint32_t AttemptsStarted(const SubtaskRecord& rec);
 
 class ClientApi {
  public:
@@ -25,9 +30,12 @@ class ClientApi {
     int events_port = 0;            // 0: no event socket
     size_t followed_executions = 0;
     uint64_t dropped_messages = 0;
+    int http_port = 0;              // 0: no HTTP
   };
+  // cluster_starting(): true while workers may still be joining after the coordinator started;
+  // a submission then, with no worker connected, is not checked against worker offers.
   ClientApi(ExecutionTable& execs, ExecutionManager& manager, WorkerRegistry& workers, Store& store,
-            Outbox& outbox, std::function<Health()> health);
+            Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting);
 
   void OnRequest(const std::string& identity, wire::Kind kind, std::string_view body);
 
@@ -41,6 +49,9 @@ class ClientApi {
   void Recover(const std::string& identity, uint64_t rid, const std::string& exec);
   void AbortExecution(const std::string& identity, uint64_t rid, const std::string& exec);
   void Logs(const std::string& identity, const wire::LogsRequest& req);
+  // The log of req's attempt (or the latest) once the subtask's record is known; errors for an
+  // index out of range or an attempt that never ran.
+  void LogsOf(const std::string& identity, const wire::LogsRequest& req, const SubtaskRecord& rec);
   void CacheClear(const std::string& identity, const wire::CacheClearRequest& req);
   void HealthReply(const std::string& identity, uint64_t rid);
 
@@ -50,6 +61,7 @@ class ClientApi {
   Store& store_;
   Outbox& outbox_;
   std::function<Health()> health_;
+  std::function<bool()> cluster_starting_;
 };
 
 }  // namespace fanout

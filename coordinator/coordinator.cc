@@ -45,7 +45,8 @@ Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock&
                                    },
                                    [this] {
                                      return ClientApi::Health{ready_, events_ ? events_->port() : 0,
-                                                              events_ ? events_->subscriptions() : size_t{0}, 0};
+                                                              events_ ? events_->subscriptions() : size_t{0}, 0,
+                                                              http_ ? http_->port() : 0};
                                    }}) {
   router_.set(zmq::sockopt::linger, 0);
   router_.set(zmq::sockopt::router_mandatory, 1);
@@ -68,8 +69,37 @@ Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock&
 }
 
 Coordinator::~Coordinator() {
+  // No HTTP thread may wait for the loop from here on: what waits is answered (503), then
+  // the server's threads are joined.
+  if (http_backend_) http_backend_->Close();
+  if (http_) http_->Stop();
   // Pending store callbacks run now, while every room they reach into is alive.
   store_.Shutdown();
+  // Queries still waiting are answered (503) while the core is alive.
+  http_backend_.reset();
+}
+
+Status Coordinator::StartHttp() {
+  if (!config_.http) return Status::Ok();
+  http_backend_ = std::make_unique<HttpBackend>(loop_, core_);
+  http_ = std::make_unique<HttpServer>(*http_backend_, *config_.http);
+  Status s = http_->Start();
+  if (!s.ok() && s.code() == Code::kUnavailable && config_.http_port_fallback) {
+    spdlog::warn("{}; serving HTTP on a free port instead", s.message());
+    HttpOptions o = *config_.http;
+    o.port = 0;
+    http_ = std::make_unique<HttpServer>(*http_backend_, o);
+    s = http_->Start();
+  }
+  if (!s.ok()) {
+    http_.reset();
+    return s;
+  }
+  spdlog::info("HTTP on {}: the page at /, the API at /api/v1, metrics at /metrics{}", http_->url(),
+               config_.http->token.empty() ? "" : " (bearer token required)");
+  std::printf("FANOUT_COORDINATOR_HTTP=%s\n", http_->url().c_str());
+  std::fflush(stdout);
+  return Status::Ok();
 }
 
 void Coordinator::Start() {
@@ -110,6 +140,11 @@ void Coordinator::Start() {
       }
       spdlog::warn("binding {} without keys (--insecure): anyone who reaches it controls the cluster", at);
     }
+  }
+  // HTTP first: /healthz and /readyz answer while Redis is awaited and executions load.
+  if (Status s = StartHttp(); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return Fail(2);
   }
   store_.Start([this](bool connected) { OnStoreState(connected); });
 }
@@ -226,6 +261,7 @@ void Coordinator::Bind() {
 }
 
 void Coordinator::Send(const std::string& identity, wire::Kind kind, std::string body) {
+  if (http_backend_ && http_backend_->TakeReply(identity, kind, body)) return;  // an HTTP query's answer
   if (!SendFrames(router_, {identity, wire::Header(kind), body}))
     spdlog::debug("cannot send {} to a peer: gone or queue full", wire::KindName(kind));
   if (watcher_) watcher_->Poke();

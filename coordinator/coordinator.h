@@ -20,6 +20,8 @@
 #include "common/zmq_uv.h"
 #include "coordinator/core.h"
 #include "coordinator/events.h"
+#include "coordinator/http_backend.h"
+#include "coordinator/http_server.h"
 #include "coordinator/outbox.h"
 #include "coordinator/redis_store.h"
 #include "coordinator/zap.h"
@@ -39,6 +41,10 @@ struct CoordinatorConfig {
   bool insecure = false;
   std::string endpoint_file;          // if set, the bound endpoint is written there once ready
   int64_t shutdown_wait_ms = 3000;    // SIGTERM: how long in-flight writes may take
+  // HTTP (page, API, metrics, probes); nullopt: off. A taken port is fatal unless
+  // http_port_fallback (the default bind): then a free port is used and logged.
+  std::optional<HttpOptions> http = HttpOptions{"127.0.0.1", 7880, "", 4};
+  bool http_port_fallback = true;
   CoreOptions core;
 };
 
@@ -62,6 +68,8 @@ class Coordinator final : private Outbox {
   void Stop();
   int exit_code() const { return exit_code_; }
   const std::string& endpoint() const { return endpoint_; }
+  // "http://HOST:PORT" once HTTP serves ("" when off).
+  std::string http_url() const { return http_ ? http_->url() : ""; }
 
  private:
   void Send(const std::string& identity, wire::Kind kind, std::string body) override;
@@ -74,6 +82,7 @@ class Coordinator final : private Outbox {
   void Wake();
   void OnTick();
   void Fenced();
+  Status StartHttp();
 
   uv_loop_t* loop_;
   CoordinatorConfig config_;
@@ -88,6 +97,10 @@ class Coordinator final : private Outbox {
   std::unique_ptr<ZapHandler> zap_;         // with keys
   PeerGate gate_{false};
   CoordinatorCore core_;
+  // HTTP: the server's threads reach the core only through the backend (http_backend.h).
+  // Declared after the core, so destroyed before it; the server is stopped first (~Coordinator).
+  std::unique_ptr<HttpBackend> http_backend_;
+  std::unique_ptr<HttpServer> http_;
 
   bool ready_ = false;  // executions loaded, socket bound
   bool loading_ = false;

@@ -2,37 +2,85 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 namespace fanout {
 
 CoordinatorCore::CoordinatorCore(Store& store, Outbox& outbox, const Clock& clock, CoreOptions o, Hooks hooks)
     : store_(store),
       clock_(clock),
       hooks_(std::move(hooks)),
+      metered_(store, metrics_),
       workers_(clock, {o.heartbeat_ms, o.liveness, o.max_worker_slots}),
       recovery_(clock, o.heartbeat_ms * o.liveness),
-      cache_(store, clock, 3 * o.heartbeat_ms),
-      commits_(store, [this] { hooks_.fenced(); }),
-      dispatcher_(execs_, workers_, recovery_, commits_, store, outbox, clock,
+      cache_(metered_, clock, 3 * o.heartbeat_ms),
+      commits_(metered_, [this] { hooks_.fenced(); }),
+      dispatcher_(execs_, workers_, recovery_, commits_, metered_, outbox, clock,
                   Dispatcher::Options{o.max_batch, 8u << 20, o.system_retries, o.heartbeat_ms,
                                       o.max_checkpoint_bytes, o.log_ttl_s, o.deadline_grace_ms},
                   Dispatcher::Hooks{[this](NodeRun& n) { manager_.NodeChanged(n); },
                                     [this](SubtaskId id) { cache_.Release(id); }, [this] { hooks_.wake(); }}),
-      manager_(execs_, store, commits_, dispatcher_, clock,
+      manager_(execs_, metered_, commits_, dispatcher_, clock,
                ExecutionManager::Options{o.system_retries, o.max_checkpoint_bytes, o.keep_checkpoints},
                ExecutionManager::Hooks{[this](const Execution& e) { hooks_.ended(e); }, [this] { hooks_.wake(); }}),
-      loader_(execs_, store, recovery_, cache_, dispatcher_,
+      loader_(execs_, metered_, recovery_, cache_, dispatcher_,
               NodeLoader::Hooks{[this](NodeRun& n) { manager_.NodeReady(n); },
                                 [this](NodeRun& n, const std::string& why) { manager_.NodeFailed(n, why); },
                                 [this] { hooks_.fenced(); }, [this] { hooks_.wake(); },
                                 [this](NodeRun& n, uint32_t i, uint32_t a) { children_.Adopt(n, i, a); }}),
-      children_(execs_, manager_, store, commits_, ChildRuns::Hooks{[this] { hooks_.wake(); }}),
-      api_(execs_, manager_, workers_, store, outbox, [this] {
+      children_(execs_, manager_, metered_, commits_, ChildRuns::Hooks{[this] { hooks_.wake(); }}),
+      api_(execs_, manager_, workers_, metered_, outbox, [this] {
         ClientApi::Health h = hooks_.health();
         h.dropped_messages = dropped_;
         return h;
-      }) {
+      }, [this] { return first_tick_ms_ < 0 || clock_.NowMs() - first_tick_ms_ < startup_grace_ms_; }),
+      startup_grace_ms_(2 * o.heartbeat_ms * o.liveness) {
   manager_.set_rooms(&loader_, &children_);
   commits_.set_sink(this);
+  dispatcher_.set_metrics(&metrics_);
+}
+
+void CoordinatorCore::OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome,
+                                  const CommitOrigin& origin) {
+  WriteOutcome w = WriteOutcome::kNotDurable;
+  switch (outcome) {
+    case CommitOutcome::kApplied: w = WriteOutcome::kApplied; break;
+    case CommitOutcome::kAlreadyApplied: w = WriteOutcome::kAlreadyApplied; break;
+    case CommitOutcome::kRefused: w = WriteOutcome::kRefused; break;
+    case CommitOutcome::kNotDurable: w = WriteOutcome::kNotDurable; break;
+  }
+  if (origin.source == CommitOrigin::Source::kChild) return children_.OnCommitted(node, op, outcome);
+  metrics_.Write(w, origin.source == CommitOrigin::Source::kCache);
+  dispatcher_.OnCommitted(node, op, outcome, origin);
+}
+
+Gauges CoordinatorCore::ReadGauges() {
+  Gauges g;
+  g.ready = hooks_.health().ready;
+  g.redis_connected = store_.connected();
+  g.epoch = store_.epoch();
+  g.workers = workers_.size();
+  for (const WorkerView& v : workers_.Views()) {
+    if (v.draining) g.draining_workers++;
+    if (const Worker* w = workers_.Get(v.no)) {
+      g.slots_free += w->free_slots;
+      g.slots_used += w->hello.slots - std::min(w->free_slots, w->hello.slots);
+    }
+  }
+  g.attempts_in_flight = workers_.inflight();
+  g.commits_in_flight = commits_.in_flight();
+  g.dropped_messages = dropped_;
+  execs_.ForEach([&](Execution& e) {
+    g.executions[static_cast<int>(e.phase)]++;
+    for (const NodeRun& n : e.nodes) {
+      if (!n.array) continue;
+      for (int p = 0; p < kSubtaskPhaseCount; ++p) g.subtasks[p] += n.array->count(static_cast<SubtaskPhase>(p));
+      g.subtasks_cached += n.array->cached();
+      if (n.phase == NodePhase::kRunning && n.def->is_map)
+        g.nodes.push_back({e.id, n.id(), n.array->size(), n.array->Startable(), n.array->active()});
+    }
+  });
+  return g;
 }
 
 void CoordinatorCore::StoreReconnected() {
@@ -73,12 +121,6 @@ void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, st
   }
 }
 
-void CoordinatorCore::OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome,
-                                  const CommitOrigin& origin) {
-  if (origin.source == CommitOrigin::Source::kChild) return children_.OnCommitted(node, op, outcome);
-  dispatcher_.OnCommitted(node, op, outcome, origin);
-}
-
 void CoordinatorCore::EndOfTurn() {
   children_.Pump();
   dispatcher_.Pump();
@@ -87,6 +129,7 @@ void CoordinatorCore::EndOfTurn() {
 }
 
 void CoordinatorCore::Tick() {
+  if (first_tick_ms_ < 0) first_tick_ms_ = clock_.NowMs();
   dispatcher_.Tick();
   children_.Tick();
   if (store_.connected()) loader_.TickCache();

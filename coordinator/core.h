@@ -15,6 +15,8 @@
 //   CacheGate          serialized cache reservations                  cache_gate.h
 //   CommitQueue        subtask writes, batched per node per turn      commit_queue.h
 //   Store              everything durable (RedisStore, FakeStore)     store.h
+//   Metrics            counters and histograms; gauges read at scrape  metrics.h
+//                      (every room's store calls go through a MeteredStore)
 #pragma once
 
 #include <cstdint>
@@ -32,6 +34,8 @@
 #include "coordinator/dispatcher.h"
 #include "coordinator/execution.h"
 #include "coordinator/execution_manager.h"
+#include "coordinator/metered_store.h"
+#include "coordinator/metrics.h"
 #include "coordinator/node_loader.h"
 #include "coordinator/outbox.h"
 #include "coordinator/recovery.h"
@@ -83,16 +87,24 @@ class CoordinatorCore final : private CommitSink {
   Recovery& recovery() { return recovery_; }
   CommitQueue& commits() { return commits_; }
   ExecutionManager& manager() { return manager_; }
+  ClientApi& api() { return api_; }
+  // The store every room uses (the reactor's store, metered).
+  Store& store() { return metered_; }
+  Metrics& metrics() { return metrics_; }
   uint64_t dropped_messages() const { return dropped_; }
+  // The gauges of /metrics, read from the rooms now.
+  Gauges ReadGauges();
 
  private:
-  // Routes commit outcomes: worker results and cache hits to the dispatcher, children's ends
-  // to ChildRuns.
+  // Routes commit outcomes: worker results and cache hits to the dispatcher (counted on the way),
+  // children's ends to ChildRuns.
   void OnCommitted(NodeUid node, const CommitOp& op, CommitOutcome outcome, const CommitOrigin& origin) override;
 
   Store& store_;
   const Clock& clock_;
   Hooks hooks_;
+  Metrics metrics_;        // before every room: they hold references to it
+  MeteredStore metered_;   // the store as the rooms see it
   ExecutionTable execs_;
   WorkerRegistry workers_;
   Recovery recovery_;
@@ -105,6 +117,8 @@ class CoordinatorCore final : private CommitSink {
   ClientApi api_;
   uint64_t dropped_ = 0;
   int64_t last_drop_log_ms_ = -1'000'000;
+  int64_t first_tick_ms_ = -1;  // the first Tick: the coordinator is serving workers
+  int64_t startup_grace_ms_;     // after it, workers had time to join (ClientApi's check)
 };
 
 }  // namespace fanout

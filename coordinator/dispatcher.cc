@@ -24,6 +24,16 @@ wire::SubtaskKey KeyOf(const NodeRun& node, uint32_t index, uint32_t attempt) {
 
 bool Restored(const NodeRun* node) { return node != nullptr && node->array && !node->busy; }
 
+AttemptOutcome MetricOf(wire::Outcome o) {
+  switch (o) {
+    case wire::Outcome::kSucceeded: return AttemptOutcome::kSucceeded;
+    case wire::Outcome::kUserError: return AttemptOutcome::kUserError;
+    case wire::Outcome::kNonRetryable: return AttemptOutcome::kNonRetryable;
+    case wire::Outcome::kAborted: return AttemptOutcome::kAborted;
+    default: return AttemptOutcome::kSystemError;
+  }
+}
+
 }  // namespace
 
 Dispatcher::Dispatcher(ExecutionTable& execs, WorkerRegistry& workers, Recovery& recovery,
@@ -80,6 +90,7 @@ void Dispatcher::OnHello(const std::string& identity, const wire::Hello& hello) 
   spdlog::info("worker {} ({} slots, {} command slots, {} functions) joined; it claims {} attempt(s)",
                hello.worker_id, workers_.Get(joined.no)->hello.slots,
                workers_.Get(joined.no)->command_slots, hello.functions.size(), joined.kept + adopted);
+  if (metrics_) metrics_->WorkerJoined();  // metrics
   outbox_.Send(identity, wire::Kind::kWelcome,
                wire::EncodeBody(wire::Welcome{store_.epoch(), options_.heartbeat_ms}));
   for (const AttemptRef& a : joined.lost) FailSystem(a, "worker " + hello.worker_id + " reconnected without it");
@@ -108,6 +119,7 @@ void Dispatcher::LoseWorker(WorkerNo no, const std::string& why) {
   if (w == nullptr) return;
   std::string worker_id = w->hello.worker_id;
   std::vector<AttemptRef> lost = workers_.Remove(no);
+  if (metrics_) metrics_->WorkerLeft(/*lost=*/why != "worker left");  // metrics
   if (why == "worker left") {
     spdlog::info("worker {} left after draining; {} attempt(s) re-queued", worker_id, lost.size());
   } else {
@@ -204,6 +216,7 @@ uint32_t Dispatcher::StartGrant(NodeRun& node, WorkerNo worker, uint32_t count, 
   std::vector<ArrayNode::Start> starts;
   node.array->Next(count, &starts, max_system_failures);
   if (starts.empty()) return 0;
+  if (metrics_) metrics_->Dispatched(starts.size());  // metrics
   node.waiting = {};
   AttemptCost cost = CostOf(node);
   int64_t deadline = DeadlineOf(node);
@@ -315,6 +328,7 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
     store_.PutLog(k.exec, k.node, k.index, k.attempt, r.log, options_.log_ttl_s);
   }
   auto outcome = static_cast<wire::Outcome>(r.outcome);
+  if (metrics_) metrics_->Attempt(MetricOf(outcome));
   CommitOrigin origin{CommitOrigin::Source::kWorker, w.no, w.identity};
   if (outcome == wire::Outcome::kSucceeded) {
     // Only successful results are cached; a reservation waiter takes it from there.
@@ -334,6 +348,7 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
   spdlog::info("exec={} node={} index={} attempt={}: {}", k.exec, k.node, k.index, k.attempt, r.error);
   node->array->OnFailed(k.index, k.attempt, KindOf(outcome), r.error);
   SubtaskRecord rec = node->array->Record(k.index);
+  if (metrics_ && !IsTerminal(static_cast<SubtaskPhase>(rec.phase))) metrics_->Retry(KindOf(outcome) == FailureKind::kSystem);  // metrics
   if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) {
     if (node->checkpointed.erase(k.index)) store_.DeleteCheckpoint(k.exec, k.node, k.index);
     hooks_.release_cache(id);  // a waiter takes over
@@ -436,6 +451,8 @@ void Dispatcher::FailSystem(AttemptRef a, const std::string& why) {
   spdlog::warn("exec={} node={} index={} attempt={}: system error: {}", node->exec->id, node->id(),
                a.id.index, a.attempt, why);
   SubtaskRecord rec = node->array->Record(a.id.index);
+  if (metrics_) metrics_->Attempt(AttemptOutcome::kSystemError);  // metrics
+  if (metrics_ && !IsTerminal(static_cast<SubtaskPhase>(rec.phase))) metrics_->Retry(/*system=*/true);  // metrics
   if (IsTerminal(static_cast<SubtaskPhase>(rec.phase))) hooks_.release_cache(a.id);
   commits_.Add(node->uid, node->exec->id, node->id(),
                CommitOp{CommitOp::kError, a.id.index, a.attempt, PackRecord(rec), why}, /*notify=*/false);

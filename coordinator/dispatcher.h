@@ -20,6 +20,7 @@
 #include "coordinator/cache_gate.h"
 #include "coordinator/commit_queue.h"
 #include "coordinator/execution.h"
+#include "coordinator/metrics.h"
 #include "coordinator/outbox.h"
 #include "coordinator/recovery.h"
 #include "coordinator/store.h"
@@ -78,6 +79,8 @@ class Dispatcher {
   void CommitCached(NodeRun& node, uint32_t index, std::string outputs);
   // A restored RUNNING attempt claimed by `worker`: it carries on there.
   void Adopt(NodeRun& node, uint32_t index, uint32_t attempt, WorkerNo worker);
+  // Where the dispatcher counts dispatches, attempt outcomes, retries and workers (optional).
+  void set_metrics(Metrics* metrics) { metrics_ = metrics; }
 
  private:
   // A pump looks at this many nodes at least (see Pump).
@@ -105,6 +108,7 @@ class Dispatcher {
   std::map<std::string, std::vector<wire::SubtaskKey>> acks_;  // identity → durable this turn
   std::set<std::string> resend_from_;  // workers holding results whose commit failed
   std::string pump_cursor_;  // the execution the last pump looked at last
+  Metrics* metrics_ = nullptr;
 };
 
 }  // namespace fanout

@@ -5,10 +5,12 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <sstream>
 #include <string>
 
 #include "common/log.h"
 #include "coordinator/coordinator.h"
+#include "coordinator/http_server.h"
 
 int main(int argc, char** argv) {
   fanout::CoordinatorConfig cfg;
@@ -83,6 +85,17 @@ int main(int argc, char** argv) {
       ->envname("FANOUT_LOG_TTL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600))
       ->capture_default_str();
+  std::string http_bind;
+  std::string http_token_file;
+  app.add_option("--http-bind", http_bind,
+                 "HOST:PORT of the page, the JSON API (/api/v1), /metrics, /healthz and /readyz; 'none' turns\n"
+                 "HTTP off. Default 127.0.0.1:7880 (a free port, logged, when 7880 is taken). A host beyond\n"
+                 "loopback needs --http-token-file or FANOUT_HTTP_TOKEN")
+      ->envname("FANOUT_HTTP_BIND");
+  app.add_option("--http-token-file", http_token_file,
+                 "file holding the bearer token HTTP clients must send (Authorization: Bearer TOKEN);\n"
+                 "/healthz, /readyz and the page itself need none. Env FANOUT_HTTP_TOKEN gives the token itself")
+      ->envname("FANOUT_HTTP_TOKEN_FILE");
   app.add_option("--log-level", log_level, "trace, debug, info, warn, error")
       ->envname("FANOUT_LOG_LEVEL")
       ->capture_default_str();
@@ -122,6 +135,36 @@ int main(int argc, char** argv) {
   if (cfg.redis_port <= 0 || cfg.redis_port > 65535) {
     std::fprintf(stderr, "fanout-coordinator: --redis: bad port in '%s'\n", redis.c_str());
     return 2;
+  }
+  if (!http_bind.empty()) {
+    auto http = fanout::ParseHttpBind(http_bind);
+    if (!http) {
+      std::fprintf(stderr, "fanout-coordinator: %s\n", http.error().message().c_str());
+      return 2;
+    }
+    cfg.http = *http;
+    cfg.http_port_fallback = false;  // a port asked for is that port or an error
+  }
+  if (cfg.http) {
+    if (!http_token_file.empty()) {
+      std::ifstream in(http_token_file);
+      std::stringstream text;
+      text << in.rdbuf();
+      std::string token = text.str();
+      while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
+      if (!in || token.empty()) {
+        std::fprintf(stderr, "fanout-coordinator: --http-token-file: cannot read a token from '%s'\n",
+                     http_token_file.c_str());
+        return 2;
+      }
+      cfg.http->token = token;
+    } else if (const char* t = std::getenv("FANOUT_HTTP_TOKEN"); t != nullptr && *t != '\0') {
+      cfg.http->token = t;
+    }
+    if (fanout::Status s = fanout::CheckHttpBind(*cfg.http); !s.ok()) {
+      std::fprintf(stderr, "fanout-coordinator: %s\n", s.message().c_str());
+      return 2;
+    }
   }
   fanout::InitLogging("coordinator", log_level);
   uv_loop_t* loop = uv_default_loop();

@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Installs the Debian packages fanout builds and runs with (DESIGN.md §9).
 # Does nothing when every package is already present. Needs root (or sudo) only to install.
-#   --fuzz   the optional packages of `make fuzz` instead (clang-16 and its libFuzzer runtime);
-#            nothing else needs them
+#
+#   deploy/install-deps.sh             what `make build` and `make test` need
+#   deploy/install-deps.sh --optional  also what some tests use when present and skip (saying
+#                                      so) when absent: chromium (the status page test),
+#                                      prometheus (promtool checks /metrics and
+#                                      deploy/prometheus.yml), docker-compose (compose config)
+#   deploy/install-deps.sh --fuzz      the optional packages of `make fuzz` instead (clang-16
+#                                      and its libFuzzer runtime); nothing else needs them
 set -euo pipefail
 
 FUZZ_PACKAGES=(clang-16 libclang-rt-16-dev)
@@ -13,6 +19,9 @@ PACKAGES=(
   libcpp-httplib-dev libsodium-dev libgtest-dev libgmock-dev libbenchmark-dev
   redis-server redis-tools
 )
+if [ "${1:-}" = "--optional" ]; then
+  PACKAGES+=(chromium prometheus docker-compose)
+fi
 
 if [ "${1:-}" = "--fuzz" ]; then PACKAGES=("${FUZZ_PACKAGES[@]}"); fi
 
@@ -35,4 +44,6 @@ $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 # The package enables a system redis-server; fanout starts its own on a free port.
 if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
   $SUDO systemctl disable --now redis-server >/dev/null 2>&1 || true
+  # Likewise the optional prometheus package's own server: only promtool is used.
+  $SUDO systemctl disable --now prometheus >/dev/null 2>&1 || true
 fi

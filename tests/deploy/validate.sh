@@ -88,6 +88,23 @@ need(not any("redis-secret" in str(v) or "coordinator-keys" in str(v) for v in w
 for svc in ("redis", "coordinator"):
     need(s.get(svc, {}).get("depends_on", {}).get("keys", {}).get("condition") == "service_completed_successfully",
          f"{svc}: depends_on keys service_completed_successfully missing")
+# HTTP (docs/operations.md): published on the host's loopback only; beyond the container's
+# loopback it needs the token file; Prometheus is optional (a profile) and reads the token.
+cargs = [str(a) for a in c.get("command", [])]
+need("--http-bind" in cargs and "--http-token-file" in cargs,
+     "coordinator: --http-bind with --http-token-file missing")
+need(any(str(p).startswith("127.0.0.1:") and str(p).endswith(":7880") for p in c.get("ports", [])),
+     "coordinator: HTTP 7880 not published on the host's loopback")
+need(all(str(p).startswith("127.0.0.1:") for p in c.get("ports", [])),
+     "coordinator: a port is published beyond the host's loopback")
+t = s.get("http-token", {})
+need(bool(t), "service 'http-token' (makes the HTTP bearer token) missing")
+need(c.get("depends_on", {}).get("http-token", {}).get("condition") == "service_completed_successfully",
+     "coordinator: depends_on http-token service_completed_successfully missing")
+p = s.get("prometheus", {})
+need("monitoring" in p.get("profiles", []), "prometheus: not in the 'monitoring' profile (it must stay optional)")
+need(all(str(x).startswith("127.0.0.1:") for x in p.get("ports", [])), "prometheus: published beyond loopback")
+need(any("deploy/prometheus.yml" in str(v) for v in p.get("volumes", [])), "prometheus: deploy/prometheus.yml not mounted")
 for name, svc in s.items():
     h = svc.get("healthcheck")
     if h and not h.get("disable"):
@@ -103,6 +120,39 @@ EOF
   fi
 else
   skip "docker-compose.yml YAML check: python3 with the yaml module is not installed"
+fi
+
+# ---- deploy/prometheus.yml: promtool check config ---------------------------------------
+PROM=$ROOT/deploy/prometheus.yml
+if [ ! -f "$PROM" ]; then
+  fail "missing $PROM"
+elif command -v promtool >/dev/null 2>&1; then
+  # promtool checks that the token file exists: point it at a stand-in.
+  echo stand-in-token >"$TMP/http-token"
+  sed "s#/run/fanout-secrets/http-token#$TMP/http-token#" "$PROM" >"$TMP/prometheus.yml"
+  if out=$(promtool check config "$TMP/prometheus.yml" 2>&1); then
+    pass "deploy/prometheus.yml: promtool check config"
+  else
+    fail "deploy/prometheus.yml: $out"
+  fi
+  grep -q 'coordinator:7880' "$PROM" || fail "deploy/prometheus.yml: does not scrape coordinator:7880"
+else
+  skip "deploy/prometheus.yml: promtool is not installed (Debian package prometheus)"
+fi
+
+# ---- docs/operations.md's sample alert file: promtool check rules -----------------------
+OPS=$ROOT/docs/operations.md
+if command -v promtool >/dev/null 2>&1; then
+  awk '/^A sample alert file:/{f=1;next} f&&/^```yaml/{p=1;next} p&&/^```/{exit} p' "$OPS" >"$TMP/alerts.yml"
+  if [ ! -s "$TMP/alerts.yml" ]; then
+    fail "docs/operations.md: no sample alert file (a yaml block after 'A sample alert file:')"
+  elif out=$(promtool check rules "$TMP/alerts.yml" 2>&1); then
+    pass "docs/operations.md sample alerts: promtool check rules"
+  else
+    fail "docs/operations.md sample alerts: $out"
+  fi
+else
+  skip "docs/operations.md sample alerts: promtool is not installed (Debian package prometheus)"
 fi
 
 # ---- docker-compose config -q -----------------------------------------------------------

@@ -85,23 +85,70 @@ TEST(LogsTest, UnknownExecutionNodeAndIndexAreClearErrors) {
   cluster.dir().WriteFile("gate", "");
 }
 
-TEST(LogsTest, AFailedRunPointsAtTheLogOfItsFirstFailedSubtask) {
+TEST(LogsTest, AnAttemptThatNeverRanAndANegativeIndexAreDistinctShortErrors) {
   Cluster cluster;
-  std::string spec =
-      cluster.dir().WriteFile("bad.yaml", MapSpec("echo \"bad {{inputs.x}}\" >&2; exit 1", 3));
-  RunResult run = cluster.Fanout("run", spec);
-  ASSERT_EQ(run.exit_code, 1) << run;
+  std::string gate = cluster.dir().Path("gate");
+  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate, 2));
+  std::string exec = cluster.Submit({spec});
+  ASSERT_FALSE(exec.empty());
+  ASSERT_TRUE(WaitFor(
+      [&] { return cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0").exit_code == 0; },
+      milliseconds(30000)));
+  RunResult never = cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "5");
+  EXPECT_EQ(never.exit_code, 2) << never;
+  EXPECT_NE(never.err.find("attempt 5 of noisy[1] never ran: its attempts are 0 to 1"), std::string::npos) << never;
+  RunResult negative = cluster.Fanout("logs", exec, "noisy", "-1");
+  EXPECT_EQ(negative.exit_code, 2) << negative;
+  EXPECT_NE(negative.err.find("expected a whole number from 0 to 4294967295, got '-1'"), std::string::npos)
+      << negative;
+  EXPECT_LT(negative.err.size(), 400u) << negative;  // no 300-digit bound
+  cluster.dir().WriteFile("gate", "");
+}
+
+// The index the failed-run hint names: "its output: fanout logs E NODE INDEX" → INDEX ("" if none).
+std::string HintedIndex(const RunResult& run, std::string* exec = nullptr, std::string* node = nullptr) {
   std::string hint = "its output: fanout logs ";
   size_t at = run.err.find(hint);
-  ASSERT_NE(at, std::string::npos) << run;
+  if (at == std::string::npos) return "";
   std::string line = run.err.substr(at + hint.size(), run.err.find('\n', at) - at - hint.size());
   std::istringstream words(line);
-  std::string exec, node, index;
-  words >> exec >> node >> index;
-  EXPECT_EQ(node, "m") << line;
+  std::string e, n, index;
+  words >> e >> n >> index;
+  if (exec != nullptr) *exec = e;
+  if (node != nullptr) *node = n;
+  return index;
+}
+
+TEST(LogsTest, AFailedRunPointsAtTheLogOfItsLowestFailedSubtask) {
+  Cluster cluster;
+  // Every subtask fails and the node fails at the third failure (min_successes 1 tolerates
+  // two); subtask 0 fails last: the hint still names it, the lowest index, not the first to fail.
+  std::string spec = cluster.dir().WriteFile(
+      "bad.yaml", MapSpec("if [ {{inputs.x}} = 0 ]; then sleep 1; fi; echo \"bad {{inputs.x}}\" >&2; exit 1", 3, "",
+                          "        min_successes: 1\n"));
+  RunResult run = cluster.Fanout("run", spec);
+  ASSERT_EQ(run.exit_code, 1) << run;
+  std::string exec, node;
+  std::string index = HintedIndex(run, &exec, &node);
+  EXPECT_EQ(index, "0") << run;
+  EXPECT_EQ(node, "m") << run;
   RunResult logs = cluster.Fanout("logs", exec, node, index);
   ASSERT_EQ(logs.exit_code, 0) << logs;
-  EXPECT_EQ(logs.out, "bad " + index + "\n");
+  EXPECT_EQ(logs.out, "bad 0\n");
+}
+
+TEST(LogsTest, AFailedRunOfAFunctionTaskGivesNoLogHint) {
+  Cluster cluster;
+  std::string spec = cluster.dir().WriteFile(
+      "fn.yaml",
+      "version: 1\ntasks:\n  t:\n    function: builtin.fail_if\n    inputs: {x: int, fail: \"list<int>\"}\n"
+      "    outputs: {o0: int}\nworkflows:\n  w:\n    inputs:\n      xs: {type: \"list<int>\", default: [1, 2]}\n"
+      "    nodes:\n      - id: m\n        map: t\n        inputs: {x: $inputs.xs}\n        bind: {fail: [1, 2]}\n"
+      "    outputs: {o0: $m.o0}\n");
+  RunResult run = cluster.Fanout("run", spec);
+  ASSERT_EQ(run.exit_code, 1) << run;
+  EXPECT_EQ(HintedIndex(run), "") << run;  // a C++/builtin function leaves no log to point at
+  EXPECT_NE(run.err.find("is in the fail list"), std::string::npos) << run;
 }
 
 }  // namespace

@@ -74,3 +74,31 @@ TEST(CliFormatTest, FormatWorkersListsOneRowPerWorker) {
 
 }  // namespace
 }  // namespace fanout::cli
+
+namespace fanout::cli {
+namespace {
+
+TEST(CliFormatTest, ToleratedFailuresAreSummarizedWithTheirErrors) {
+  Json doc = Json::parse(R"({"phase": "SUCCEEDED", "failed_total": 3, "failed": [
+    {"node": "m", "index": 2, "error": "exit code 1"}, {"node": "m", "index": 7, "error": "boom"},
+    {"node": "m", "index": 9, "error": "boom"}]})");
+  EXPECT_EQ(FormatToleratedFailures(doc, "E1", 2),
+            "tolerated 3 failed subtasks (their outputs are null):\n"
+            "  m[2]: exit code 1\n"
+            "  m[7]: boom\n"
+            "  ... 1 more: fanout status E1\n");
+  EXPECT_EQ(FormatToleratedFailures(Json::parse(R"({"phase": "SUCCEEDED", "failed": []})"), "E1"), "");
+}
+
+TEST(CliFormatTest, TheLowestFailedSubtaskIsTheLowestIndexNotTheFirstListed) {
+  Json status = Json::parse(R"({"nodes": [{"id": "price", "failed": []},
+    {"id": "m", "failed": [{"index": 107}, {"index": 7}, {"index": 87}]}]})");
+  auto lowest = LowestFailedSubtask(status);
+  ASSERT_TRUE(lowest.has_value());
+  EXPECT_EQ(lowest->first, "m");
+  EXPECT_EQ(lowest->second, 7);
+  EXPECT_FALSE(LowestFailedSubtask(Json::parse(R"({"nodes": []})")).has_value());
+}
+
+}  // namespace
+}  // namespace fanout::cli

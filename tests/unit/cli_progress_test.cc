@@ -123,6 +123,30 @@ TEST(CliProgressTest, PlainProgressPrintsAtMostEveryInterval) {
   EXPECT_EQ(out.find('\x1b'), std::string::npos);
 }
 
+TEST(CliProgressTest, PlainProgressPrintsATaskNodesPhaseOnlyWhenItChanges) {
+  char* buf = nullptr;
+  size_t len = 0;
+  std::FILE* f = open_memstream(&buf, &len);
+  Progress p(f, /*tty=*/false, 1000);
+  auto status = [](const char* price) {
+    return Json::parse(std::string(R"({"phase": "RUNNING", "nodes": [{"id": "price", "kind": "task", "phase": ")") +
+                       price + R"(", "size": 1, "counts": {}}, {"id": "m", "kind": "map", "phase": "RUNNING",
+      "size": 2, "counts": {"running": 2}}]})");
+  };
+  p.Update(status("RUNNING"), 0);
+  p.Update(status("SUCCEEDED"), 1500);
+  p.Update(status("SUCCEEDED"), 3000);
+  p.Finish(status("SUCCEEDED"), 3100);
+  std::fclose(f);
+  std::string out(buf, len);
+  free(buf);
+  size_t succeeded = 0;
+  for (size_t at = out.find("price SUCCEEDED"); at != std::string::npos; at = out.find("price SUCCEEDED", at + 1))
+    ++succeeded;
+  EXPECT_EQ(succeeded, 1u) << out;
+  EXPECT_NE(out.find("price RUNNING"), std::string::npos) << out;
+}
+
 TEST(CliProgressTest, TtyProgressRedrawsInPlace) {
   char* buf = nullptr;
   size_t len = 0;

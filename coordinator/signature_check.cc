@@ -1,0 +1,114 @@
+#include "coordinator/signature_check.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <set>
+
+namespace fanout {
+namespace {
+
+size_t EditDistance(const std::string& a, const std::string& b) {
+  std::vector<size_t> prev(b.size() + 1), cur(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) prev[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    cur[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j)
+      cur[j] = std::min({prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1)});
+    std::swap(prev, cur);
+  }
+  return prev[b.size()];
+}
+
+std::string Join(const std::vector<std::string>& v, const char* sep = ", ") {
+  std::string out;
+  for (const std::string& s : v) {
+    if (!out.empty()) out += sep;
+    out += s;
+  }
+  return out;
+}
+
+std::string Show(const FunctionSignature& s) {
+  return "(" + Join(s.inputs) + ") -> (" + Join(s.outputs) + ")";
+}
+
+}  // namespace
+
+FunctionSignature SignatureOf(const TaskDef& task) {
+  FunctionSignature s;
+  for (const TypedName& p : task.inputs) s.inputs.push_back(p.type.ToString());
+  for (const TypedName& p : task.outputs) s.outputs.push_back(p.type.ToString());
+  return s;
+}
+
+Status CheckFunctions(const Spec& spec, const WorkflowDef& wf, const std::vector<WorkerOffer>& offers,
+                      const SignatureCheckOptions& options) {
+  std::set<std::string> offered;
+  size_t live = 0;
+  for (const WorkerOffer& w : offers) {
+    if (w.draining) continue;
+    ++live;
+    offered.insert(w.functions.begin(), w.functions.end());
+  }
+  // The nodes of this workflow and of every workflow its launch-plan nodes reach (their child
+  // executions run those nodes on the same workers).
+  std::vector<const NodeDef*> nodes;
+  std::set<std::string> seen_workflows{wf.name};
+  std::vector<const WorkflowDef*> todo{&wf};
+  while (!todo.empty()) {
+    const WorkflowDef* w = todo.back();
+    todo.pop_back();
+    for (const NodeDef& node : w->nodes) {
+      if (node.target == NodeTarget::kTask) {
+        nodes.push_back(&node);
+        continue;
+      }
+      auto lp = spec.FindLaunchPlan(node.task);
+      if (!lp || !seen_workflows.insert(lp->workflow).second) continue;
+      if (auto child = spec.FindWorkflow(lp->workflow)) todo.push_back(*child);
+    }
+  }
+  std::set<std::string> checked;
+  for (const NodeDef* node_ptr : nodes) {
+    const NodeDef& node = *node_ptr;
+    const TaskDef& task = spec.TaskOf(node);
+    if (task.is_command() || !checked.insert(task.name).second) continue;
+    const std::string& f = task.function;
+    if (!offered.contains(f)) {
+      if (options.wait_for_workers || (live == 0 && options.cluster_starting)) continue;
+      std::string msg = fmt::format("task '{}' (node '{}'): no connected worker offers function '{}'", task.name,
+                                    node.id, f);
+      if (live == 0) {
+        msg += "; no worker is connected";
+      } else {
+        std::vector<std::string> names(offered.begin(), offered.end());
+        std::string closest;
+        size_t best = 3;  // a typo: at most 2 edits away
+        for (const std::string& n : names)
+          if (size_t d = EditDistance(f, n); d < best) best = d, closest = n;
+        if (!closest.empty()) msg += fmt::format(" (did you mean '{}'?)", closest);
+        if (names.size() > 20) {
+          names.resize(20);
+          names.push_back("...");
+        }
+        msg += fmt::format("; the {} connected worker(s) offer: {}", live, Join(names));
+      }
+      msg += ". A worker offers the functions of the plugins it loads (--plugin PATH.so). To submit anyway and "
+             "wait until such a worker joins: fanout run --wait-for-workers";
+      return InvalidArgument(msg);
+    }
+    // Signatures, from the workers that advertise them.
+    FunctionSignature want = SignatureOf(task);
+    for (const WorkerOffer& w : offers) {
+      auto it = w.signatures.find(f);
+      if (w.draining || it == w.signatures.end() || it->second == want) continue;
+      return InvalidArgument(fmt::format("task '{}' (node '{}'): function '{}' of worker {} takes {}, but the spec "
+                                         "declares {}",
+                                         task.name, node.id, f, w.worker_id, Show(it->second), Show(want)));
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace fanout

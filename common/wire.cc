@@ -27,13 +27,14 @@ const char* KindName(Kind k) {
     case Kind::kReply: return "REPLY";
     case Kind::kProgress: return "PROGRESS";
     case Kind::kUpdate: return "UPDATE";
+    case Kind::kStarted: return "STARTED";
   }
   return "?";
 }
 
 bool IsWorkerKind(Kind k) {
   return k == Kind::kHello || k == Kind::kResult || k == Kind::kHeartbeat || k == Kind::kBye ||
-         k == Kind::kCheckpoint;
+         k == Kind::kCheckpoint || k == Kind::kStarted;
 }
 
 bool IsClientKind(Kind k) {

@@ -61,6 +61,8 @@ enum class Kind : uint8_t {
   kProgress = 31,   // ProgressEvent
   // client → coordinator, added later (each answered by one kReply)
   kUpdate = 40,     // UpdateRequest: a running map node's concurrency / success criterion
+  // worker → coordinator, added later
+  kStarted = 41,    // StartedBatch: these attempts have started (sent before they run)
 };
 
 const char* KindName(Kind k);
@@ -189,8 +191,22 @@ struct Hello {
   // Command tasks it runs at once (<= slots; the rest of the slots take C++ functions and
   // built-ins); 0: as many as slots (a worker from before this field).
   uint32_t command_slots = 0;
+  // The worker sends kStarted before it starts attempts, so the coordinator may send it more
+  // work than it has slots (the rest waits in its queue): when the worker is lost, the
+  // attempts it never reported started go to other workers without a system failure.
+  // false: a worker from before this field; it gets no more work than slots.
+  bool reports_started = false;
   MSGPACK_DEFINE(worker_id, slots, functions, labels, cpu, mem_bytes, interruptible, running, pid,
-                 host, held, command_slots);
+                 host, held, command_slots, reports_started);
+};
+
+// Attempts of one node that a worker is about to start (from its queue or at once).
+struct StartedBatch {
+  std::string exec;
+  std::string node;
+  std::vector<uint32_t> indices;
+  std::vector<uint32_t> attempts;  // attempts[i] goes with indices[i]
+  MSGPACK_DEFINE(exec, node, indices, attempts);
 };
 
 struct Welcome {

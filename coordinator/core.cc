@@ -113,6 +113,9 @@ void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, st
     case wire::Kind::kCheckpoint:
       if (auto save = wire::DecodeBody<wire::CheckpointSave>(body)) return dispatcher_.OnCheckpoint(identity, *save);
       return Drop("malformed CHECKPOINT");
+    case wire::Kind::kStarted:
+      if (auto started = wire::DecodeBody<wire::StartedBatch>(body)) return dispatcher_.OnStarted(identity, *started);
+      return Drop("malformed STARTED");
     case wire::Kind::kResult:
       if (auto batch = wire::DecodeBody<wire::ResultBatch>(body)) return dispatcher_.OnResults(identity, *batch);
       return Drop("malformed RESULT");

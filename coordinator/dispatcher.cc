@@ -94,11 +94,14 @@ void Dispatcher::OnHello(const std::string& identity, const wire::Hello& hello) 
   outbox_.Send(identity, wire::Kind::kWelcome,
                wire::EncodeBody(wire::Welcome{store_.epoch(), options_.heartbeat_ms}));
   for (const AttemptRef& a : joined.lost) FailSystem(a, "worker " + hello.worker_id + " reconnected without it");
+  HandBack(joined.unstarted, "worker " + hello.worker_id + " reconnected without it");
   hooks_.wake();
 }
 
 void Dispatcher::Adopt(NodeRun& node, uint32_t index, uint32_t attempt, WorkerNo worker) {
   workers_.Assign(worker, node.Subtask(index), attempt, CostOf(node), DeadlineOf(node));
+  // Claimed as running (or queued: the HELLO does not say which): a loss charges it.
+  workers_.MarkStarted(node.Subtask(index), attempt, worker);
   store_.ForgetUnclaimed(node.exec->id, node.id(), index);
 }
 
@@ -118,15 +121,63 @@ void Dispatcher::LoseWorker(WorkerNo no, const std::string& why) {
   const Worker* w = workers_.Get(no);
   if (w == nullptr) return;
   std::string worker_id = w->hello.worker_id;
-  std::vector<AttemptRef> lost = workers_.Remove(no);
+  std::vector<AttemptRef> unstarted;
+  std::vector<AttemptRef> lost = workers_.Remove(no, &unstarted);
   if (metrics_) metrics_->WorkerLeft(/*lost=*/why != "worker left");  // metrics
   if (why == "worker left") {
-    spdlog::info("worker {} left after draining; {} attempt(s) re-queued", worker_id, lost.size());
+    spdlog::info("worker {} left after draining; {} attempt(s) re-queued, {} never started handed back",
+                 worker_id, lost.size(), unstarted.size());
   } else {
-    spdlog::warn("worker {} lost ({}): {} attempt(s) re-queued as system errors", worker_id, why, lost.size());
+    spdlog::warn("worker {} lost ({}): {} attempt(s) re-queued as system errors, {} never started handed back",
+                 worker_id, why, lost.size(), unstarted.size());
   }
   for (const AttemptRef& a : lost) FailSystem(a, "worker " + worker_id + " lost (" + why + ")");
+  HandBack(unstarted, "worker " + worker_id + " lost (" + why + ")");
   hooks_.wake();
+}
+
+void Dispatcher::HandBack(const std::vector<AttemptRef>& attempts, const std::string& why) {
+  for (const AttemptRef& a : attempts) {
+    NodeRun* node = execs_.Node(a.id.node);
+    if (node == nullptr || !node->array || !node->array->IsCurrent(a.id.index, a.attempt)) continue;
+    auto [it, fresh] = handed_back_once_.try_emplace(a.id.packed(), a.attempt);
+    if (!fresh && it->second == a.attempt) {
+      // Handed back once already: this time it counts (the task may kill its workers).
+      FailSystem(a, why + ", a second time before it was reported started");
+      continue;
+    }
+    it->second = a.attempt;
+    recovery_.Forget(a.id);
+    handed_back_[a.id.node].push_back({a.id.index, a.attempt});
+  }
+}
+
+std::vector<ArrayNode::Start> Dispatcher::TakeHandedBack(NodeRun& node, uint32_t max) {
+  std::vector<ArrayNode::Start> out;
+  auto it = handed_back_.find(node.uid);
+  if (it == handed_back_.end()) return out;
+  auto& list = it->second;
+  while (!list.empty() && out.size() < max) {
+    ArrayNode::Start s = list.back();
+    list.pop_back();
+    // Still the live attempt, and nobody runs it (an abort, a restart may have moved it on).
+    if (node.array->IsCurrent(s.index, s.attempt) && workers_.Holder(node.Subtask(s.index)) == nullptr)
+      out.push_back(s);
+  }
+  if (list.empty()) handed_back_.erase(it);
+  return out;
+}
+
+void Dispatcher::OnStarted(const std::string& identity, const wire::StartedBatch& started) {
+  Worker* w = workers_.Find(identity);
+  if (w == nullptr) return;
+  workers_.Heard(*w);
+  NodeRun* node = execs_.Node(started.exec, started.node);
+  if (!Restored(node)) return;
+  size_t n = std::min(started.indices.size(), started.attempts.size());
+  for (size_t i = 0; i < n; ++i)
+    if (started.indices[i] < node->array->size())
+      workers_.MarkStarted(node->Subtask(started.indices[i]), started.attempts[i], w->no);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -153,6 +204,7 @@ void Dispatcher::Pump() {
       if (node.def->target != NodeTarget::kTask) continue;  // children start in ChildRuns
       if (node.phase != NodePhase::kRunning || node.busy || !node.array) continue;
       uint64_t startable = node.array->Startable();
+      if (auto hb = handed_back_.find(node.uid); hb != handed_back_.end()) startable += hb->second.size();
       if (startable == 0) continue;
       NodeNeeds needs{node.task->is_command(), node.task->function, node.interruptible, node.def->requests};
       Demand d{node.uid, e.nodes.front().uid, node.array->active(), startable, needs, 0};
@@ -213,8 +265,10 @@ void Dispatcher::UpdateWaiting(const std::vector<NodeRun*>& nodes) {
 uint32_t Dispatcher::StartGrant(NodeRun& node, WorkerNo worker, uint32_t count, int max_system_failures) {
   Worker* w = workers_.Get(worker);
   if (w == nullptr) return 0;
-  std::vector<ArrayNode::Start> starts;
-  node.array->Next(count, &starts, max_system_failures);
+  // Attempts handed back by a lost worker first: same attempt, so no new record to store.
+  std::vector<ArrayNode::Start> starts = TakeHandedBack(node, count);
+  size_t handed_back = starts.size();
+  if (starts.size() < count) node.array->Next(count - starts.size(), &starts, max_system_failures);
   if (starts.empty()) return 0;
   if (metrics_) metrics_->Dispatched(starts.size());  // metrics
   node.waiting = {};
@@ -232,11 +286,13 @@ uint32_t Dispatcher::StartGrant(NodeRun& node, WorkerNo worker, uint32_t count, 
   batch.node = node.id();
   batch.task = node.desc;
   batch.items.reserve(starts.size());
-  for (const ArrayNode::Start& s : starts) {
+  for (size_t k = 0; k < starts.size(); ++k) {
+    const ArrayNode::Start& s = starts[k];
     workers_.Assign(worker, node.Subtask(s.index), s.attempt, cost, deadline);
-    commits_.Add(node.uid, node.exec->id, node.id(),
-                 CommitOp{CommitOp::kRecord, s.index, s.attempt, PackRecord(node.array->Record(s.index)), ""},
-                 /*notify=*/false);
+    if (k >= handed_back)
+      commits_.Add(node.uid, node.exec->id, node.id(),
+                   CommitOp{CommitOp::kRecord, s.index, s.attempt, PackRecord(node.array->Record(s.index)), ""},
+                   /*notify=*/false);
     wire::WorkItem item;
     item.index = s.index;
     item.attempt = s.attempt;
@@ -320,6 +376,15 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
     if (holds) workers_.Release(id, k.attempt);
     return Ack(w.identity, k);
   }
+  auto outcome = static_cast<wire::Outcome>(r.outcome);
+  if (outcome == wire::Outcome::kSystemError && !held->started) {
+    // Handed back from the worker's queue (draining, preempted) without running.
+    workers_.Release(id, k.attempt);
+    HandBack({{id, k.attempt}}, "worker " + w.hello.worker_id + " handed it back: " + r.error);
+    return Ack(w.identity, k);
+  }
+  if (outcome != wire::Outcome::kSystemError && outcome != wire::Outcome::kAborted)
+    workers_.ObserveDuration(w, r.ended_ms - r.started_ms);
   recovery_.Forget(id);
   if (r.has_checkpoint) SaveCheckpoint(*node, k.index, std::move(r.checkpoint));
   if (!r.log.empty()) {
@@ -327,7 +392,6 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
     if (r.log.size() > wire::kMaxLogBytes) r.log.erase(0, r.log.size() - wire::kMaxLogBytes);
     store_.PutLog(k.exec, k.node, k.index, k.attempt, r.log, options_.log_ttl_s);
   }
-  auto outcome = static_cast<wire::Outcome>(r.outcome);
   if (metrics_) metrics_->Attempt(MetricOf(outcome));
   CommitOrigin origin{CommitOrigin::Source::kWorker, w.no, w.identity};
   if (outcome == wire::Outcome::kSucceeded) {
@@ -344,6 +408,7 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
     return;
   }
   workers_.Release(id, k.attempt);
+  handed_back_once_.erase(id.packed());
   if (outcome == wire::Outcome::kAborted && r.error.empty()) r.error = "aborted on the worker";
   spdlog::info("exec={} node={} index={} attempt={}: {}", k.exec, k.node, k.index, k.attempt, r.error);
   node->array->OnFailed(k.index, k.attempt, KindOf(outcome), r.error);
@@ -413,6 +478,7 @@ void Dispatcher::OnCommitted(NodeUid uid, const CommitOp& op, CommitOutcome outc
   if (op.kind == CommitOp::kOutput) {
     SubtaskId id = node->Subtask(op.index);
     workers_.Release(id, op.attempt);
+    handed_back_once_.erase(id.packed());
     if (durable && node->array) {
       if (!node->array->OnSucceeded(op.index, op.attempt) && node->array->OnCommitted(op.index))
         spdlog::info("exec={} node={} index={} attempt={}: committed after it was re-queued",
@@ -444,6 +510,7 @@ void Dispatcher::FlushAcks() {
 
 void Dispatcher::FailSystem(AttemptRef a, const std::string& why) {
   workers_.Release(a.id, a.attempt);
+  handed_back_once_.erase(a.id.packed());
   recovery_.Forget(a.id);
   NodeRun* node = execs_.Node(a.id.node);
   if (node == nullptr || !node->array) return;
@@ -496,6 +563,7 @@ void Dispatcher::Tick() {
     FailSystem(a, "no worker claimed it after a coordinator restart");
   }
   execs_.PruneRetired([this](NodeUid uid) { return workers_.InflightOf(uid) == 0; });
+  std::erase_if(handed_back_, [this](const auto& kv) { return execs_.Node(kv.first) == nullptr; });
   // Attempts that overran their timeout by the grace: their worker did not enforce it.
   for (const AttemptRef& a : workers_.Overdue()) {
     NodeRun* node = execs_.Node(a.id.node);

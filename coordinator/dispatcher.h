@@ -13,6 +13,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "common/clock.h"
@@ -58,6 +59,8 @@ class Dispatcher {
   void OnHeartbeat(const std::string& identity, const wire::Heartbeat& hb, bool bye);
   void OnResults(const std::string& identity, wire::ResultBatch& batch);
   void OnCheckpoint(const std::string& identity, wire::CheckpointSave& save);
+  // The worker starts these attempts (kStarted): from now on, losing it costs them a run.
+  void OnStarted(const std::string& identity, const wire::StartedBatch& started);
 
   // --- From the coordinator's own rules ---
   // Sends work to free credit. The reactor calls it at most once per loop turn.
@@ -86,6 +89,12 @@ class Dispatcher {
   // A pump looks at this many nodes at least (see Pump).
   static constexpr size_t kMinNodesPerPump = 256;
   void LoseWorker(WorkerNo no, const std::string& why);
+  // Attempts a worker held but never started (queued there, handed back unrun, or its worker
+  // lost): they go to another worker with the same attempt, without a system failure, once per
+  // attempt (a task that kills its worker before the STARTED leaves is charged the next time).
+  void HandBack(const std::vector<AttemptRef>& attempts, const std::string& why);
+  // Pops the node's handed-back attempts that are still current, up to `max`.
+  std::vector<ArrayNode::Start> TakeHandedBack(NodeRun& node, uint32_t max);
   // Dispatches one grant; returns how many subtasks it started.
   uint32_t StartGrant(NodeRun& node, WorkerNo worker, uint32_t count, int max_system_failures);
   void SendWithCheckpoint(NodeRun& node, WorkerNo worker, wire::WorkItem item);
@@ -109,6 +118,10 @@ class Dispatcher {
   std::set<std::string> resend_from_;  // workers holding results whose commit failed
   std::string pump_cursor_;  // the execution the last pump looked at last
   Metrics* metrics_ = nullptr;
+  // Handed-back attempts waiting for a worker, per node: RUNNING in the node, held by nobody.
+  std::map<NodeUid, std::vector<ArrayNode::Start>> handed_back_;
+  // SubtaskId::packed → the attempt that was handed back once already.
+  std::unordered_map<uint64_t, uint32_t> handed_back_once_;
 };
 
 }  // namespace fanout

@@ -7,44 +7,102 @@
 namespace fanout {
 namespace {
 
-// KEYS: epoch, phases, outputs, errors. ARGV: epoch, then 5 per op:
-// kind, index, attempt, record, payload. Records are u16: phase in the low 4 bits, attempt in
-// bits 4-9 (coordinator/keys.h). Terminal phases: 3 succeeded, 4 failed, 5 aborted.
+// The commit script: one call per batch of ops of one node.
+// KEYS: epoch, records (phases), outputs, errors. ARGV: epoch, then 5 per op: kind, index,
+// attempt, record, payload. Records are u16: phase in the low 4 bits, attempt in bits 4-9
+// (coordinator/keys.h). Terminal phases: 3 succeeded, 4 failed, 5 aborted.
+//
+// What it checks, per op, in order, against the record as the earlier ops of the same batch
+// left it. The records it touches are read in runs of nearby indices (indices less than 64
+// apart share a run) with one GETRANGE per run: records are u16 big-endian at byte 2i, the
+// layout of BITFIELD u16 #i that LoadRecords and kCopyScript use. It decides in Lua, then
+// writes each changed run back with one SETRANGE (the unchanged records inside a run are
+// written back as they were read, in the same atomic script), the outputs with one HSET and
+// the error messages with one HSET (HSETs split in chunks of 1,000 fields only to stay within
+// Lua's unpack limit):
+//   - the epoch is this coordinator's, else nothing is written (-1: fenced);
+//   - 'r': applied unless the record is terminal;
+//   - 'o'/'e': already applied (2) when the record equals the op's record; else applied only
+//     when the record's attempt is the op's attempt and the record is not terminal.
+// Outputs are written with HSET, not HSETNX: an output is only ever written together with a
+// terminal (SUCCEEDED) record, by this script or kCopyScript, atomically, and no script moves a
+// record out of a terminal phase. So "attempt current and record not terminal" implies "no
+// output stored": the fenced check is the NX check, and one output per subtask still holds.
+// A script runs atomically and its effects reach the AOF as one MULTI/EXEC, so a crash never
+// leaves an output without its record.
 constexpr const char* kApplyScript = R"lua(
 if tonumber(redis.call('GET', KEYS[1]) or '0') ~= tonumber(ARGV[1]) then
   return -1
 end
-local res = {}
+local recs, idx = {}, {}
 for i = 2, #ARGV, 5 do
-  local kind = ARGV[i]
-  local off = '#' .. ARGV[i + 1]
-  local cur = redis.call('BITFIELD', KEYS[2], 'GET', 'u16', off)[1]
+  local n = tonumber(ARGV[i + 1])
+  if recs[n] == nil then
+    recs[n] = 0
+    idx[#idx + 1] = n
+  end
+end
+table.sort(idx)
+local runs = {}
+for _, n in ipairs(idx) do
+  local r = runs[#runs]
+  if r ~= nil and n - r.hi <= 64 then r.hi = n else runs[#runs + 1] = {lo = n, hi = n} end
+end
+local function at(s, k)
+  local hi, lo = string.byte(s, 2 * k + 1, 2 * k + 2)
+  return (hi or 0) * 256 + (lo or 0)
+end
+for _, r in ipairs(runs) do
+  r.s = redis.call('GETRANGE', KEYS[2], 2 * r.lo, 2 * r.hi + 1)
+  for n = r.lo, r.hi do
+    if recs[n] ~= nil then recs[n] = at(r.s, n - r.lo) end
+  end
+end
+local res, dirty, outs, errs = {}, {}, {}, {}
+for i = 2, #ARGV, 5 do
+  local kind, n = ARGV[i], tonumber(ARGV[i + 1])
+  local cur, rec = recs[n], tonumber(ARGV[i + 3])
   local phase = cur % 16
   local terminal = phase == 3 or phase == 4 or phase == 5
+  local r = 0
   if kind == 'r' then
-    if terminal then
-      res[#res + 1] = 0
+    if not terminal then r = 1 end
+  elseif cur == rec then
+    r = 2
+  elseif not terminal and math.floor(cur / 16) % 64 == tonumber(ARGV[i + 2]) then
+    if kind == 'o' then
+      outs[#outs + 1] = ARGV[i + 1]; outs[#outs + 1] = ARGV[i + 4]
     else
-      redis.call('BITFIELD', KEYS[2], 'SET', 'u16', off, ARGV[i + 3])
-      res[#res + 1] = 1
+      errs[#errs + 1] = ARGV[i + 1]; errs[#errs + 1] = ARGV[i + 4]
     end
-  elseif cur == tonumber(ARGV[i + 3]) then
-    res[#res + 1] = 2
-  else
-    local attempt = math.floor(cur / 16) % 64
-    local ok = 0
-    if attempt == tonumber(ARGV[i + 2]) and not terminal then
-      if kind == 'o' then
-        if redis.call('HSETNX', KEYS[3], ARGV[i + 1], ARGV[i + 4]) == 1 then ok = 1 end
-      else
-        redis.call('HSET', KEYS[4], ARGV[i + 1], ARGV[i + 4])
-        ok = 1
-      end
-      if ok == 1 then
-        redis.call('BITFIELD', KEYS[2], 'SET', 'u16', off, ARGV[i + 3])
-      end
+    r = 1
+  end
+  if r == 1 then
+    recs[n] = rec
+    dirty[n] = true
+  end
+  res[#res + 1] = r
+end
+local function hset(key, kv)
+  for c = 1, #kv, 2 * 1000 do
+    redis.call('HSET', key, unpack(kv, c, math.min(c + 2 * 1000 - 1, #kv)))
+  end
+end
+hset(KEYS[3], outs)
+hset(KEYS[4], errs)
+for _, r in ipairs(runs) do
+  local changed = false
+  for n = r.lo, r.hi do
+    if dirty[n] then changed = true; break end
+  end
+  if changed then
+    local parts = {}
+    for n = r.lo, r.hi do
+      local v = recs[n]
+      if v == nil then v = at(r.s, n - r.lo) end
+      parts[#parts + 1] = string.char(math.floor(v / 256), v % 256)
     end
-    res[#res + 1] = ok
+    redis.call('SETRANGE', KEYS[2], 2 * r.lo, table.concat(parts))
   end
 end
 return res

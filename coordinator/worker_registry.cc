@@ -7,9 +7,14 @@ namespace fanout {
 WorkerRegistry::WorkerRegistry(const Clock& clock, Options options)
     : clock_(clock), options_(options) {}
 
+void WorkerRegistry::UpdateFree(Worker& w) {
+  uint32_t credit = w.hello.slots + w.prefetch;
+  w.free_slots = credit > w.running ? credit - w.running : 0;
+}
+
 void WorkerRegistry::Charge(Worker& w, const AttemptCost& c) {
   w.running++;
-  w.free_slots = w.free_slots > 0 ? w.free_slots - 1 : 0;
+  UpdateFree(w);
   if (c.command) w.free_command_slots = w.free_command_slots > 0 ? w.free_command_slots - 1 : 0;
   w.free_cpu -= c.cpu;
   w.free_mem -= c.mem;
@@ -17,7 +22,7 @@ void WorkerRegistry::Charge(Worker& w, const AttemptCost& c) {
 
 void WorkerRegistry::Refund(Worker& w, const AttemptCost& c) {
   w.running = w.running > 0 ? w.running - 1 : 0;
-  w.free_slots = std::min(w.free_slots + 1, w.hello.slots);
+  UpdateFree(w);
   if (c.command) w.free_command_slots = std::min(w.free_command_slots + 1, w.command_slots);
   w.free_cpu += c.cpu;
   w.free_mem += c.mem;
@@ -36,7 +41,9 @@ WorkerRegistry::Joined WorkerRegistry::Join(const std::string& identity, const w
   w.hello = hello;
   w.hello.slots = std::clamp<uint32_t>(hello.slots, 1, options_.max_slots);
   w.command_slots = hello.command_slots == 0 ? w.hello.slots : std::min(hello.command_slots, w.hello.slots);
-  w.free_slots = w.hello.slots;
+  // Before any duration is known, one slot's worth of queue each.
+  w.prefetch = hello.reports_started ? std::min(w.hello.slots, options_.max_prefetch) : 0;
+  UpdateFree(w);
   w.free_command_slots = w.command_slots;
   w.free_cpu = hello.cpu;
   w.free_mem = hello.mem_bytes;
@@ -53,11 +60,14 @@ WorkerRegistry::Joined WorkerRegistry::Join(const std::string& identity, const w
     auto c = claims.find(it->first);
     if (c != claims.end() && c->second == inf.attempt) {
       inf.worker = nw.no;
+      // Claimed as running or queued there: which, the HELLO does not say. Counted as started
+      // (a loss charges it), the safe side.
+      inf.started = true;
       Charge(nw, inf.cost);
       ++out.kept;
       ++it;
     } else {
-      out.lost.push_back({SubtaskId::Unpack(it->first), inf.attempt});
+      (inf.started ? out.lost : out.unstarted).push_back({SubtaskId::Unpack(it->first), inf.attempt});
       Count(SubtaskId::Unpack(it->first), -1);
       it = inflight_.erase(it);
     }
@@ -70,13 +80,14 @@ WorkerRegistry::Joined WorkerRegistry::Join(const std::string& identity, const w
   return out;
 }
 
-std::vector<AttemptRef> WorkerRegistry::Remove(WorkerNo no) {
+std::vector<AttemptRef> WorkerRegistry::Remove(WorkerNo no, std::vector<AttemptRef>* unstarted) {
   std::vector<AttemptRef> lost;
   auto w = workers_.find(no);
   if (w == workers_.end()) return lost;
   for (auto it = inflight_.begin(); it != inflight_.end();) {
     if (it->second.worker == no) {
-      lost.push_back({SubtaskId::Unpack(it->first), it->second.attempt});
+      bool to_unstarted = unstarted != nullptr && !it->second.started;
+      (to_unstarted ? *unstarted : lost).push_back({SubtaskId::Unpack(it->first), it->second.attempt});
       Count(SubtaskId::Unpack(it->first), -1);
       it = inflight_.erase(it);
     } else {
@@ -129,8 +140,25 @@ void WorkerRegistry::Assign(WorkerNo worker, SubtaskId id, uint32_t attempt, con
   } else {
     Count(id, +1);
   }
-  it->second = Inflight{worker, attempt, cost, deadline_ms};
+  it->second = Inflight{worker, attempt, cost, deadline_ms, !w->hello.reports_started};
   Charge(*w, cost);
+}
+
+bool WorkerRegistry::MarkStarted(SubtaskId id, uint32_t attempt, WorkerNo worker) {
+  auto it = inflight_.find(id.packed());
+  if (it == inflight_.end() || it->second.attempt != attempt || it->second.worker != worker) return false;
+  it->second.started = true;
+  return true;
+}
+
+void WorkerRegistry::ObserveDuration(Worker& w, int64_t ms) {
+  if (!w.hello.reports_started) return;
+  // Milliseconds of the worker's wall clock: a sub-millisecond task reads 0.
+  double x = std::max<double>(0, static_cast<double>(ms));
+  w.task_ms = w.task_ms < 0 ? x : 0.9 * w.task_ms + 0.1 * x;
+  double want = w.hello.slots * options_.queue_ms / std::max(w.task_ms, 0.02);
+  w.prefetch = static_cast<uint32_t>(std::min<double>(want, options_.max_prefetch));
+  UpdateFree(w);
 }
 
 const Inflight* WorkerRegistry::Holder(SubtaskId id) const {
@@ -196,6 +224,7 @@ nlohmann::json WorkerRegistry::ToJson() const {
                    {"slots", w.hello.slots},
                    {"command_slots", w.command_slots},
                    {"running", w.running},
+                   {"prefetch", w.prefetch},
                    {"functions", w.hello.functions},
                    {"labels", w.hello.labels},
                    {"interruptible", w.hello.interruptible},

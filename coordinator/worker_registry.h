@@ -2,8 +2,13 @@
 // who is connected (by ROUTER identity and by worker id), their capacity and what is left of
 // it (slots, command slots, cpu, memory), liveness, and which attempt runs where.
 //
-// Credit is implicit: a worker's slots come from its HELLO (capped); Assign takes one, Release
-// gives it back. Every slot/cpu/memory change happens in this file and nowhere else.
+// Credit: a worker's slots come from its HELLO (capped); Assign takes one, Release gives it
+// back. A worker that reports the attempts it starts (Hello::reports_started) gets `prefetch`
+// credit beyond its slots: that work waits in its queue, so it never idles for a round trip.
+// The prefetch adapts to the worker's task durations (ObserveDuration): deep for tasks of
+// microseconds, none for tasks of a second and more (queued work on one worker would delay the
+// end of a map while another worker idles). Every slot/cpu/memory change happens in this file
+// and nowhere else.
 // Timed rules (liveness, attempt deadlines) read the injected Clock. Loop thread only.
 #pragma once
 
@@ -35,6 +40,9 @@ struct Inflight {
   uint32_t attempt = 0;
   AttemptCost cost;
   int64_t deadline_ms = 0;  // Clock::NowMs after which the coordinator gives up on it; 0: none
+  // The worker said it started it (or cannot say: a worker without reports_started). An
+  // attempt that never started may wait in the worker's queue: losing the worker loses no run.
+  bool started = true;
 };
 
 struct Worker {
@@ -49,6 +57,8 @@ struct Worker {
   double free_cpu = 0;
   int64_t free_mem = 0;
   uint32_t running = 0;  // attempts in flight on it
+  uint32_t prefetch = 0;  // credit beyond slots (reports_started workers only)
+  double task_ms = -1;    // moving average of its attempts' run times; < 0: none seen yet
 };
 
 class WorkerRegistry {
@@ -57,6 +67,10 @@ class WorkerRegistry {
     int64_t heartbeat_ms = 1000;
     int liveness = 3;           // silent intervals before a worker is lost
     uint32_t max_slots = 4096;  // HELLO's slots are capped here
+    // Prefetch: at most this much credit beyond slots, sized so that the queued work lasts
+    // about queue_ms at the observed task duration (slots × queue_ms / task ms).
+    uint32_t max_prefetch = 1024;
+    double queue_ms = 20;
   };
 
   WorkerRegistry(const Clock& clock, Options options);
@@ -64,6 +78,7 @@ class WorkerRegistry {
   struct Joined {
     WorkerNo no = 0;
     std::vector<AttemptRef> lost;  // attempts of earlier incarnations it did not claim
+    std::vector<AttemptRef> unstarted;  // of those, the ones never reported started
     uint32_t kept = 0;             // attempts of earlier incarnations it claimed and keeps
   };
   // A HELLO from `identity`. Earlier incarnations of the same worker (same worker id, or the
@@ -72,8 +87,9 @@ class WorkerRegistry {
   // as lost (the caller fails them as system errors).
   Joined Join(const std::string& identity, const wire::Hello& hello,
               const std::unordered_map<uint64_t, uint32_t>& claims);
-  // Removes a worker (lost or left); returns the attempts it held.
-  std::vector<AttemptRef> Remove(WorkerNo no);
+  // Removes a worker (lost or left); returns the attempts it held that had started. Those it
+  // never reported started go to `unstarted` when given (else they are returned too).
+  std::vector<AttemptRef> Remove(WorkerNo no, std::vector<AttemptRef>* unstarted = nullptr);
 
   Worker* Find(const std::string& identity);
   Worker* Get(WorkerNo no);
@@ -92,6 +108,10 @@ class WorkerRegistry {
               int64_t deadline_ms);
   // Where (id, attempt) runs, or nullptr.
   const Inflight* Holder(SubtaskId id) const;
+  // `worker` reports that it starts (id, attempt). False when it does not hold that attempt.
+  bool MarkStarted(SubtaskId id, uint32_t attempt, WorkerNo worker);
+  // An attempt of the worker ran `ms` (its own clock): the prefetch follows the average.
+  void ObserveDuration(Worker& w, int64_t ms);
   // The attempt is over (its result is durable, it failed, it was aborted or given up): its
   // cost goes back to its worker. False when (id, attempt) was not in flight.
   bool Release(SubtaskId id, uint32_t attempt);
@@ -109,6 +129,8 @@ class WorkerRegistry {
  private:
   void Charge(Worker& w, const AttemptCost& c);
   void Refund(Worker& w, const AttemptCost& c);
+  // free_slots from slots + prefetch and what runs.
+  static void UpdateFree(Worker& w);
 
   const Clock& clock_;
   Options options_;

@@ -74,6 +74,7 @@ void DecodeFor(wire::Kind kind, std::string_view body) {
     case K::kCacheClear: DecodeAndRoundTrip<wire::CacheClearRequest>(body); return;
     case K::kLogs: DecodeAndRoundTrip<wire::LogsRequest>(body); return;
     case K::kUpdate: DecodeAndRoundTrip<wire::UpdateRequest>(body); return;
+    case K::kStarted: DecodeAndRoundTrip<wire::StartedBatch>(body); return;
     case K::kReply: DecodeAndRoundTrip<wire::Reply>(body); return;
     case K::kProgress: DecodeAndRoundTrip<wire::ProgressEvent>(body); return;
   }

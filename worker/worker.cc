@@ -263,6 +263,7 @@ void Worker::SendHello() {
   h.held = results_.HeldKeys();
   h.pid = getpid();
   h.host = Hostname();
+  h.reports_started = true;
   Send(wire::Kind::kHello, wire::EncodeBody(h));
 }
 
@@ -383,8 +384,7 @@ void Worker::OnWelcome(const wire::Welcome& w) {
 }
 
 bool Worker::IsKnown(const wire::SubtaskKey& key) const {
-  if (running_.count(key) != 0) return true;
-  return std::any_of(queue_.begin(), queue_.end(), [&](const Queued& q) { return q.key == key; });
+  return running_.count(key) != 0 || queued_keys_.count(key) != 0;
 }
 
 void Worker::OnWork(wire::WorkBatch batch) {
@@ -405,6 +405,7 @@ void Worker::OnWork(wire::WorkBatch batch) {
     }
     std::optional<std::string> checkpoint;
     if (item.has_checkpoint) checkpoint = std::move(item.checkpoint);
+    queued_keys_.insert(key);
     queue_.push_back(Queued{task, std::move(key), std::move(item.args), std::move(checkpoint)});
   }
   StartQueued();
@@ -426,6 +427,7 @@ void Worker::OnAbort(const wire::AckBatch& aborts) {
     auto q =
         std::find_if(queue_.begin(), queue_.end(), [&](const Queued& x) { return x.key == key; });
     if (q != queue_.end()) {
+      queued_keys_.erase(q->key);
       queue_.erase(q);
       spdlog::info("{} aborted before it started", KeyLog(key));
       ReportNow(key, TaskOutcome::Failure(wire::Outcome::kAborted, "aborted"));
@@ -441,16 +443,47 @@ void Worker::StartQueued() {
   if (starting_) return;  // a runner that ends inside Start() re-enters here
   starting_ = true;
   while (running_.size() < config_.slots) {
-    bool commands_full = running_commands_ >= CommandSlots();
-    auto next = std::find_if(queue_.begin(), queue_.end(), [&](const Queued& q) {
-      return !commands_full || q.task->kind != static_cast<uint8_t>(wire::TaskKind::kCommand);
-    });
-    if (next == queue_.end()) break;
-    Queued item = std::move(*next);
-    queue_.erase(next);
-    StartItem(std::move(item));
+    // Take what fits the free slots now, name it in one STARTED, then start it: the
+    // coordinator learns of a start before the attempt can take this process down.
+    std::vector<Queued> batch;
+    size_t free = config_.slots - running_.size();
+    uint32_t commands = running_commands_;
+    for (auto it = queue_.begin(); it != queue_.end() && batch.size() < free;) {
+      bool command = it->task->kind == static_cast<uint8_t>(wire::TaskKind::kCommand);
+      if (command && commands >= CommandSlots()) {
+        ++it;
+        continue;
+      }
+      if (command) ++commands;
+      queued_keys_.erase(it->key);
+      batch.push_back(std::move(*it));
+      it = queue_.erase(it);
+    }
+    if (batch.empty()) break;
+    ReportStarted(batch);
+    for (Queued& item : batch) StartItem(std::move(item));
   }
   starting_ = false;
+}
+
+void Worker::ReportStarted(const std::vector<Queued>& batch) {
+  if (!socket_ || !welcomed_) return;  // a HELLO names them as running when we are back
+  wire::StartedBatch started;
+  auto send = [&] {
+    if (!started.indices.empty()) Send(wire::Kind::kStarted, wire::EncodeBody(started));
+    started.indices.clear();
+    started.attempts.clear();
+  };
+  for (const Queued& q : batch) {
+    if (q.key.exec != started.exec || q.key.node != started.node) {
+      send();
+      started.exec = q.key.exec;
+      started.node = q.key.node;
+    }
+    started.indices.push_back(q.key.index);
+    started.attempts.push_back(q.key.attempt);
+  }
+  send();
 }
 
 void Worker::StartItem(Queued item) {
@@ -563,6 +596,7 @@ void Worker::OnSignal(int signum) {
     while (!queue_.empty()) {
       ReportNow(queue_.front().key,
                 TaskOutcome::Failure(wire::Outcome::kSystemError, "worker preempted"));
+      queued_keys_.erase(queue_.front().key);
       queue_.pop_front();
     }
     StopRunning("worker preempted");
@@ -577,6 +611,7 @@ void Worker::OnSignal(int signum) {
     while (!queue_.empty()) {
       ReportNow(queue_.front().key,
                 TaskOutcome::Failure(wire::Outcome::kSystemError, "worker draining"));
+      queued_keys_.erase(queue_.front().key);
       queue_.pop_front();
     }
     MaybeFinishDrain();

@@ -5,7 +5,9 @@
 // Protocol, as seen from here:
 //   connect → HELLO (capacity, functions, attempts still running) → WELCOME → every held
 //   result is re-sent. WORK items run at once or queue locally (never dropped); at most
-//   `slots` run, of which at most `command_slots` are commands. Results go out
+//   `slots` run, of which at most `command_slots` are commands. Before attempts start, one
+//   STARTED names them (HELLO says reports_started), so the coordinator may send work ahead of
+//   free slots: what waits in the queue when this worker is lost costs no system failure. Results go out
 //   as one RESULT batch per loop turn and are held until ACKed by exact key. HEARTBEAT every
 //   interval; any message from the coordinator counts as life; silence for liveness intervals
 //   means the coordinator is lost: a new socket (new routing id) with exponential backoff.
@@ -27,6 +29,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 #include <zmq.hpp>
@@ -96,6 +99,8 @@ class Worker {
   // it may start) while CommandSlots() commands run.
   void StartQueued();
   void StartItem(Queued item);
+  // One kStarted per node for the items about to start (nothing when not connected).
+  void ReportStarted(const std::vector<Queued>& batch);
   void OnTaskDone(const wire::SubtaskKey& key, TaskOutcome outcome);
   void ReportNow(const wire::SubtaskKey& key, TaskOutcome outcome);
   // A running attempt saved a checkpoint: a kCheckpoint now (dropped when not connected; the
@@ -140,6 +145,7 @@ class Worker {
   std::map<wire::SubtaskKey, Running, SubtaskKeyLess> running_;
   uint32_t running_commands_ = 0;  // entries of running_ with command set
   std::deque<Queued> queue_;
+  std::set<wire::SubtaskKey, SubtaskKeyLess> queued_keys_;  // the keys of queue_
   std::vector<std::unique_ptr<TaskRunner>> finished_;  // destroyed on the next loop turn
   bool starting_ = false;
   ResultStore results_;

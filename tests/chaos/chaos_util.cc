@@ -133,8 +133,8 @@ void DisableAofRewrite(const RedisServer& redis) {
   EXPECT_EQ(r, "OK") << "CONFIG SET auto-aof-rewrite-percentage 0";
 }
 
-std::map<std::string, std::vector<std::string>> AofHsetnx(const std::string& dir,
-                                                           const std::string& key) {
+std::map<std::string, std::vector<std::string>> AofFieldWrites(const std::string& dir,
+                                                                const std::string& key) {
   std::map<std::string, std::vector<std::string>> out;
   auto files = Manifest(dir);
   EXPECT_FALSE(files.empty()) << "no AOF manifest in " << AofDir(dir);
@@ -149,8 +149,12 @@ std::map<std::string, std::vector<std::string>> AofHsetnx(const std::string& dir
     size_t pos = 0;
     std::vector<std::string> argv;
     while (NextCommand(data, pos, argv)) {
-      if (argv.size() == 4 && (argv[0] == "HSETNX" || argv[0] == "hsetnx") && argv[1] == key)
-        out[argv[2]].push_back(argv[3]);
+      if (argv.size() < 4 || argv.size() % 2 != 0 || argv[1] != key) continue;
+      bool hsetnx = argv[0] == "HSETNX" || argv[0] == "hsetnx";
+      bool hset = argv[0] == "HSET" || argv[0] == "hset" || argv[0] == "HMSET" || argv[0] == "hmset";
+      if (hsetnx && argv.size() != 4) continue;
+      if (!hsetnx && !hset) continue;
+      for (size_t i = 2; i + 1 < argv.size(); i += 2) out[argv[i]].push_back(argv[i + 1]);
     }
   }
   return out;
@@ -192,13 +196,13 @@ void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& 
   // Commits, counted in the AOF. Redis writes its AOF buffer before replying, so what the
   // coordinator saw committed is in the file (fsync only matters for a host crash).
   std::string key = keys::Outputs(exec, kNode);
-  auto commits = AofHsetnx(cluster.redis().Dir(), key);
+  auto commits = AofFieldWrites(cluster.redis().Dir(), key);
   long duplicates = 0, missing = 0, wrong = 0;
   for (int i = 0; i < n; ++i) {
     auto it = commits.find(std::to_string(i));
     if (it == commits.end()) {
       ++missing;
-      ADD_FAILURE() << "index " << i << ": no HSETNX in the AOF";
+      ADD_FAILURE() << "index " << i << ": no output write in the AOF";
       continue;
     }
     if (it->second.size() != 1) {
@@ -212,7 +216,7 @@ void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& 
       }
     }
   }
-  EXPECT_EQ(commits.size(), static_cast<size_t>(n)) << "HSETNX on fields outside 0..n-1";
+  EXPECT_EQ(commits.size(), static_cast<size_t>(n)) << "output writes on fields outside 0..n-1";
   EXPECT_EQ(wrong, 0) << "committed values that differ from 2x";
   EXPECT_EQ(CommittedInRedis(cluster.redis(), exec), n);
   report.duplicates = duplicates;

@@ -38,10 +38,12 @@ std::string WaitTerminal(const RedisServer& redis, const std::string& exec,
 // every write since the start, so commits can be counted in it.
 void DisableAofRewrite(const RedisServer& redis);
 
-// Every successful HSETNX on `key` in the AOF files of a Redis with data dir `dir`, by field,
-// in AOF order. Fails the test when the AOF was rewritten (its base is not the first one).
-std::map<std::string, std::vector<std::string>> AofHsetnx(const std::string& dir,
-                                                           const std::string& key);
+// Every write of a field of hash `key` in the AOF files of a Redis with data dir `dir`, by
+// field, in AOF order: each HSETNX that took effect (only those reach the AOF) and each field of
+// every HSET (the commit script writes a batch's outputs with one multi-field HSET). Fails the
+// test when the AOF was rewritten (its base is not the first one).
+std::map<std::string, std::vector<std::string>> AofFieldWrites(const std::string& dir,
+                                                                const std::string& key);
 // Total size in bytes of the AOF files (to tell whether anything was written meanwhile).
 uintmax_t AofBytes(const std::string& dir);
 
@@ -68,7 +70,7 @@ struct Report {
 
 // The end checks every scenario shares, through coordinator `coordinator` (empty: the
 // cluster's): the execution SUCCEEDED, its outputs are [2*0, ..., 2*(n-1)], the AOF has exactly
-// one HSETNX per index of the output hash and it equals the stored output, every index ran at
+// one write per index of the output hash and it equals the stored output, every index ran at
 // least once. Fills the report's reexecutions, duplicates and missing.
 void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& markers, int n,
                   Report& report, const std::string& coordinator = {});

@@ -2,7 +2,7 @@
 // children are themselves maps (issue 9), and started again each time on the same port and
 // Redis. Proves, for child executions as for plain maps: a restarted coordinator adopts every
 // child where it was, work in flight is claimed by its worker or run again, every inner index
-// of every child is committed exactly once with the reference output, and every child's result
+// of every child is committed exactly once with the reference output (one write of its output field in the AOF), and every child's result
 // is committed into the outer node exactly once.
 #include <gtest/gtest.h>
 
@@ -109,11 +109,11 @@ void LaunchPlanKill(bool long_form) {
   long duplicates = 0, missing = 0, wrong = 0;
   for (int c = 0; c < children; ++c) {
     std::string child = exec + ".each." + std::to_string(c);
-    auto commits = AofHsetnx(cluster.redis().Dir(), keys::Outputs(child, "double"));
+    auto commits = AofFieldWrites(cluster.redis().Dir(), keys::Outputs(child, "double"));
     for (int i = 0; i < k; ++i) {
       auto it = commits.find(std::to_string(i));
       if (it == commits.end()) {
-        if (++missing <= 5) ADD_FAILURE() << child << " index " << i << ": no HSETNX in the AOF";
+        if (++missing <= 5) ADD_FAILURE() << child << " index " << i << ": no output write in the AOF";
         continue;
       }
       if (it->second.size() != 1 && ++duplicates <= 5)
@@ -125,7 +125,7 @@ void LaunchPlanKill(bool long_form) {
       }
     }
   }
-  auto outer = AofHsetnx(cluster.redis().Dir(), keys::Outputs(exec, "each"));
+  auto outer = AofFieldWrites(cluster.redis().Dir(), keys::Outputs(exec, "each"));
   for (int c = 0; c < children; ++c) {
     auto it = outer.find(std::to_string(c));
     if (it == outer.end()) {

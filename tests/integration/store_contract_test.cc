@@ -8,6 +8,7 @@
 // in a std::optional is moved out (a known false positive of std::expected at -O2).
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 
+#include <algorithm>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -203,6 +204,59 @@ TEST_P(StoreContractTest, ACoordinatorWithAStaleEpochCannotWrite) {
   EXPECT_EQ(r.error().code(), Code::kFailedPrecondition);
   EXPECT_TRUE(Outputs(8).empty());
   EXPECT_EQ(*Commit(b_->second(), {Dispatch(7, 0), Output(7, 0, "fresh")}), (R{kApplied, kApplied}));
+}
+
+TEST_P(StoreContractTest, OpsOnOneSubtaskInOneBatchSeeTheEarlierOnes) {
+  // Dispatch, a retryable failure, the retry's dispatch, a late result of the first attempt
+  // and the retry's result, all in one commit: each op is judged on the record the ops before
+  // it left.
+  auto r = Commit(s(), {Dispatch(6, 0), Error(6, 0, SubtaskPhase::kRetrying, 1, "exit code 1"),
+                        Dispatch(6, 1), Output(6, 0, "late"), Output(6, 1, "B"), Output(6, 1, "B")});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, (R{kApplied, kApplied, kApplied, kRefused, kApplied, kAlready}));
+  EXPECT_EQ(Outputs(7), (std::map<uint32_t, std::string>{{6, "B"}}));
+  EXPECT_EQ(PackRecord(Record(6)), Rec(SubtaskPhase::kSucceeded, 1));
+}
+
+TEST_P(StoreContractTest, RecordsFarApartInOneBatchAreEachWrittenAndTheOnesBetweenKept) {
+  ASSERT_TRUE(Commit(s(), {Dispatch(40, 2)}));
+  auto r = Commit(s(), {Dispatch(0, 0), Dispatch(70000, 1), Dispatch(41, 0), Output(41, 0, "x")});
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, (R{kApplied, kApplied, kApplied, kApplied}));
+  EXPECT_EQ(PackRecord(Record(0)), Rec(SubtaskPhase::kRunning, 0));
+  EXPECT_EQ(PackRecord(Record(40)), Rec(SubtaskPhase::kRunning, 2));  // between, untouched
+  EXPECT_EQ(PackRecord(Record(41)), Rec(SubtaskPhase::kSucceeded, 0));
+  EXPECT_EQ(PackRecord(Record(70000)), Rec(SubtaskPhase::kRunning, 1));
+  EXPECT_EQ(PackRecord(Record(39)), 0);
+  EXPECT_EQ(PackRecord(Record(69999)), 0);
+}
+
+TEST_P(StoreContractTest, ABatchOfManyThousandOpsAppliesEveryOne) {
+  // More ops than one chunk of the script's BITFIELD and HSET calls.
+  constexpr uint32_t kN = 2500;
+  std::vector<CommitOp> ops;
+  for (uint32_t i = 0; i < kN; ++i) ops.push_back(Dispatch(i, 0));
+  for (uint32_t i = 0; i < kN; ++i) {
+    if (i % 2 == 0) ops.push_back(Output(i, 0, "o" + std::to_string(i)));
+    else ops.push_back(Error(i, 0, SubtaskPhase::kFailed, 0, "e" + std::to_string(i)));
+  }
+  auto r = Commit(s(), ops);
+  ASSERT_TRUE(r) << r.error().message();
+  EXPECT_EQ(*r, R(2 * kN, kApplied));
+  auto recs = Get<std::vector<uint16_t>>([&](auto cb) { s().LoadRecords("e1", "n", kN, cb); });
+  ASSERT_TRUE(recs);
+  std::map<uint32_t, std::string> want;
+  for (uint32_t i = 0; i < kN; ++i) {
+    uint16_t expect = i % 2 == 0 ? Rec(SubtaskPhase::kSucceeded, 0) : Rec(SubtaskPhase::kFailed, 0);
+    EXPECT_EQ((*recs)[i], expect) << "index " << i;
+    if (i % 2 == 0) want[i] = "o" + std::to_string(i);
+  }
+  EXPECT_EQ(Outputs(kN), want);
+  // Committed again as a whole: every result is already applied, no dispatch overwrites.
+  auto again = Commit(s(), ops);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(std::count(again->begin(), again->end(), kRefused), kN);  // the dispatches
+  EXPECT_EQ(std::count(again->begin(), again->end(), kAlready), kN);
 }
 
 TEST_P(StoreContractTest, RecordsNeverWrittenLoadAsZero) {

@@ -330,7 +330,8 @@ TEST(WireTest, ParseHeaderRejectsUnknownKinds) {
 }
 
 TEST(WireTest, ClassifiesWorkerAndClientKinds) {
-  for (Kind k : {Kind::kHello, Kind::kResult, Kind::kHeartbeat, Kind::kBye, Kind::kCheckpoint}) {
+  for (Kind k : {Kind::kHello, Kind::kResult, Kind::kHeartbeat, Kind::kBye, Kind::kCheckpoint,
+                 Kind::kStarted}) {
     EXPECT_TRUE(IsWorkerKind(k)) << KindName(k);
     EXPECT_FALSE(IsClientKind(k)) << KindName(k);
   }
@@ -344,6 +345,47 @@ TEST(WireTest, ClassifiesWorkerAndClientKinds) {
     EXPECT_FALSE(IsClientKind(k)) << KindName(k);
     EXPECT_FALSE(IsWorkerKind(k)) << KindName(k);
   }
+}
+
+TEST(WireTest, StartedBatchRoundTrips) {
+  StartedBatch b{"e1", "n", {3, 9}, {0, 2}};
+  auto back = DecodeBody<StartedBatch>(EncodeBody(b));
+  ASSERT_TRUE(back.has_value()) << back.error().ToString();
+  EXPECT_EQ(back->exec, "e1");
+  EXPECT_EQ(back->indices, (std::vector<uint32_t>{3, 9}));
+  EXPECT_EQ(back->attempts, (std::vector<uint32_t>{0, 2}));
+  auto parsed = ParseHeader(Header(Kind::kStarted));
+  ASSERT_TRUE(parsed.has_value());
+  EXPECT_EQ(*parsed, Kind::kStarted);
+}
+
+TEST(WireTest, AHelloFromBeforeReportsStartedDecodesAsNotReporting) {
+  // The twelve fields of a HELLO before reports_started.
+  msgpack::sbuffer buf;
+  msgpack::packer<msgpack::sbuffer> pk(buf);
+  pk.pack_array(12);
+  pk.pack(std::string("w1"));
+  pk.pack(uint32_t{4});
+  pk.pack(std::vector<std::string>{"f"});
+  pk.pack(std::vector<std::string>{});
+  pk.pack(2.0);
+  pk.pack(int64_t{1} << 30);
+  pk.pack(false);
+  pk.pack(std::vector<SubtaskKey>{});
+  pk.pack(int64_t{42});
+  pk.pack(std::string("host"));
+  pk.pack(std::vector<SubtaskKey>{});
+  pk.pack(uint32_t{1});
+  auto h = DecodeBody<Hello>(std::string_view(buf.data(), buf.size()));
+  ASSERT_TRUE(h.has_value()) << h.error().ToString();
+  EXPECT_EQ(h->slots, 4u);
+  EXPECT_EQ(h->command_slots, 1u);
+  EXPECT_FALSE(h->reports_started);
+  Hello now;
+  now.reports_started = true;
+  auto back = DecodeBody<Hello>(EncodeBody(now));
+  ASSERT_TRUE(back.has_value());
+  EXPECT_TRUE(back->reports_started);
 }
 
 TEST(WireTest, LogsRequestAndTheLogOfAResultRoundTrip) {

@@ -127,9 +127,21 @@ class CoreHarness {
     return s.value_or(ExecutionStatus{});
   }
 
+  // A worker that reports its starts (Hello::reports_started): it gets work beyond its slots.
+  void HelloReportingStarts(const std::string& identity, uint32_t slots) {
+    Hello(identity, slots, {}, 0, "", true);
+  }
+  void Started(const std::string& identity, const std::vector<wire::SubtaskKey>& keys) {
+    for (const auto& k : keys) {
+      wire::StartedBatch b{k.exec, k.node, {k.index}, {k.attempt}};
+      core_->OnMessage(identity, wire::Kind::kStarted, wire::EncodeBody(b));
+    }
+    Settle();
+  }
   void Hello(const std::string& identity, uint32_t slots, std::vector<wire::SubtaskKey> running = {},
-             uint32_t command_slots = 0, const std::string& worker_id = "") {
+             uint32_t command_slots = 0, const std::string& worker_id = "", bool reports_started = false) {
     wire::Hello h;
+    h.reports_started = reports_started;
     h.worker_id = worker_id.empty() ? identity : worker_id;
     h.slots = slots;
     h.command_slots = command_slots;

@@ -183,6 +183,82 @@ TEST_F(CoreTest, ALostWorkersAttemptsRunAgainElsewhere) {
   EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
 }
 
+TEST_F(CoreTest, AWorkerThatReportsStartsGetsWorkBeyondItsSlots) {
+  h_.Submit(FunctionMapSpec(10));
+  h_.Hello("old", 2);
+  EXPECT_EQ(h_.Work("old").size(), 2u);  // no reports: no more than its slots
+  h_.HelloReportingStarts("new", 2);
+  EXPECT_EQ(h_.Work("new").size(), 4u);  // slots, and as much again queued before any result
+}
+
+// Plays the loss of `lost` by heartbeats while `alive` keeps talking.
+void LoseByHeartbeats(CoreHarness& h, FakeClock& clock, const std::string& alive) {
+  for (int i = 0; i < 4; ++i) {
+    clock.Advance(1000);
+    h.Heartbeat(alive);
+    h.core().Tick();
+    h.Settle();
+  }
+}
+
+TEST_F(CoreTest, ALostWorkerChargesOnlyTheAttemptsItReportedStarted) {
+  std::string exec = h_.Submit(FunctionMapSpec(4));
+  h_.HelloReportingStarts("w1", 2);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 4u);
+  h_.Started("w1", {work[0], work[1]});
+  h_.Hello("w2", 4);
+  LoseByHeartbeats(h_, clock_, "w2");
+  std::map<uint32_t, uint32_t> attempt_of;
+  for (const auto& k : h_.Work("w2")) attempt_of[k.index] = k.attempt;
+  ASSERT_EQ(attempt_of.size(), 4u);
+  EXPECT_EQ(attempt_of[work[0].index], 1u);  // it ran on w1: a system retry
+  EXPECT_EQ(attempt_of[work[1].index], 1u);
+  EXPECT_EQ(attempt_of[work[2].index], 0u);  // it waited in w1's queue: same attempt, no charge
+  EXPECT_EQ(attempt_of[work[3].index], 0u);
+  SubtaskRecord queued = UnpackRecord(StoredRecord(h_.store(), exec, "m", work[2].index));
+  EXPECT_EQ(queued.attempt, 0u);
+  EXPECT_EQ(queued.system_failures, 0u);
+  for (const auto& [index, attempt] : attempt_of) h_.Succeed("w2", {exec, "m", index, attempt}, 1);
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
+}
+
+TEST_F(CoreTest, AnAttemptHandedBackTwiceWithoutStartingIsChargedTheSecondTime) {
+  std::string exec = h_.Submit(FunctionMapSpec(1));
+  h_.HelloReportingStarts("w1", 1);
+  ASSERT_EQ(h_.Work("w1").size(), 1u);
+  h_.HelloReportingStarts("w2", 1);
+  LoseByHeartbeats(h_, clock_, "w2");
+  auto again = h_.Work("w2");
+  ASSERT_EQ(again.size(), 1u);
+  EXPECT_EQ(again[0].attempt, 0u);
+  h_.Hello("w3", 1);
+  LoseByHeartbeats(h_, clock_, "w3");  // w2 goes silent too, its STARTED never came
+  auto third = h_.Work("w3");
+  ASSERT_EQ(third.size(), 1u);
+  EXPECT_EQ(third[0].attempt, 1u);
+  EXPECT_EQ(UnpackRecord(StoredRecord(h_.store(), exec, "m", 0)).system_failures, 1u);
+}
+
+TEST_F(CoreTest, QueuedWorkHandedBackByADrainingWorkerRunsElsewhereUncharged) {
+  std::string exec = h_.Submit(FunctionMapSpec(2));
+  h_.HelloReportingStarts("w1", 1);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 2u);
+  h_.Started("w1", {work[0]});
+  h_.core().OnMessage("w1", Kind::kHeartbeat, wire::EncodeBody(wire::Heartbeat{"w1", 2, 0, true}));
+  h_.SendResult("w1", work[1], Outcome::kSystemError, 0, "worker draining");
+  h_.Settle();
+  h_.Hello("w2", 1);
+  auto moved = h_.Work("w2");
+  ASSERT_EQ(moved.size(), 1u);
+  EXPECT_EQ(moved[0].index, work[1].index);
+  EXPECT_EQ(moved[0].attempt, 0u);
+  h_.Succeed("w2", moved[0], 7);
+  h_.Succeed("w1", work[0], 3);
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
+}
+
 TEST_F(CoreTest, ARestartedCoordinatorKeepsClaimedAttemptsAndRerunsUnclaimedOnes) {
   auto state = std::make_shared<FakeStoreState>();
   std::string exec;

@@ -126,5 +126,52 @@ TEST_F(WorkerRegistryTest, TheWorkersDocumentShowsCommandSlots) {
   EXPECT_EQ(j["workers"][0]["command_slots"], 1);
 }
 
+TEST_F(WorkerRegistryTest, AWorkerReportingStartsGetsOneSlotsWorthOfPrefetchBeforeAnyResult) {
+  wire::Hello h = Hello("w1", 4);
+  h.reports_started = true;
+  auto j = reg_.Join("a", h, {});
+  EXPECT_EQ(reg_.Get(j.no)->prefetch, 4u);
+  EXPECT_EQ(reg_.Get(j.no)->free_slots, 8u);
+  auto old = reg_.Join("b", Hello("w2", 4), {});
+  EXPECT_EQ(reg_.Get(old.no)->free_slots, 4u);
+}
+
+TEST_F(WorkerRegistryTest, PrefetchIsDeepForShortTasksAndNoneForLongOnes) {
+  wire::Hello h = Hello("w1", 4);
+  h.reports_started = true;
+  auto fast = reg_.Join("a", h, {});
+  for (int i = 0; i < 50; ++i) reg_.ObserveDuration(*reg_.Get(fast.no), 0);
+  EXPECT_EQ(reg_.Get(fast.no)->prefetch, 1024u);
+  h.worker_id = "w2";
+  auto slow = reg_.Join("b", h, {});
+  reg_.ObserveDuration(*reg_.Get(slow.no), 1000);
+  EXPECT_EQ(reg_.Get(slow.no)->prefetch, 0u);
+  EXPECT_EQ(reg_.Get(slow.no)->free_slots, 4u);
+}
+
+TEST_F(WorkerRegistryTest, RemovingAWorkerSeparatesTheAttemptsItNeverReportedStarted) {
+  wire::Hello h = Hello("w1", 2);
+  h.reports_started = true;
+  auto j = reg_.Join("a", h, {});
+  reg_.Assign(j.no, SubtaskId{1, 0}, 0, {}, 0);
+  reg_.Assign(j.no, SubtaskId{1, 1}, 0, {}, 0);
+  EXPECT_FALSE(reg_.MarkStarted(SubtaskId{1, 0}, 1, j.no));  // another attempt
+  EXPECT_TRUE(reg_.MarkStarted(SubtaskId{1, 0}, 0, j.no));
+  std::vector<AttemptRef> unstarted;
+  auto lost = reg_.Remove(j.no, &unstarted);
+  ASSERT_EQ(lost.size(), 1u);
+  EXPECT_EQ(lost[0].id.index, 0u);
+  ASSERT_EQ(unstarted.size(), 1u);
+  EXPECT_EQ(unstarted[0].id.index, 1u);
+}
+
+TEST_F(WorkerRegistryTest, AttemptsOfAWorkerThatDoesNotReportStartsCountAsStarted) {
+  auto j = reg_.Join("a", Hello("w1", 2), {});
+  reg_.Assign(j.no, SubtaskId{1, 0}, 0, {}, 0);
+  std::vector<AttemptRef> unstarted;
+  EXPECT_EQ(reg_.Remove(j.no, &unstarted).size(), 1u);
+  EXPECT_TRUE(unstarted.empty());
+}
+
 }  // namespace
 }  // namespace fanout

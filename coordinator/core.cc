@@ -63,8 +63,10 @@ Gauges CoordinatorCore::ReadGauges() {
   for (const WorkerView& v : workers_.Views()) {
     if (v.draining) g.draining_workers++;
     if (const Worker* w = workers_.Get(v.no)) {
-      g.slots_free += w->free_slots;
-      g.slots_used += w->hello.slots - std::min(w->free_slots, w->hello.slots);
+      // Slots, not credit: attempts queued beyond the slots (prefetch) are not slots in use.
+      uint32_t used = std::min(w->running, w->hello.slots);
+      g.slots_used += used;
+      g.slots_free += w->hello.slots - used;
     }
   }
   g.attempts_in_flight = workers_.inflight();

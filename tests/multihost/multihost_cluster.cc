@@ -44,11 +44,25 @@ int CountOccurrences(const std::string& text, const std::string& needle) {
 }  // namespace
 
 HostSecurity MakeHostSecurity(const std::string& keys_dir) {
-  (void)keys_dir;  // no keys yet: the security work generates them here
+  // The keys an operator makes (docs/security.md): the coordinator's directory with its
+  // allow-lists, one client key pair and one worker key pair, listed there. They are given as
+  // flags, which win over the env file's FANOUT_KEYS_DIR / FANOUT_SERVER_KEY / FANOUT_KEY paths.
   HostSecurity s;
-  // A coordinator that refuses a non-loopback bind without keys accepts it with --insecure.
-  RunResult help = Run({BinDir() + "/fanout-coordinator", "--help"}, {}, {}, milliseconds(20000));
-  if (help.out.find("--insecure") != std::string::npos) s.coordinator_args.push_back("--insecure");
+  const std::string fanout = BinDir() + "/fanout";
+  const std::string coord = keys_dir + "/coordinator";
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{fanout, "keygen", "--coordinator-dir", coord},
+        std::vector<std::string>{fanout, "keygen", "client", "--dir", keys_dir, "--allow", coord + "/clients"},
+        std::vector<std::string>{fanout, "keygen", "worker", "--dir", keys_dir, "--allow", coord + "/workers"}}) {
+    RunResult r = Run(argv, {}, {}, milliseconds(20000));
+    if (r.exit_code != 0) {
+      ADD_FAILURE() << "fanout keygen failed: " << r;
+      return s;
+    }
+  }
+  s.coordinator_args = {"--keys-dir", coord};
+  s.worker_args = {"--server-key", coord + "/server.pub", "--key", keys_dir + "/worker.key"};
+  s.client_env = {{"FANOUT_SERVER_KEY", coord + "/server.pub"}, {"FANOUT_KEY", keys_dir + "/client.key"}};
   return s;
 }
 

@@ -87,8 +87,10 @@ TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   std::map<int, int> runs = CountMarkers(markers);
   for (int i = 0; i < kN; ++i) ASSERT_GE(runs[i], 1) << "index " << i << " never ran";
   for (int i : succeeded_before) {
+    // Not `runs[i] == 1`: on a loaded machine a worker may miss heartbeats before the kill and
+    // have its attempts re-run (system retries); what the restart must not do is run again
+    // what had committed.
     EXPECT_EQ(runs[i], runs_before[i]) << "index " << i << " had succeeded before the kill and ran again";
-    EXPECT_EQ(runs[i], 1) << "index " << i;
   }
   // The execution's output hash holds exactly one output per index.
   EXPECT_EQ(std::stoi(cluster.redis().Command({"HLEN", out_key})), kN);

@@ -23,6 +23,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "common/json.h"
 #include "tests/integration/harness.h"
 
 namespace fanout::testing {
@@ -31,30 +32,6 @@ namespace {
 using Json = nlohmann::json;
 using SteadyClock = std::chrono::steady_clock;
 constexpr const char* kChromium = "/usr/bin/chromium";
-
-std::string Base64Decode(const std::string& in) {
-  auto value = [](char c) -> int {
-    if (c >= 'A' && c <= 'Z') return c - 'A';
-    if (c >= 'a' && c <= 'z') return c - 'a' + 26;
-    if (c >= '0' && c <= '9') return c - '0' + 52;
-    if (c == '+') return 62;
-    if (c == '/') return 63;
-    return -1;
-  };
-  std::string out;
-  int bits = 0, acc = 0;
-  for (char c : in) {
-    int v = value(c);
-    if (v < 0) continue;  // padding, newlines
-    acc = (acc << 6) | v;
-    bits += 6;
-    if (bits >= 8) {
-      bits -= 8;
-      out.push_back(static_cast<char>((acc >> bits) & 0xff));
-    }
-  }
-  return out;
-}
 
 // Headless Chromium in its own process group with a fresh profile, and a DevTools session on
 // one page. The destructor closes the browser and SIGKILLs its process group (only it).
@@ -98,9 +75,10 @@ class Browser {
   ~Browser() {
     if (pid_ > 0) {
       Call("Browser.close", Json::object(), false, std::chrono::seconds(5));
-      for (int i = 0; i < 100 && waitpid(pid_, nullptr, WNOHANG) == 0; ++i) usleep(50'000);
-      kill(-pid_, SIGKILL);
-      waitpid(pid_, nullptr, 0);
+      bool exited = WaitFor([&] { return waitpid(pid_, nullptr, WNOHANG) == pid_; },
+                            milliseconds(5000), milliseconds(50));
+      kill(-pid_, SIGKILL);  // what it started, and itself if it did not close
+      if (!exited) waitpid(pid_, nullptr, 0);
     }
     if (out_ >= 0) close(out_);
     if (in_ >= 0) close(in_);
@@ -171,7 +149,9 @@ class Browser {
   bool Screenshot(const std::string& path) {
     Json r = Call("Page.captureScreenshot", {{"format", "png"}});
     if (!r.is_object() || !r.contains("data")) return false;
-    std::ofstream(path, std::ios::binary) << Base64Decode(r["data"].get<std::string>());
+    Result<std::string> png = Base64Decode(r["data"].get<std::string>());
+    if (!png) return false;
+    std::ofstream(path, std::ios::binary) << *png;
     return std::filesystem::file_size(path) > 0;
   }
 

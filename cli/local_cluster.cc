@@ -25,6 +25,7 @@
 #include "cli/child_process.h"
 #include "cli/client.h"
 #include "cli/exit_code.h"
+#include "common/home.h"
 
 namespace fanout::cli {
 
@@ -233,9 +234,8 @@ int WorkerCommandSlots(int cores, int workers, int k) {
 }
 
 std::string FanoutHomePath() {
-  if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') return AbsolutePath(h);
-  if (const char* u = std::getenv("HOME"); u != nullptr && *u != '\0') return AbsolutePath(std::string(u) + "/.fanout");
-  return "";
+  std::string home = FanoutHomeFromEnv();
+  return home.empty() ? home : AbsolutePath(home);
 }
 
 std::optional<CurvePeerKeys> LocalClientKeys(const std::string& home) {
@@ -246,15 +246,8 @@ std::optional<CurvePeerKeys> LocalClientKeys(const std::string& home) {
 }
 
 Result<std::string> FanoutHome() {
-  std::string home;
-  if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') {
-    home = h;
-  } else if (const char* u = std::getenv("HOME"); u != nullptr && *u != '\0') {
-    home = std::string(u) + "/.fanout";
-  } else {
-    return Err(InvalidArgument("neither FANOUT_HOME nor HOME is set"));
-  }
-  home = AbsolutePath(home);
+  std::string home = FanoutHomePath();
+  if (home.empty()) return Err(InvalidArgument("neither FANOUT_HOME nor HOME is set"));
   std::error_code ec;
   // Private: the home holds the cluster's data (AOF), logs and, with keys, secrets. A home
   // this creates is 0700, and so are logs/ and redis/ always; an existing FANOUT_HOME the user

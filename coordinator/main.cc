@@ -8,6 +8,7 @@
 #include <sstream>
 #include <string>
 
+#include "common/home.h"
 #include "common/log.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/http_server.h"
@@ -116,13 +117,9 @@ int main(int argc, char** argv) {
   } else if (const char* pw = std::getenv("FANOUT_REDIS_PASSWORD"); pw != nullptr) {
     cfg.redis_password = pw;
   }
-  if (cfg.keys_dir.empty()) {
-    const char* home = std::getenv("FANOUT_HOME");
-    const char* user_home = std::getenv("HOME");
-    std::string dir = home != nullptr && *home != '\0' ? std::string(home) + "/keys"
-                      : user_home != nullptr && *user_home != '\0' ? std::string(user_home) + "/.fanout/keys"
-                                                                    : std::string();
-    if (!dir.empty() && access((dir + "/server.key").c_str(), F_OK) == 0) cfg.keys_dir = dir;
+  if (std::string home = fanout::FanoutHomeFromEnv(); cfg.keys_dir.empty() && !home.empty()) {
+    std::string dir = home + "/keys";
+    if (access((dir + "/server.key").c_str(), F_OK) == 0) cfg.keys_dir = dir;
   }
   cfg.bind = !bind.empty() ? bind : cfg.keys_dir.empty() ? "tcp://127.0.0.1:7800" : "tcp://*:7800";
   auto colon = redis.rfind(':');

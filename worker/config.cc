@@ -10,6 +10,7 @@
 #include <iostream>
 #include <random>
 
+#include "common/home.h"
 #include "worker/task_env.h"
 
 namespace fanout::worker {
@@ -210,13 +211,8 @@ std::expected<WorkerConfig, int> ParseWorkerFlags(int argc, char** argv) {
     return fail("--task-env: " + st.message());
   }
   if (c.id.empty()) c.id = DefaultId();
-  std::string home;
-  if (const char* h = std::getenv("FANOUT_HOME"); h != nullptr && *h != '\0') {
-    home = h;
-  } else if (const char* u = std::getenv("HOME"); u != nullptr && *u != '\0') {
-    home = std::string(u) + "/.fanout";
-  }
-  Result<std::optional<CurvePeerKeys>> curve = ResolvePeerKeys(server_key, own_key, "worker", home);
+  Result<std::optional<CurvePeerKeys>> curve =
+      ResolvePeerKeys(server_key, own_key, "worker", FanoutHomeFromEnv());
   if (!curve) return fail(curve.error().message());
   c.curve = std::move(*curve);
   return c;

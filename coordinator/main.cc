@@ -5,13 +5,28 @@
 
 #include <cstdlib>
 #include <fstream>
-#include <sstream>
+#include <optional>
 #include <string>
 
 #include "common/home.h"
 #include "common/log.h"
 #include "coordinator/coordinator.h"
 #include "coordinator/http_server.h"
+
+namespace {
+
+// A secret kept in a file (a Redis password, an HTTP token): its first line without trailing
+// blanks. nullopt when the file cannot be read or that line is empty.
+std::optional<std::string> ReadSecretFile(const std::string& path) {
+  std::ifstream in(path);
+  std::string line;
+  if (!in || !std::getline(in, line)) return std::nullopt;
+  while (!line.empty() && (line.back() == '\r' || line.back() == ' ' || line.back() == '\t')) line.pop_back();
+  if (line.empty()) return std::nullopt;
+  return line;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   fanout::CoordinatorConfig cfg;
@@ -107,13 +122,13 @@ int main(int argc, char** argv) {
     return rc == 0 ? 0 : 2;
   }
   if (!redis_password_file.empty()) {
-    std::ifstream in(redis_password_file);
-    if (!in || !std::getline(in, cfg.redis_password)) {
-      std::fprintf(stderr, "fanout-coordinator: cannot read --redis-password-file %s\n", redis_password_file.c_str());
+    std::optional<std::string> password = ReadSecretFile(redis_password_file);
+    if (!password) {
+      std::fprintf(stderr, "fanout-coordinator: --redis-password-file: cannot read a password from '%s'\n",
+                   redis_password_file.c_str());
       return 2;
     }
-    while (!cfg.redis_password.empty() && (cfg.redis_password.back() == '\r' || cfg.redis_password.back() == ' '))
-      cfg.redis_password.pop_back();
+    cfg.redis_password = std::move(*password);
   } else if (const char* pw = std::getenv("FANOUT_REDIS_PASSWORD"); pw != nullptr) {
     cfg.redis_password = pw;
   }
@@ -144,17 +159,13 @@ int main(int argc, char** argv) {
   }
   if (cfg.http) {
     if (!http_token_file.empty()) {
-      std::ifstream in(http_token_file);
-      std::stringstream text;
-      text << in.rdbuf();
-      std::string token = text.str();
-      while (!token.empty() && (token.back() == '\n' || token.back() == '\r' || token.back() == ' ')) token.pop_back();
-      if (!in || token.empty()) {
+      std::optional<std::string> token = ReadSecretFile(http_token_file);
+      if (!token) {
         std::fprintf(stderr, "fanout-coordinator: --http-token-file: cannot read a token from '%s'\n",
                      http_token_file.c_str());
         return 2;
       }
-      cfg.http->token = token;
+      cfg.http->token = std::move(*token);
     } else if (const char* t = std::getenv("FANOUT_HTTP_TOKEN"); t != nullptr && *t != '\0') {
       cfg.http->token = t;
     }

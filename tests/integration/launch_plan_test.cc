@@ -352,16 +352,29 @@ workflows:
   EXPECT_EQ(child["nodes"][0]["counts"]["cached"], 2) << child.dump();
 }
 
+// Tests that restart the coordinator have a cluster of their own (2 workers x 4 slots).
+class LaunchPlanRestartTest : public ::testing::Test {
+ protected:
+  static ClusterOptions Options() {
+    ClusterOptions o;
+    o.workers = 2;
+    o.slots = 4;
+    return o;
+  }
+  // A fresh directory for a test's markers.
+  std::string Dir(const std::string& name) {
+    std::string d = cluster_.dir().Path(name);
+    fs::create_directories(d);
+    return d;
+  }
+  Cluster cluster_{Options()};
+};
+
 // The issue's "beyond the anchors": a running map's concurrency and success criterion
 // changed, and the change survives a coordinator restart (it is in Redis).
-TEST(LaunchPlanRestartTest, UpdateChangesARunningMapAndSurvivesACoordinatorRestart) {
-  ClusterOptions o;
-  o.workers = 2;
-  o.slots = 4;
-  Cluster cluster(o);
-  std::string dir = cluster.dir().Path("update");
-  fs::create_directories(dir);
-  std::string spec = cluster.dir().WriteFile("update.yaml", R"(version: 1
+TEST_F(LaunchPlanRestartTest, UpdateChangesARunningMapAndSurvivesACoordinatorRestart) {
+  std::string dir = Dir("update");
+  std::string spec = cluster_.dir().WriteFile("update.yaml", R"(version: 1
 tasks:
   t: {command: [/bin/sh, -c, ")" + CountingCommand(dir, "0.4") + R"("], inputs: {x: int}, outputs: {o0: int}}
 workflows:
@@ -371,22 +384,22 @@ workflows:
       - {id: m, map: t, inputs: {x: $inputs.xs}, concurrency: 1}
     outputs: {o0: $m.o0}
 )");
-  std::string exec = cluster.Submit({spec});
+  std::string exec = cluster_.Submit({spec});
   ASSERT_FALSE(exec.empty());
   ASSERT_TRUE(WaitFor([&] { return CountFiles(dir, "max.") >= 1; }, milliseconds(60000)));
-  RunResult r = cluster.Fanout("update", exec, "m", "--concurrency", "3", "--min-successes", "10");
+  RunResult r = cluster_.Fanout("update", exec, "m", "--concurrency", "3", "--min-successes", "10");
   ASSERT_EQ(r.exit_code, 0) << r;
-  nlohmann::json st = cluster.Status(exec);
+  nlohmann::json st = cluster_.Status(exec);
   EXPECT_EQ(st["nodes"][0]["concurrency"], 3) << st.dump();
   EXPECT_EQ(st["nodes"][0]["min_successes"], 10) << st.dump();
 
-  cluster.KillCoordinator(SIGKILL);
-  ASSERT_TRUE(cluster.StartCoordinator());
-  st = cluster.Status(exec);
+  cluster_.KillCoordinator(SIGKILL);
+  ASSERT_TRUE(cluster_.StartCoordinator());
+  st = cluster_.Status(exec);
   EXPECT_EQ(st["nodes"][0]["concurrency"], 3) << st.dump();
   EXPECT_EQ(st["nodes"][0]["min_successes"], 10) << st.dump();
 
-  r = cluster.Fanout("watch", exec, "-o", "json");
+  r = cluster_.Fanout("watch", exec, "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_LE(MaxAtOnce(dir), 3);
   // The raise took effect: more than one ran at once at some point (the count can only be too
@@ -395,15 +408,10 @@ workflows:
 }
 
 // A failed outer execution recovered: the children that succeeded are not run again.
-TEST(LaunchPlanRestartTest, RecoverReusesTheChildrenThatSucceeded) {
-  ClusterOptions o;
-  o.workers = 2;
-  o.slots = 4;
-  Cluster cluster(o);
-  std::string dir = cluster.dir().Path("recover");
-  fs::create_directories(dir);
-  cluster.dir().WriteFile("recover/fail", "2\n");
-  std::string spec = cluster.dir().WriteFile("recover.yaml", R"(version: 1
+TEST_F(LaunchPlanRestartTest, RecoverReusesTheChildrenThatSucceeded) {
+  std::string dir = Dir("recover");
+  cluster_.dir().WriteFile("recover/fail", "2\n");
+  std::string spec = cluster_.dir().WriteFile("recover.yaml", R"(version: 1
 tasks:
   t:
     command: [/bin/sh, -c, 'd=)" + dir + R"(; touch $d/ran.{{inputs.x}}.$$; if grep -qx {{inputs.x}} $d/fail; then for i in $(seq 600); do [ $(ls $d | grep -c "^done") -ge 3 ] && break; sleep 0.05; done; sleep 0.5; exit 1; fi; touch $d/done.{{inputs.x}}; echo {{inputs.x}}']
@@ -420,19 +428,19 @@ workflows:
       - {id: each, map: child, inputs: {x: $inputs.xs}}
     outputs: {o0: $each.o0}
 )");
-  RunResult failed = cluster.Fanout("run", spec, "outer", "-o", "json");
+  RunResult failed = cluster_.Fanout("run", spec, "outer", "-o", "json");
   ASSERT_EQ(failed.exit_code, 1) << failed;
   std::string exec = ParseJson(failed)["execution"];
   size_t runs_before = CountFiles(dir, "ran.");
-  cluster.dir().WriteFile("recover/fail", "\n");
+  cluster_.dir().WriteFile("recover/fail", "\n");
 
-  RunResult r = cluster.Fanout("recover", exec, "-o", "json");
+  RunResult r = cluster_.Fanout("recover", exec, "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
   EXPECT_EQ(ParseJson(r)["outputs"]["o0"], (nlohmann::json{0, 1, 2, 3})) << r;
   // Only index 2 ran again: never a child that had succeeded.
   // The failing child waits for the others to finish first, so they all succeeded.
   for (int x : {0, 1, 3}) {
-    nlohmann::json child = cluster.Status(exec + ".each." + std::to_string(x));
+    nlohmann::json child = cluster_.Status(exec + ".each." + std::to_string(x));
     ASSERT_TRUE(child.is_object()) << x;
     if (child["phase"] == "SUCCEEDED") {
       EXPECT_EQ(CountFiles(dir, "ran." + std::to_string(x) + "."), 1u) << x;
@@ -446,14 +454,9 @@ workflows:
 
 // A coordinator SIGKILLed while children (themselves maps) run: after the restart every child
 // resumes, and no inner subtask that had committed runs again.
-TEST(LaunchPlanRestartTest, AKilledCoordinatorResumesEveryChildWithoutRerunningCommittedWork) {
-  ClusterOptions o;
-  o.workers = 2;
-  o.slots = 4;
-  Cluster cluster(o);
-  std::string dir = cluster.dir().Path("restart");
-  fs::create_directories(dir);
-  std::string spec = cluster.dir().WriteFile("restart.yaml", R"(version: 1
+TEST_F(LaunchPlanRestartTest, AKilledCoordinatorResumesEveryChildWithoutRerunningCommittedWork) {
+  std::string dir = Dir("restart");
+  std::string spec = cluster_.dir().WriteFile("restart.yaml", R"(version: 1
 tasks:
   t:
     command: [/bin/sh, -c, 'touch )" + dir + R"(/ran.$FANOUT_EXECUTION.$FANOUT_INDEX.$FANOUT_ATTEMPT; sleep 0.2; echo $(( {{inputs.x}} + 1 ))']
@@ -470,13 +473,13 @@ workflows:
       - {id: each, map: child, inputs: {xs: $inputs.xss}, concurrency: 3}
     outputs: {o0: $each.o0}
 )");
-  std::string exec = cluster.Submit({spec, "outer"});
+  std::string exec = cluster_.Submit({spec, "outer"});
   ASSERT_FALSE(exec.empty());
   ASSERT_TRUE(WaitFor([&] { return CountFiles(dir, "ran.") >= 5; }, milliseconds(60000)));
-  cluster.KillCoordinator(SIGKILL);
-  ASSERT_TRUE(cluster.StartCoordinator());
+  cluster_.KillCoordinator(SIGKILL);
+  ASSERT_TRUE(cluster_.StartCoordinator());
 
-  RunResult r = cluster.Fanout("watch", exec, "-o", "json");
+  RunResult r = cluster_.Fanout("watch", exec, "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
   nlohmann::json want = nlohmann::json::array();
   for (int c = 0; c < 6; ++c) want.push_back({3 * c + 1, 3 * c + 2, 3 * c + 3});

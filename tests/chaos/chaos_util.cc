@@ -260,4 +260,36 @@ void ExpectSucceededOnce(Cluster& cluster, const std::string& exec, const std::s
   ExpectWorkersAlive(cluster);
 }
 
+bool KillCoordinatorRepeatedly(Cluster& cluster, const std::string& exec, int max_kills, Report& report,
+                               const std::function<long()>& progress,
+                               const std::function<void(long)>& after_kill) {
+  long last = -1;
+  while (report.kills < max_kills) {
+    // The chaos interval: 2 s, cut short when the execution ends.
+    bool ended = WaitFor(
+        [&] {
+          std::string p = PhaseInRedis(cluster.redis(), exec);
+          return !p.empty() && p != "RUNNING";
+        },
+        milliseconds(2000), milliseconds(50));
+    if (ended) return true;
+    long now = progress();
+    if (now == last) {
+      report.extra["stalled_at"] = now;
+      ADD_FAILURE() << "no progress in the 2 s after restart " << report.kills << " (at " << now
+                    << "): the kills stop here";
+      return true;
+    }
+    last = now;
+    cluster.KillCoordinator(SIGKILL);
+    ++report.kills;
+    after_kill(now);
+    if (!cluster.StartCoordinator()) {
+      ADD_FAILURE() << "restart " << report.kills << " failed";
+      return false;
+    }
+  }
+  return true;
+}
+
 }  // namespace fanout::testing::chaos

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -80,5 +81,15 @@ void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& 
 // then CheckOutcome and ExpectWorkersAlive.
 void ExpectSucceededOnce(Cluster& cluster, const std::string& exec, const std::string& markers,
                          int n, Report& report);
+
+// The coordinator-kill chaos loop: every 2 s (cut short when the execution ends in Redis) the
+// coordinator is SIGKILLed and started again, at most `max_kills` times (report.kills counts
+// them). `progress()` must grow between two kills; when it does not, the kills stop with a test
+// failure (report.extra["stalled_at"]), so that attempts nobody claims (their worker is gone)
+// can outlive the restart grace window and run again. `after_kill(progress)` records figures.
+// False when a restart failed (a test failure too).
+bool KillCoordinatorRepeatedly(Cluster& cluster, const std::string& exec, int max_kills, Report& report,
+                               const std::function<long()>& progress,
+                               const std::function<void(long)>& after_kill);
 
 }  // namespace fanout::testing::chaos

@@ -26,31 +26,10 @@ void CoordinatorKill(bool long_form) {
   ASSERT_FALSE(exec.empty());
 
   nlohmann::json kill_at = nlohmann::json::array();  // commits in Redis at each kill
-  long last = -1;
-  while (report.kills < max_kills) {
-    // The chaos interval: 2 s, cut short when the execution ends.
-    bool ended = WaitFor(
-        [&] {
-          std::string p = PhaseInRedis(cluster.redis(), exec);
-          return !p.empty() && p != "RUNNING";
-        },
-        milliseconds(2000), milliseconds(50));
-    if (ended) break;
-    // No commit since the last kill: stop killing, so that attempts nobody claims (their
-    // worker is gone) can outlive the restart grace window and run again.
-    long now = CommittedInRedis(cluster.redis(), exec);
-    if (now == last) {
-      report.extra["stalled_at"] = now;
-      ADD_FAILURE() << "no commit in the 2 s after restart " << report.kills << " (" << now
-                    << " committed): the kills stop here";
-      break;
-    }
-    last = now;
-    cluster.KillCoordinator(SIGKILL);
-    ++report.kills;
-    kill_at.push_back(CommittedInRedis(cluster.redis(), exec));
-    ASSERT_TRUE(cluster.StartCoordinator()) << "restart " << report.kills;
-  }
+  // Progress is commits: with none since the last kill the kills stop.
+  ASSERT_TRUE(KillCoordinatorRepeatedly(
+      cluster, exec, max_kills, report, [&] { return CommittedInRedis(cluster.redis(), exec); },
+      [&](long) { kill_at.push_back(CommittedInRedis(cluster.redis(), exec)); }));
   report.extra["committed_at_kills"] = kill_at;
   ExpectSucceededOnce(cluster, exec, markers, n, report);
   EXPECT_GE(report.kills, long_form ? 5 : 2) << "the map ended before the planned kills";

@@ -78,28 +78,9 @@ void LaunchPlanKill(bool long_form) {
     return total;
   };
   nlohmann::json kill_at = nlohmann::json::array();
-  long last = -1;
-  while (report.kills < max_kills) {
-    bool ended = WaitFor(
-        [&] {
-          std::string p = PhaseInRedis(cluster.redis(), exec);
-          return !p.empty() && p != "RUNNING";
-        },
-        milliseconds(2000), milliseconds(50));
-    if (ended) break;
-    long now = progress();
-    if (now == last) {
-      report.extra["stalled_at"] = now;
-      ADD_FAILURE() << "no progress in the 2 s after restart " << report.kills << " (" << now
-                    << " inner subtasks ran): the kills stop here";
-      break;
-    }
-    last = now;
-    cluster.KillCoordinator(SIGKILL);
-    ++report.kills;
-    kill_at.push_back({{"inner_ran", now}, {"children_committed", CommittedChildren(cluster.redis(), exec)}});
-    ASSERT_TRUE(cluster.StartCoordinator()) << "restart " << report.kills;
-  }
+  ASSERT_TRUE(KillCoordinatorRepeatedly(cluster, exec, max_kills, report, progress, [&](long ran) {
+    kill_at.push_back({{"inner_ran", ran}, {"children_committed", CommittedChildren(cluster.redis(), exec)}});
+  }));
   report.extra["at_kills"] = kill_at;
 
   std::string phase = WaitTerminal(cluster.redis(), exec, milliseconds(long_form ? 900000 : 180000));

@@ -14,6 +14,7 @@
 #include <string>
 
 #include "tests/integration/harness.h"
+#include "tests/prometheus_text.h"
 
 namespace fanout::testing {
 namespace {
@@ -196,15 +197,6 @@ TEST_F(HttpApiTest, ThePageIsServedWholeWithoutExternalResources) {
   EXPECT_NE(page.body.find("/api/v1/executions"), std::string::npos);
   EXPECT_EQ(page.body.find("http://"), std::string::npos);  // no CDN, no external script
   EXPECT_EQ(page.body.find("https://"), std::string::npos);
-}
-
-// The value of the sample line `series` in a Prometheus text, or -1.
-double Sample(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
-  return -1;
 }
 
 TEST_F(HttpApiTest, MetricsCountTheRunAndPassPromtool) {

@@ -8,21 +8,13 @@
 #include <set>
 #include <sstream>
 
+#include "tests/prometheus_text.h"
 #include "tests/unit/core_fixture.h"
 
 namespace fanout::testing {
 namespace {
 
 using Kind = wire::Kind;
-
-// The value of the sample line `series` (name and labels exactly as rendered), or -1.
-double Sample(const std::string& text, const std::string& series) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.starts_with(series + " ")) return std::stod(line.substr(series.size() + 1));
-  return -1;
-}
 
 TEST(HistogramTest, AnObservationCountsInTheFirstBucketWhoseBoundIsAtLeastIt) {
   Histogram h({0.1, 1, 10});

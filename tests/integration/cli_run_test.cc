@@ -12,11 +12,6 @@ namespace {
 
 using Json = nlohmann::json;
 
-Json Parse(const std::string& text) {
-  Json j = Json::parse(text, nullptr, false);
-  return j.is_discarded() ? Json() : j;
-}
-
 // builtin.fail_if over xs, failing the elements in `fail`, tolerating failures.
 std::string FailIfSpec(const std::string& xs, const std::string& fail, const std::string& function = "builtin.fail_if") {
   return "version: 1\ntasks:\n  t:\n    function: " + function +
@@ -47,13 +42,13 @@ TEST_F(CliRunTest, ASuccessWithToleratedFailuresListsThemInHumanOutput) {
 TEST_F(CliRunTest, ASuccessWithToleratedFailuresListsThemInJsonOutput) {
   RunResult r = cluster_->Fanout("run", Write("tol.yaml", FailIfSpec("[0, 1, 2, 3]", "[3, 1]")), "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
-  Json doc = Parse(r.out);
+  Json doc = ParseJsonOrNull(r.out);
   EXPECT_EQ(doc["phase"], "SUCCEEDED") << r;
   EXPECT_EQ(doc["failed_total"], 2);
   EXPECT_EQ(doc["failed"], Json::parse(R"([{"node": "m", "index": 1, "error": "x=1 is in the fail list"},
                                            {"node": "m", "index": 3, "error": "x=3 is in the fail list"}])"));
   // `fanout outputs -o json` has the phase and the same failures.
-  Json out = Parse(cluster_->Fanout("outputs", doc["execution"].get<std::string>(), "-o", "json").out);
+  Json out = ParseJsonOrNull(cluster_->Fanout("outputs", doc["execution"].get<std::string>(), "-o", "json").out);
   EXPECT_EQ(out["phase"], "SUCCEEDED");
   EXPECT_EQ(out["failed"], doc["failed"]);
 }
@@ -62,7 +57,7 @@ TEST_F(CliRunTest, StatusListsFailedSubtasksInIndexOrder) {
   std::string xs = Range(130);
   RunResult r = cluster_->Fanout("run", Write("order.yaml", FailIfSpec(xs, "[127, 107, 7, 87, 3]")), "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
-  RunResult st = cluster_->Fanout("status", Parse(r.out)["execution"].get<std::string>());
+  RunResult st = cluster_->Fanout("status", ParseJsonOrNull(r.out)["execution"].get<std::string>());
   ASSERT_EQ(st.exit_code, 0) << st;
   size_t last = 0;
   for (const char* index : {"[3]", "[7]", "[87]", "[107]", "[127]"}) {
@@ -76,7 +71,7 @@ TEST_F(CliRunTest, StatusListsFailedSubtasksInIndexOrder) {
 TEST_F(CliRunTest, AbortOfAnEndedExecutionExitsFourAndSaysSo) {
   RunResult r = cluster_->Fanout("run", Write("ok.yaml", FailIfSpec("[0, 1]", "[]")), "-o", "json");
   ASSERT_EQ(r.exit_code, 0) << r;
-  std::string exec = Parse(r.out)["execution"];
+  std::string exec = ParseJsonOrNull(r.out)["execution"];
   RunResult abort = cluster_->Fanout("abort", exec);
   EXPECT_EQ(abort.exit_code, 4) << abort;
   EXPECT_NE(abort.err.find("execution " + exec + " had already ended (SUCCEEDED): nothing to abort"),

@@ -184,6 +184,11 @@ workflows:
 )";
 }
 
+nlohmann::json ParseJsonOrNull(std::string_view text) {
+  auto j = nlohmann::json::parse(text, nullptr, false);
+  return j.is_discarded() ? nlohmann::json() : j;
+}
+
 bool WaitFor(const std::function<bool()>& cond, milliseconds timeout, milliseconds poll) {
   auto deadline = SteadyClock::now() + timeout;
   while (SteadyClock::now() < deadline) {
@@ -728,8 +733,7 @@ std::string Cluster::Submit(std::vector<std::string> run_args) {
 nlohmann::json Cluster::Status(const std::string& exec) {
   RunResult s = Fanout("status", exec, "-o", "json");
   if (s.exit_code != 0) return nullptr;
-  auto j = nlohmann::json::parse(s.out, nullptr, false);
-  return j.is_discarded() ? nlohmann::json() : j;
+  return ParseJsonOrNull(s.out);
 }
 
 bool Cluster::WaitHealthy(milliseconds timeout) {

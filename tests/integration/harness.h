@@ -63,6 +63,9 @@ std::string MapSpec(const std::string& script, int n, const std::string& task_ex
 // `sleep_ms`, then prints 2x. The restart test and the chaos suite use it.
 std::string DoubleSpec(const std::string& markers, int sleep_ms, int concurrency);
 
+// `text` parsed as JSON; null when it is not JSON (a CLI that failed, an error page).
+nlohmann::json ParseJsonOrNull(std::string_view text);
+
 // The whole contents of a file ("" when it cannot be read).
 std::string ReadFile(const std::string& path);
 // The last `lines` lines of a file.

@@ -21,21 +21,16 @@ namespace {
 
 using Json = nlohmann::json;
 
-Json Parse(const std::string& text) {
-  Json j = Json::parse(text, nullptr, false);
-  return j.is_discarded() ? Json() : j;
-}
-
 // The coordinator's HTTP port, from `fanout health -o json`.
 int HttpPort(Cluster& c) {
-  Json h = Parse(c.Fanout("health", "-o", "json").out);
+  Json h = ParseJsonOrNull(c.Fanout("health", "-o", "json").out);
   return h.is_object() ? h.value("http_port", 0) : 0;
 }
 
 struct Got {
   int status = 0;
   std::string body;
-  Json json() const { return Parse(body); }
+  Json json() const { return ParseJsonOrNull(body); }
 };
 
 Got Get(int port, const std::string& path, const std::string& token = "") {
@@ -67,7 +62,7 @@ class HttpApiTest : public SharedClusterTest<HttpApiTest> {
     std::string spec = cluster_->dir().WriteFile("tolerating.yaml", ToleratingSpec(n));
     RunResult r = cluster_->Fanout("run", spec, "-o", "json");
     EXPECT_EQ(r.exit_code, 0) << r;
-    return Parse(r.out).value("execution", "");
+    return ParseJsonOrNull(r.out).value("execution", "");
   }
   int port_ = 0;
 };
@@ -77,10 +72,10 @@ TEST_F(HttpApiTest, StatusOutputsAndListAreTheCliDocuments) {
   ASSERT_FALSE(exec.empty());
   Got status = Get(port_, "/api/v1/executions/" + exec);
   ASSERT_EQ(status.status, 200) << status.body;
-  EXPECT_EQ(status.json(), Parse(cluster_->Fanout("status", exec, "-o", "json").out));
+  EXPECT_EQ(status.json(), ParseJsonOrNull(cluster_->Fanout("status", exec, "-o", "json").out));
   Got outputs = Get(port_, "/api/v1/executions/" + exec + "/outputs");
   ASSERT_EQ(outputs.status, 200) << outputs.body;
-  EXPECT_EQ(outputs.json(), Parse(cluster_->Fanout("outputs", exec, "-o", "json").out));
+  EXPECT_EQ(outputs.json(), ParseJsonOrNull(cluster_->Fanout("outputs", exec, "-o", "json").out));
   EXPECT_EQ(outputs.json()["failed_total"], 2);
 
   Json list = Get(port_, "/api/v1/executions").json();
@@ -96,7 +91,7 @@ TEST_F(HttpApiTest, StatusOutputsAndListAreTheCliDocuments) {
 
 TEST_F(HttpApiTest, WorkersAreTheCliDocument) {
   Json http = Get(port_, "/api/v1/workers").json();
-  Json cli = Parse(cluster_->Fanout("workers", "-o", "json").out);
+  Json cli = ParseJsonOrNull(cluster_->Fanout("workers", "-o", "json").out);
   ASSERT_TRUE(http.contains("workers")) << http.dump();
   ASSERT_EQ(http["workers"].size(), cli["workers"].size());
   for (size_t i = 0; i < cli["workers"].size(); ++i) {
@@ -160,7 +155,7 @@ TEST_F(HttpApiTest, ASubtaskShowsItsAttemptsErrorAndLogTail) {
   EXPECT_EQ(d["log"]["found"], true);
   EXPECT_NE(d["log"]["tail"].get<std::string>().find("bad 5"), std::string::npos) << d.dump();
   Json log = Get(port_, "/api/v1/executions/" + exec + "/nodes/m/subtasks/5/log?attempt=0").json();
-  EXPECT_EQ(log, Parse(cluster_->Fanout("logs", exec, "m", "5", "--attempt", "0", "-o", "json").out));
+  EXPECT_EQ(log, ParseJsonOrNull(cluster_->Fanout("logs", exec, "m", "5", "--attempt", "0", "-o", "json").out));
 }
 
 TEST_F(HttpApiTest, ErrorsAreJsonWithAStatusThatSaysWhose) {

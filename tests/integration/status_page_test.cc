@@ -164,11 +164,6 @@ class Browser {
   std::string buffer_;
 };
 
-Json Parse(const std::string& text) {
-  Json j = Json::parse(text, nullptr, false);
-  return j.is_discarded() ? Json() : j;
-}
-
 TEST(StatusPageTest, TheGridFollowsARunShowsTheCountsOfStatusAndAFailedSubtasksErrorIsOneClickAway) {
   if (access(kChromium, X_OK) != 0)
     GTEST_SKIP() << "chromium is not installed (Debian package 'chromium', `deploy/install-deps.sh --optional`): "
@@ -180,7 +175,7 @@ TEST(StatusPageTest, TheGridFollowsARunShowsTheCountsOfStatusAndAFailedSubtasksE
   o.slots = 8;
   Cluster cluster(o);
   ASSERT_TRUE(cluster.WaitForWorkers(2, milliseconds(30000)));
-  int port = Parse(cluster.Fanout("health", "-o", "json").out).value("http_port", 0);
+  int port = ParseJsonOrNull(cluster.Fanout("health", "-o", "json").out).value("http_port", 0);
   ASSERT_GT(port, 0);
 
   // Every 997th subtask fails: about 0.1%, tolerated.
@@ -211,7 +206,7 @@ TEST(StatusPageTest, TheGridFollowsARunShowsTheCountsOfStatusAndAFailedSubtasksE
   ASSERT_TRUE(WaitFor(
       [&] {
         Json text = browser.Eval("document.getElementById('state').textContent");
-        shown = text.is_string() ? Parse(text.get<std::string>()) : Json();
+        shown = text.is_string() ? ParseJsonOrNull(text.get<std::string>()) : Json();
         return shown.is_object() && shown.value("phase", "") == "SUCCEEDED" && shown["nodes"].contains("m") &&
                shown["nodes"]["m"].value("drawn", 0) == n && shown["nodes"]["m"].value("phase", "") == "SUCCEEDED";
       },
@@ -237,7 +232,7 @@ TEST(StatusPageTest, TheGridFollowsARunShowsTheCountsOfStatusAndAFailedSubtasksE
   ASSERT_FALSE(listed.empty());
   int index = listed[listed.size() / 2]["index"];
   Json at = browser.Eval("JSON.stringify(fanoutCellCenter('m', " + std::to_string(index) + "))");
-  Json xy = Parse(at.is_string() ? at.get<std::string>() : "");
+  Json xy = ParseJsonOrNull(at.is_string() ? at.get<std::string>() : "");
   ASSERT_TRUE(xy.is_object()) << at.dump();
   browser.Call("Runtime.evaluate", {{"expression", "window.scrollTo(0, 0)"}});
   browser.Click(xy["x"].get<double>(), xy["y"].get<double>());

@@ -22,27 +22,29 @@ std::string Spec(const std::string& gate, int n) {
                  n, "    retries: 1\n", "", "noisy");
 }
 
-nlohmann::json Json(const RunResult& r) {
-  auto j = nlohmann::json::parse(r.out, nullptr, false);
-  return j.is_discarded() ? nlohmann::json() : j;
+// Submits the noisy map (2 elements, its gate closed) and waits until element 1's attempt 0
+// has failed and left its log; attempt 1 is then held at the gate. The execution id, or "".
+std::string StartHeldAfterAFailedAttempt(Cluster& cluster) {
+  std::string gate = cluster.dir().Path("gate");
+  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate, 2));
+  std::string exec = cluster.Submit({spec});
+  if (exec.empty()) return exec;
+  bool failed_once = WaitFor(
+      [&] { return cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0").exit_code == 0; },
+      milliseconds(30000));
+  return failed_once ? exec : std::string();
 }
 
 TEST(LogsTest, EachAttemptsOutputIsKeptAndTheLatestIsTheDefault) {
   Cluster cluster;
-  std::string gate = cluster.dir().Path("gate");
-  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate, 2));
-  std::string exec = cluster.Submit({spec});
-  ASSERT_FALSE(exec.empty());
-
   // While it runs: attempt 0 has failed and left its log; attempt 1 is held at the gate.
-  ASSERT_TRUE(WaitFor(
-      [&] { return cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0").exit_code == 0; },
-      milliseconds(30000)));
+  std::string exec = StartHeldAfterAFailedAttempt(cluster);
+  ASSERT_FALSE(exec.empty()) << "not submitted, or attempt 0 never failed";
   RunResult first = cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0");
   EXPECT_EQ(first.out, "[stdout]\nout 1\n[stderr]\nerr 1 first\n") << first;
   EXPECT_NE(first.err.find(exec + " noisy[1] attempt 0"), std::string::npos) << first;
   ASSERT_TRUE(WaitFor(
-      [&] { return Json(cluster.Fanout("logs", exec, "noisy", "1", "-o", "json"))["attempt"] == 1; },
+      [&] { return ParseJsonOrNull(cluster.Fanout("logs", exec, "noisy", "1", "-o", "json").out)["attempt"] == 1; },
       milliseconds(30000)));
   RunResult pending = cluster.Fanout("logs", exec, "noisy", "1");
   EXPECT_EQ(pending.exit_code, 1) << pending;  // attempt 1 has not ended
@@ -58,7 +60,7 @@ TEST(LogsTest, EachAttemptsOutputIsKeptAndTheLatestIsTheDefault) {
   RunResult latest = cluster.Fanout("logs", exec, "noisy", "1");
   ASSERT_EQ(latest.exit_code, 0) << latest;
   EXPECT_EQ(latest.out, "err 1 second\n");
-  nlohmann::json j = Json(cluster.Fanout("logs", exec, "noisy", "0", "-o", "json"));
+  nlohmann::json j = ParseJsonOrNull(cluster.Fanout("logs", exec, "noisy", "0", "-o", "json").out);
   EXPECT_EQ(j["attempt"], 1) << j.dump();
   EXPECT_EQ(j["found"], true) << j.dump();
   EXPECT_EQ(j["log"], "err 0 second\n") << j.dump();
@@ -87,13 +89,8 @@ TEST(LogsTest, UnknownExecutionNodeAndIndexAreClearErrors) {
 
 TEST(LogsTest, AnAttemptThatNeverRanAndANegativeIndexAreDistinctShortErrors) {
   Cluster cluster;
-  std::string gate = cluster.dir().Path("gate");
-  std::string spec = cluster.dir().WriteFile("noisy.yaml", Spec(gate, 2));
-  std::string exec = cluster.Submit({spec});
-  ASSERT_FALSE(exec.empty());
-  ASSERT_TRUE(WaitFor(
-      [&] { return cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "0").exit_code == 0; },
-      milliseconds(30000)));
+  std::string exec = StartHeldAfterAFailedAttempt(cluster);
+  ASSERT_FALSE(exec.empty()) << "not submitted, or attempt 0 never failed";
   RunResult never = cluster.Fanout("logs", exec, "noisy", "1", "--attempt", "5");
   EXPECT_EQ(never.exit_code, 2) << never;
   EXPECT_NE(never.err.find("attempt 5 of noisy[1] never ran: its attempts are 0 to 1"), std::string::npos) << never;

@@ -60,15 +60,11 @@ Gauges CoordinatorCore::ReadGauges() {
   g.redis_connected = store_.connected();
   g.epoch = store_.epoch();
   g.workers = workers_.size();
-  for (const WorkerView& v : workers_.Views()) {
+  for (const WorkerView& v : workers_.Views())
     if (v.draining) g.draining_workers++;
-    if (const Worker* w = workers_.Get(v.no)) {
-      // Slots, not credit: attempts queued beyond the slots (prefetch) are not slots in use.
-      uint32_t used = std::min(w->running, w->hello.slots);
-      g.slots_used += used;
-      g.slots_free += w->hello.slots - used;
-    }
-  }
+  WorkerRegistry::SlotUse slots = workers_.Slots();
+  g.slots_used = slots.used;
+  g.slots_free = slots.free;
   g.attempts_in_flight = workers_.inflight();
   g.commits_in_flight = commits_.in_flight();
   g.dropped_messages = dropped_;

@@ -194,6 +194,16 @@ std::vector<AttemptRef> WorkerRegistry::Overdue() const {
   return out;
 }
 
+WorkerRegistry::SlotUse WorkerRegistry::Slots() const {
+  SlotUse s;
+  for (const auto& [no, w] : workers_) {
+    uint32_t used = std::min(w.running, w.hello.slots);
+    s.used += used;
+    s.free += w.hello.slots - used;
+  }
+  return s;
+}
+
 std::vector<WorkerView> WorkerRegistry::Views() const {
   std::vector<WorkerView> out;
   out.reserve(workers_.size());

@@ -123,6 +123,13 @@ class WorkerRegistry {
 
   // Capacity views for the scheduler and for placement explanations.
   std::vector<WorkerView> Views() const;
+  // The connected workers' slots, in use and free (slots, not credit: attempts queued on a
+  // worker beyond its slots are not slots in use).
+  struct SlotUse {
+    uint64_t used = 0;
+    uint64_t free = 0;
+  };
+  SlotUse Slots() const;
   // The WORKERS document.
   nlohmann::json ToJson() const;
 

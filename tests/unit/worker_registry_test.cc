@@ -136,6 +136,17 @@ TEST_F(WorkerRegistryTest, AWorkerReportingStartsGetsOneSlotsWorthOfPrefetchBefo
   EXPECT_EQ(reg_.Get(old.no)->free_slots, 4u);
 }
 
+TEST_F(WorkerRegistryTest, SlotsInUseNeverCountWorkQueuedBeyondTheSlots) {
+  wire::Hello h = Hello("w1", 2);
+  h.reports_started = true;  // credit 4: 2 slots + 2 of prefetch
+  auto j = reg_.Join("a", h, {});
+  for (uint32_t i = 0; i < 3; ++i) reg_.Assign(j.no, SubtaskId{1, i}, 0, {}, 0);
+  WorkerRegistry::SlotUse slots = reg_.Slots();
+  EXPECT_EQ(slots.used, 2u);
+  EXPECT_EQ(slots.free, 0u);
+  EXPECT_EQ(reg_.Get(j.no)->free_slots, 1u);  // credit left for prefetch
+}
+
 TEST_F(WorkerRegistryTest, PrefetchIsDeepForShortTasksAndNoneForLongOnes) {
   wire::Hello h = Hello("w1", 4);
   h.reports_started = true;

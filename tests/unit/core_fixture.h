@@ -155,6 +155,16 @@ class CoreHarness {
   void Heartbeat(const std::string& identity) {
     core_->OnMessage(identity, wire::Kind::kHeartbeat, wire::EncodeBody(wire::Heartbeat{identity, 0, 0, false}));
   }
+  // `seconds` heartbeat ticks of 1 s on the clock, with worker `identity` heartbeating each
+  // one (so it stays alive while the rest's liveness, grace and deadlines run out).
+  void HeartbeatSeconds(const std::string& identity, int seconds) {
+    for (int i = 0; i < seconds; ++i) {
+      clock_.Advance(1000);
+      Heartbeat(identity);
+      core_->Tick();
+      Settle();
+    }
+  }
   // Every WORK item sent to `identity` since the last call, as subtask keys.
   std::vector<wire::SubtaskKey> Work(const std::string& identity) {
     std::vector<wire::SubtaskKey> out;

@@ -143,17 +143,9 @@ TEST_F(CoreTest, AnAttemptPastItsTimeoutAndGraceIsGivenUpAndRunAgain) {
   h_.Hello("w1", 1);
   auto work = h_.Work("w1");
   ASSERT_EQ(work.size(), 1u);
-  for (int i = 0; i < 6; ++i) {  // 6 s: timeout 2 s + grace 5 s not yet over
-    clock_.Advance(1000);
-    h_.Heartbeat("w1");
-    h_.core().Tick();
-    h_.Settle();
-  }
+  h_.HeartbeatSeconds("w1", 6);  // 6 s: timeout 2 s + grace 5 s not yet over
   EXPECT_EQ(h_.out().Count("w1", Kind::kAbort), 0u);
-  clock_.Advance(1000);
-  h_.Heartbeat("w1");
-  h_.core().Tick();
-  h_.Settle();
+  h_.HeartbeatSeconds("w1", 1);
   EXPECT_EQ(h_.out().Count("w1", Kind::kAbort), 1u);
   auto again = h_.Work("w1");
   ASSERT_EQ(again.size(), 1u);
@@ -168,12 +160,7 @@ TEST_F(CoreTest, ALostWorkersAttemptsRunAgainElsewhere) {
   h_.Hello("w1", 2);
   ASSERT_EQ(h_.Work("w1").size(), 2u);
   h_.Hello("w2", 2);
-  for (int i = 0; i < 4; ++i) {
-    clock_.Advance(1000);
-    h_.Heartbeat("w2");
-    h_.core().Tick();
-    h_.Settle();
-  }
+  h_.HeartbeatSeconds("w2", 4);
   auto moved = h_.Work("w2");
   ASSERT_EQ(moved.size(), 2u);
   for (const auto& k : moved) {
@@ -275,12 +262,7 @@ TEST_F(CoreTest, ARestartedCoordinatorKeepsClaimedAttemptsAndRerunsUnclaimedOnes
   b.Hello("w1", 2, {work[0]});
   b.Restore();
   EXPECT_TRUE(b.Work("w1").empty());
-  for (int i = 0; i < 4; ++i) {  // past the grace window (3 s)
-    clock_.Advance(1000);
-    b.Heartbeat("w1");
-    b.core().Tick();
-    b.Settle();
-  }
+  b.HeartbeatSeconds("w1", 4);  // past the grace window (3 s)
   auto rerun = b.Work("w1");
   ASSERT_EQ(rerun.size(), 1u);
   EXPECT_EQ(rerun[0].index, work[1].index);

@@ -208,12 +208,7 @@ TEST_F(LaunchPlanCoreTest, UpdateChangesARunningMapsConcurrencyAndSurvivesAResta
   CoreHarness b(clock_, state);
   b.Restore();
   b.Hello("w1", 64);  // a new worker: the old attempts were never claimed
-  for (int i = 0; i < 4; ++i) {
-    clock_.Advance(1000);
-    b.Heartbeat("w1");
-    b.core().Tick();
-    b.Settle();
-  }
+  b.HeartbeatSeconds("w1", 4);
   // The attempts that died with the first coordinator run again; then the restored
   // concurrency (4, not the spec's 1) lets four more start.
   auto rerun = b.Work("w1");

@@ -73,26 +73,10 @@ void ClientApi::Reply(const std::string& identity, uint64_t rid, const Status& s
 
 void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::string_view body) {
   switch (kind) {
-    case wire::Kind::kSubmit: {
-      auto req = wire::DecodeBody<wire::SubmitRequest>(body);
-      if (!req) return Reply(identity, 0, req.error(), "");
-      return Submit(identity, *req);
-    }
-    case wire::Kind::kLogs: {
-      auto req = wire::DecodeBody<wire::LogsRequest>(body);
-      if (!req) return Reply(identity, 0, req.error(), "");
-      return Logs(identity, *req);
-    }
-    case wire::Kind::kUpdate: {
-      auto req = wire::DecodeBody<wire::UpdateRequest>(body);
-      if (!req) return Reply(identity, 0, req.error(), "");
-      return Update(identity, *req);
-    }
-    case wire::Kind::kCacheClear: {
-      auto req = wire::DecodeBody<wire::CacheClearRequest>(body);
-      if (!req) return Reply(identity, 0, req.error(), "");
-      return CacheClear(identity, *req);
-    }
+    case wire::Kind::kSubmit: return Decoded(identity, body, &ClientApi::Submit);
+    case wire::Kind::kLogs: return Decoded(identity, body, &ClientApi::Logs);
+    case wire::Kind::kUpdate: return Decoded(identity, body, &ClientApi::Update);
+    case wire::Kind::kCacheClear: return Decoded(identity, body, &ClientApi::CacheClear);
     default:
       break;
   }

@@ -41,6 +41,15 @@ class ClientApi {
 
  private:
   void Reply(const std::string& identity, uint64_t rid, const Status& st, const std::string& json);
+  // Decodes a request body of type Req and hands it to `handler`; an undecodable one is answered
+  // with the decoding error.
+  template <typename Req>
+  void Decoded(const std::string& identity, std::string_view body,
+               void (ClientApi::*handler)(const std::string&, const Req&)) {
+    auto req = wire::DecodeBody<Req>(body);
+    if (!req) return Reply(identity, 0, req.error(), "");
+    (this->*handler)(identity, *req);
+  }
   void Submit(const std::string& identity, const wire::SubmitRequest& req);
   void StatusReply(const std::string& identity, uint64_t rid, const std::string& exec);
   void OutputsReply(const std::string& identity, uint64_t rid, const std::string& exec);

@@ -8,11 +8,6 @@
 namespace fanout {
 namespace {
 
-std::string Field(const std::map<std::string, std::string>& f, const char* k) {
-  auto it = f.find(k);
-  return it == f.end() ? std::string() : it->second;
-}
-
 // A child's outputs (a msgpack map by name) as its element's outputs: the array of the
 // launch plan's outputs in their declared order.
 Result<std::string> ElementOutputs(const TaskDef& iface, const std::string& outputs) {
@@ -77,9 +72,9 @@ void ChildRuns::Start(NodeRun& node, uint32_t index, uint32_t attempt) {
     if (!existing->has_value()) return;  // created and started
     // It existed (a restarted parent started it again): carry on with what it is.
     const auto& f = **existing;
-    auto phase = ParseExecPhase(Field(f, keys::kFieldPhase));
+    auto phase = ParseExecPhase(FieldOf(f, keys::kFieldPhase));
     if (phase && IsTerminal(*phase)) {
-      return Take(*node, End{index, attempt, *phase, Field(f, keys::kFieldOutputs), Field(f, keys::kFieldError), id});
+      return Take(*node, End{index, attempt, *phase, FieldOf(f, keys::kFieldOutputs), FieldOf(f, keys::kFieldError), id});
     }
     if (execs_.Find(id) == nullptr) manager_.Resume(StoredExecution{id, f});
   });

@@ -14,16 +14,11 @@
 namespace fanout {
 namespace {
 
-std::string Field(const std::map<std::string, std::string>& f, const char* k) {
-  auto it = f.find(k);
-  return it == f.end() ? std::string() : it->second;
-}
-
 // The spec of a stored top-level execution: its binary form, or for executions stored before
 // there was one, its YAML.
 Result<Spec> StoredSpec(const std::map<std::string, std::string>& f) {
-  if (f.contains(keys::kFieldSpecBinary)) return DecodeSpec(Field(f, keys::kFieldSpecBinary));
-  return ParseSpec(Field(f, keys::kFieldSpecText), Field(f, keys::kFieldSpecName));
+  if (f.contains(keys::kFieldSpecBinary)) return DecodeSpec(FieldOf(f, keys::kFieldSpecBinary));
+  return ParseSpec(FieldOf(f, keys::kFieldSpecText), FieldOf(f, keys::kFieldSpecName));
 }
 
 uint32_t EffectiveParallelism(const LaunchPlanDef& lp, const WorkflowDef& wf, int64_t requested) {
@@ -93,21 +88,21 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitR
 
 Result<std::unique_ptr<Execution>> ExecutionManager::PrepareRecovery(const std::string& source, const StoredFields& fields) {
   if (!store_.connected()) return Err(Unavailable("the coordinator is not connected to Redis"));
-  if (!Field(fields, keys::kFieldParent).empty())
+  if (!FieldOf(fields, keys::kFieldParent).empty())
     return Err(InvalidArgument("execution " + source + " is a child execution: recover its top-level execution " +
-                               Field(fields, keys::kFieldRoot) + " instead"));
+                               FieldOf(fields, keys::kFieldRoot) + " instead"));
   ASSIGN_OR_RETURN(Spec spec, StoredSpec(fields));
-  auto inputs = DecodeMsgpack(Field(fields, keys::kFieldInputs));
+  auto inputs = DecodeMsgpack(FieldOf(fields, keys::kFieldInputs));
   if (!inputs || !inputs->is_map()) return Err(Internal("stored inputs of " + source + " are unreadable"));
   // The stored inputs are complete (defaults and fixed inputs applied): run the workflow.
-  std::string plan = Field(fields, keys::kFieldWorkflow);
-  std::string mp = Field(fields, keys::kFieldMaxParallelism);
+  std::string plan = FieldOf(fields, keys::kFieldWorkflow);
+  std::string mp = FieldOf(fields, keys::kFieldMaxParallelism);
   ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), plan, inputs->as_map(),
                                  mp.empty() ? -1 : std::atoll(mp.c_str())));
-  std::string launch_plan = Field(fields, keys::kFieldLaunchPlan);
+  std::string launch_plan = FieldOf(fields, keys::kFieldLaunchPlan);
   if (!launch_plan.empty()) e->launch_plan = launch_plan;
-  e->spec_name = Field(fields, keys::kFieldSpecName);
-  e->spec_text = Field(fields, keys::kFieldSpecText);
+  e->spec_name = FieldOf(fields, keys::kFieldSpecName);
+  e->spec_text = FieldOf(fields, keys::kFieldSpecText);
   e->recovered_from = source;
   return e;
 }
@@ -206,24 +201,24 @@ Result<std::unique_ptr<Execution>> ExecutionManager::FromStored(const StoredExec
   auto e = std::make_unique<Execution>();
   e->id = stored.id;
   e->spec = std::move(spec);
-  auto wf = e->spec->FindWorkflow(Field(f, keys::kFieldWorkflow));
+  auto wf = e->spec->FindWorkflow(FieldOf(f, keys::kFieldWorkflow));
   if (!wf) return Err(wf.error());
   e->wf = *wf;
-  e->launch_plan = Field(f, keys::kFieldLaunchPlan).empty() ? e->wf->name : Field(f, keys::kFieldLaunchPlan);
-  auto inputs = DecodeMsgpack(Field(f, keys::kFieldInputs));
+  e->launch_plan = FieldOf(f, keys::kFieldLaunchPlan).empty() ? e->wf->name : FieldOf(f, keys::kFieldLaunchPlan);
+  auto inputs = DecodeMsgpack(FieldOf(f, keys::kFieldInputs));
   if (!inputs || !inputs->is_map()) return Err(Internal("stored inputs are unreadable"));
   for (const auto& [name, v] : inputs->as_map()) e->values["inputs." + name] = EncodeMsgpack(v);
-  e->spec_name = Field(f, keys::kFieldSpecName);
-  e->spec_text = Field(f, keys::kFieldSpecText);
-  e->created_ms = std::atoll(Field(f, keys::kFieldCreated).c_str());
-  e->recovered_from = Field(f, keys::kFieldRecoveredFrom);
-  e->overwrite_cache = Field(f, keys::kFieldOverwriteCache) == "1";
-  e->max_parallelism = static_cast<uint32_t>(std::atoll(Field(f, keys::kFieldMaxParallelism).c_str()));
-  e->parent = Field(f, keys::kFieldParent);
-  e->parent_node = Field(f, keys::kFieldParentNode);
-  e->parent_index = static_cast<uint32_t>(std::atoll(Field(f, keys::kFieldParentIndex).c_str()));
-  e->parent_attempt = static_cast<uint32_t>(std::atoll(Field(f, keys::kFieldParentAttempt).c_str()));
-  e->root = e->parent.empty() ? e->id : Field(f, keys::kFieldRoot);
+  e->spec_name = FieldOf(f, keys::kFieldSpecName);
+  e->spec_text = FieldOf(f, keys::kFieldSpecText);
+  e->created_ms = std::atoll(FieldOf(f, keys::kFieldCreated).c_str());
+  e->recovered_from = FieldOf(f, keys::kFieldRecoveredFrom);
+  e->overwrite_cache = FieldOf(f, keys::kFieldOverwriteCache) == "1";
+  e->max_parallelism = static_cast<uint32_t>(std::atoll(FieldOf(f, keys::kFieldMaxParallelism).c_str()));
+  e->parent = FieldOf(f, keys::kFieldParent);
+  e->parent_node = FieldOf(f, keys::kFieldParentNode);
+  e->parent_index = static_cast<uint32_t>(std::atoll(FieldOf(f, keys::kFieldParentIndex).c_str()));
+  e->parent_attempt = static_cast<uint32_t>(std::atoll(FieldOf(f, keys::kFieldParentAttempt).c_str()));
+  e->root = e->parent.empty() ? e->id : FieldOf(f, keys::kFieldRoot);
   // Every node starts PENDING again: Advance restarts them in order, and a node that had
   // finished restores all its subtasks as succeeded and re-reads its outputs.
   e->InitNodes();
@@ -246,7 +241,7 @@ void ExecutionManager::Restore(const std::vector<StoredExecution>& snapshot) {
   // Top-level executions first: their children share their spec.
   for (bool children : {false, true}) {
     for (const StoredExecution& stored : snapshot) {
-      bool is_child = !Field(stored.fields, keys::kFieldParent).empty();
+      bool is_child = !FieldOf(stored.fields, keys::kFieldParent).empty();
       if (is_child != children) continue;
       std::shared_ptr<const Spec> spec;
       if (!is_child) {
@@ -257,9 +252,9 @@ void ExecutionManager::Restore(const std::vector<StoredExecution>& snapshot) {
         }
         spec = std::make_shared<const Spec>(std::move(*s));
       } else {
-        Execution* root = execs_.Find(Field(stored.fields, keys::kFieldRoot));
+        Execution* root = execs_.Find(FieldOf(stored.fields, keys::kFieldRoot));
         if (root == nullptr) {
-          give_up(stored.id, "aborted: its top-level execution " + Field(stored.fields, keys::kFieldRoot) + " has ended",
+          give_up(stored.id, "aborted: its top-level execution " + FieldOf(stored.fields, keys::kFieldRoot) + " has ended",
                   "ABORTED");
           continue;
         }
@@ -279,7 +274,7 @@ void ExecutionManager::Restore(const std::vector<StoredExecution>& snapshot) {
 
 void ExecutionManager::Resume(const StoredExecution& stored) {
   if (execs_.Find(stored.id) != nullptr) return;
-  Execution* root = execs_.Find(Field(stored.fields, keys::kFieldRoot));
+  Execution* root = execs_.Find(FieldOf(stored.fields, keys::kFieldRoot));
   auto e = root == nullptr ? Result<std::unique_ptr<Execution>>(Err(NotFound("its top-level execution has ended")))
                            : FromStored(stored, root->spec);
   if (!e) {

@@ -59,6 +59,12 @@ struct StoredExecution {
   std::map<std::string, std::string> fields;
 };
 
+// A stored hash field by name, "" when absent.
+inline std::string FieldOf(const std::map<std::string, std::string>& fields, const char* name) {
+  auto it = fields.find(name);
+  return it == fields.end() ? std::string() : it->second;
+}
+
 class Store {
  public:
   template <typename T>

@@ -94,10 +94,7 @@ std::string Submit(Cluster& cluster, const std::string& markers, int n, int slee
   DisableAofRewrite(cluster.redis());
   fs::create_directories(markers);
   std::string spec = cluster.dir().WriteFile("chaos.yaml", DoubleSpec(markers, sleep_ms, concurrency));
-  nlohmann::json xs = nlohmann::json::array();
-  for (int i = 0; i < n; ++i) xs.push_back(i);
-  std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());
-  RunResult run = Cli(cluster, {"run", spec, "-i", "xs=@" + inputs, "--no-wait"}, coordinator);
+  RunResult run = Cli(cluster, {"run", spec, "-i", RangeInputArg(cluster.dir(), n), "--no-wait"}, coordinator);
   if (run.exit_code != 0) {
     ADD_FAILURE() << "submission failed: " << run;
     return {};

@@ -184,6 +184,8 @@ workflows:
 )";
 }
 
+std::string RangeInputArg(const TempDir& dir, int n) { return "xs=@" + dir.WriteFile("xs.json", Range(n)); }
+
 nlohmann::json ParseJsonOrNull(std::string_view text) {
   auto j = nlohmann::json::parse(text, nullptr, false);
   return j.is_discarded() ? nlohmann::json() : j;

@@ -284,6 +284,10 @@ class Cluster {
   std::vector<std::vector<std::string>> worker_extra_args_;
 };
 
+// Writes Range(n) to DIR/xs.json and returns the `-i` argument that gives it as input `xs`
+// ("xs=@DIR/xs.json"): large inputs go by file, as a user would give them.
+std::string RangeInputArg(const TempDir& dir, int n);
+
 // A test suite whose tests share one cluster (2 workers × 4 slots), started before its first
 // test and stopped after its last. CRTP, so that every suite has a cluster of its own:
 //   class MyTest : public SharedClusterTest<MyTest> { ... cluster_->Fanout(...) ... };

@@ -30,10 +30,7 @@ workflows:
       - {id: m, map: echo, inputs: {value: $inputs.xs}, concurrency: 2}
     outputs: {o0: $m.o0}
 )");
-  nlohmann::json xs = nlohmann::json::array();
-  for (int i = 0; i < kN; ++i) xs.push_back(i);
-  std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());
-  std::string exec = cluster.Submit({spec, "-i", "xs=@" + inputs});
+  std::string exec = cluster.Submit({spec, "-i", RangeInputArg(cluster.dir(), kN)});
   ASSERT_FALSE(exec.empty());
 
   // Kill the coordinator's connections while the map runs (at most 25 times, each after the

@@ -28,11 +28,8 @@ TEST(RestartTest, KilledCoordinatorResumesWithoutRerunningSucceededSubtasks) {
   std::string markers = cluster.dir().Path("markers");
   fs::create_directories(markers);
   std::string spec = cluster.dir().WriteFile("restart.yaml", DoubleSpec(markers, 20, 50));
-  nlohmann::json xs = nlohmann::json::array();
-  for (int i = 0; i < kN; ++i) xs.push_back(i);
-  std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());
 
-  std::string exec = cluster.Submit({spec, "-i", "xs=@" + inputs});
+  std::string exec = cluster.Submit({spec, "-i", RangeInputArg(cluster.dir(), kN)});
   ASSERT_FALSE(exec.empty());
 
   // Wait until about half have succeeded, then kill -9 the coordinator.

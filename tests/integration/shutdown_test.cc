@@ -36,10 +36,7 @@ TEST(ShutdownTest, SigtermWithWritesInFlightExitsCleanlyAndLosesNothing) {
   o.slots = 64;
   Cluster cluster(o);
   std::string spec = cluster.dir().WriteFile("noop.yaml", kNoopSpec);
-  nlohmann::json xs = nlohmann::json::array();
-  for (int i = 0; i < kN; ++i) xs.push_back(i);
-  std::string inputs = cluster.dir().WriteFile("xs.json", xs.dump());
-  std::string exec = cluster.Submit({spec, "-i", "xs=@" + inputs});
+  std::string exec = cluster.Submit({spec, "-i", RangeInputArg(cluster.dir(), kN)});
   ASSERT_FALSE(exec.empty());
   ASSERT_TRUE(WaitFor(
       [&] {
@@ -61,7 +58,7 @@ TEST(ShutdownTest, SigtermWithWritesInFlightExitsCleanlyAndLosesNothing) {
   ASSERT_EQ(r.exit_code, 0) << r.err;
   nlohmann::json out = nlohmann::json::parse(r.out);
   EXPECT_EQ(out["phase"], "SUCCEEDED");
-  EXPECT_EQ(out["outputs"]["o0"], xs);
+  EXPECT_EQ(out["outputs"]["o0"], nlohmann::json::parse(Range(kN)));
 }
 
 }  // namespace

@@ -85,6 +85,7 @@ void CoordinatorCore::StoreReconnected() {
   // Results that could not be committed while the store was away are still held by the
   // workers: every worker says HELLO again, which makes it re-send them.
   dispatcher_.AskAllToResend();
+  manager_.RetryUnstoredEnds();
   hooks_.wake();
 }
 
@@ -133,6 +134,7 @@ void CoordinatorCore::Tick() {
   if (first_tick_ms_ < 0) first_tick_ms_ = clock_.NowMs();
   dispatcher_.Tick();
   children_.Tick();
+  manager_.RetryUnstoredEnds();
   if (store_.connected()) loader_.TickCache();
   hooks_.wake();
 }

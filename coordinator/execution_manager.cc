@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include <random>
+#include <utility>
 
 #include "common/codec.h"
 #include "common/json.h"
@@ -479,18 +480,37 @@ void ExecutionManager::Finish(Execution& e, ExecPhase phase, std::string error) 
   }
   // Subtask writes first, so an execution is never terminal in the store before its results.
   commits_.Flush();
+  StoreEnd(e, std::move(f));
+}
+
+void ExecutionManager::StoreEnd(const Execution& e, ::fanout::Fields f) {
   if (!options_.keep_checkpoints) store_.DeleteCheckpoints(e.id);
   for (const NodeRun& node : e.nodes)
     if (node.def->target == NodeTarget::kTask) store_.ClearUnclaimed(e.id, node.id());
   std::string id = e.id;
-  store_.FinishExecution(id, f, [this, id](Status st) {
-    if (!st.ok()) spdlog::error("exec={}: cannot store its end: {}", id, st.message());
+  store_.FinishExecution(id, f, [this, id, f](Status st) {
+    if (!st.ok()) {
+      // The end may not be in the store: the execution stays in memory, ended, and its end is
+      // written again once the store answers (RetryUnstoredEnds). Dropping it here would leave
+      // it active in the store and unknown to this coordinator until a restart.
+      spdlog::warn("exec={}: cannot store its end yet ({}); it is written again when redis answers", id,
+                   st.message());
+      unstored_ends_.emplace(id, f);
+      return;
+    }
     if (Execution* e = execs_.Find(id)) {
       hooks_.ended(*e);
       if (e->is_child()) children_->ChildEnded(*e);
     }
     execs_.Remove(id);
   });
+}
+
+void ExecutionManager::RetryUnstoredEnds() {
+  if (unstored_ends_.empty() || !store_.connected()) return;
+  auto ends = std::exchange(unstored_ends_, {});
+  for (auto& [id, f] : ends)
+    if (const Execution* e = execs_.Find(id)) StoreEnd(*e, std::move(f));
 }
 
 void ExecutionManager::PersistNodePhase(const NodeRun& node) {

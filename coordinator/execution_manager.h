@@ -86,6 +86,9 @@ class ExecutionManager {
   void Abort(Execution& e, const std::string& why);
   // `fanout update`: a running map node's concurrency and success criteria, durable.
   Status Update(Execution& e, const std::string& node, const NodeOverride& change);
+  // Writes again the ends that the store could not take (a lost connection); called on every
+  // tick and when the store is back.
+  void RetryUnstoredEnds();
 
  private:
   Result<std::unique_ptr<Execution>> Build(std::shared_ptr<const Spec> spec, const std::string& plan,
@@ -100,6 +103,9 @@ class ExecutionManager {
   void StopNodes(Execution& e);
   void StopAborted(NodeRun& node);
   void Finish(Execution& e, ExecPhase phase, std::string error);
+  // Stores an ended execution's end (and drops its checkpoints and unclaimed marks); once it
+  // is durable, publishes the end and forgets the execution.
+  void StoreEnd(const Execution& e, ::fanout::Fields f);
   void PersistNodePhase(const NodeRun& node);
 
   ExecutionTable& execs_;
@@ -111,6 +117,7 @@ class ExecutionManager {
   const Clock& clock_;
   Options options_;
   Hooks hooks_;
+  std::map<std::string, ::fanout::Fields> unstored_ends_;  // exec → its end, to write again
 };
 
 }  // namespace fanout

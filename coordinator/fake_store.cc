@@ -92,6 +92,11 @@ void FakeStore::SetExecFields(std::string_view exec, const Fields& fields, Done 
 }
 
 void FakeStore::FinishExecution(std::string_view exec, const Fields& fields, Done cb) {
+  if (drop_finishes_ > 0) {
+    --drop_finishes_;
+    if (cb) queue_.push_back([cb] { cb(Unavailable("fake store: the connection died before the write")); });
+    return;
+  }
   if (connected_) {
     for (const auto& [k, v] : fields) state_->execs[S(exec)][k] = v;
     state_->active.erase(S(exec));

@@ -6,7 +6,8 @@
 // Callbacks are queued, never run inside the call (as the real store's replies arrive later):
 // RunPending() runs them. Several FakeStores may share one FakeStoreState, like several
 // coordinators sharing one Redis. Fault knobs: set_connected, LoseNextReplies (the write is
-// applied, its reply lost), RefuseWrites (every write fails, nothing applied).
+// applied, its reply lost), DropNextFinishes (an execution's end is not written),
+// RefuseWrites (every write fails, nothing applied).
 #pragma once
 
 #include <cstdint>
@@ -53,6 +54,9 @@ class FakeStore final : public Store {
   // The next n Commits are applied but their callers get kUnavailable, as when a connection
   // dies between the script and its reply.
   void LoseNextReplies(int n) { lose_replies_ = n; }
+  // The next n FinishExecutions apply nothing and fail with kUnavailable, as when the
+  // connection dies before the write reaches Redis.
+  void DropNextFinishes(int n) { drop_finishes_ = n; }
   // Writes fail with kInternal and apply nothing (as Redis answers -OOM or -MISCONF).
   void RefuseWrites(bool refuse) { refuse_writes_ = refuse; }
 
@@ -122,6 +126,7 @@ class FakeStore final : public Store {
   bool connected_ = true;
   int64_t epoch_ = 0;
   int lose_replies_ = 0;
+  int drop_finishes_ = 0;
   bool refuse_writes_ = false;
 };
 

@@ -77,6 +77,27 @@ TEST_F(CoreTest, ALostCommitReplyIsNotARefusal) {
   EXPECT_TRUE(h_.Work("w1").empty());  // it never ran again
 }
 
+TEST_F(CoreTest, AnEndTheStoreDidNotTakeIsWrittenAgain) {
+  // The connection died with the execution's end in flight: the end is not in the store. The
+  // execution stays known (status answers from memory) and its end is written on the next
+  // tick; only then is the end published and the execution forgotten.
+  std::string exec = h_.Submit(FunctionMapSpec(1));
+  h_.Hello("w1", 1);
+  auto work = h_.Work("w1");
+  ASSERT_EQ(work.size(), 1u);
+  h_.store().DropNextFinishes(1);
+  h_.Succeed("w1", work[0], 7);
+  EXPECT_TRUE(h_.ended().empty());
+  EXPECT_TRUE(h_.store().state().active.contains(exec));
+  EXPECT_NE(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
+  EXPECT_EQ(h_.Status(exec).phase, ExecPhase::kSucceeded);
+  h_.core().Tick();
+  h_.Settle();
+  EXPECT_EQ(h_.ended(), std::vector<std::string>{exec});
+  EXPECT_FALSE(h_.store().state().active.contains(exec));
+  EXPECT_EQ(h_.store().state().execs[exec][keys::kFieldPhase], "SUCCEEDED");
+}
+
 TEST_F(CoreTest, AResultFromAPeerThatDoesNotHoldTheAttemptIsNotCommitted) {
   std::string exec = h_.Submit(FunctionMapSpec(1));
   h_.Hello("w1", 1);

@@ -151,6 +151,7 @@ void HttpBackend::OnWake() {
 
 void HttpBackend::BuildSnapshot() {
   Gauges g = core_.ReadGauges();
+  ReadProcessMemory(g);
   auto snap = std::make_shared<HttpSnapshot>();
   snap->taken = SteadyClock::now();
   snap->ready = g.ready;

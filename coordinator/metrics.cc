@@ -1,9 +1,12 @@
 #include "coordinator/metrics.h"
 
 #include <fmt/format.h>
+#include <malloc.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
+#include <cstdio>
 
 namespace fanout {
 namespace {
@@ -128,6 +131,18 @@ const Histogram* Metrics::store_round_trip(std::string_view op) const {
   return it == store_round_trip_.end() ? nullptr : &it->second;
 }
 
+void ReadProcessMemory(Gauges& g) {
+  struct mallinfo2 m = mallinfo2();
+  g.heap_in_use_bytes = m.uordblks + m.hblkhd;
+  g.heap_free_bytes = m.fordblks;
+  unsigned long size = 0, resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%lu %lu", &size, &resident) == 2)
+      g.resident_bytes = static_cast<uint64_t>(resident) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE));
+    std::fclose(f);
+  }
+}
+
 std::string Metrics::Render(const Gauges& g) const {
   Writer w;
   w.Gauge("fanout_ready", "1 when the coordinator has loaded its executions and serves workers and clients.",
@@ -189,6 +204,12 @@ std::string Metrics::Render(const Gauges& g) const {
   w.Family("fanout_workers_left_total", "counter", "Workers removed: left after draining, or lost.");
   w.Sample("fanout_workers_left_total", "reason=\"drained\"", workers_left_);
   w.Sample("fanout_workers_left_total", "reason=\"lost\"", workers_lost_);
+
+  w.Gauge("process_resident_memory_bytes", "Resident memory size in bytes.", g.resident_bytes);
+  w.Family("fanout_heap_bytes", "gauge",
+           "The coordinator's malloc heap: bytes in use, and bytes free but kept by the allocator.");
+  w.Sample("fanout_heap_bytes", "state=\"in_use\"", g.heap_in_use_bytes);
+  w.Sample("fanout_heap_bytes", "state=\"free\"", g.heap_free_bytes);
 
   static const Histogram kEmpty(RoundTripBounds());
   auto commit = store_round_trip_.find("commit");

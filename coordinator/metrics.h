@@ -74,7 +74,15 @@ struct Gauges {
     uint64_t running = 0;  // started and not terminal
   };
   std::vector<Node> nodes;  // running map nodes
+  // The process, not the rooms (ReadProcessMemory): its resident set, and malloc's heap, in
+  // use (what the coordinator holds) and free but kept by the allocator.
+  uint64_t resident_bytes = 0;
+  uint64_t heap_in_use_bytes = 0;
+  uint64_t heap_free_bytes = 0;
 };
+
+// Fills the process fields of `g` (/proc/self/statm and mallinfo2).
+void ReadProcessMemory(Gauges& g);
 
 class Metrics {
  public:

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
+#include <memory>
 #include <set>
 #include <sstream>
 
@@ -65,6 +66,20 @@ TEST(MetricsTest, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   }
   EXPECT_EQ(Sample(text, R"(fanout_node_queue_depth{execution="E1",node="m"})"), 4);
   EXPECT_EQ(Sample(text, R"(fanout_node_running{execution="E1",node="m"})"), 2);
+}
+
+TEST(MetricsTest, TheProcessMemoryIsReadAndRendered) {
+  // A block held across the read is counted as heap in use.
+  auto held = std::make_unique<char[]>(1 << 20);
+  std::memset(held.get(), 1, 1 << 20);
+  Gauges g;
+  ReadProcessMemory(g);
+  EXPECT_GE(g.heap_in_use_bytes, uint64_t{1} << 20);
+  EXPECT_GE(g.resident_bytes, uint64_t{1} << 20);
+  std::string text = Metrics().Render(g);
+  EXPECT_EQ(Sample(text, "process_resident_memory_bytes"), static_cast<double>(g.resident_bytes));
+  EXPECT_EQ(Sample(text, R"(fanout_heap_bytes{state="in_use"})"), static_cast<double>(g.heap_in_use_bytes));
+  EXPECT_EQ(Sample(text, R"(fanout_heap_bytes{state="free"})"), static_cast<double>(g.heap_free_bytes));
 }
 
 TEST(MetricsTest, LabelValuesAreEscaped) {

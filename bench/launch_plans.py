@@ -3,8 +3,13 @@
 workflow with an INNER-element map of builtin.noop, on `fanout local` with its defaults.
 
 Reports the children's start rate (children started per second while the outer map ran, from
-the outer node's counts) and the coordinator's memory per finished child (its RSS after the run
-minus before the submission, over the children; and the state the coordinator says it holds).
+the outer node's counts) and the coordinator's memory per finished child:
+  - rss_growth_per_finished_child_bytes: its RSS after the run minus before the first
+    submission, over every child finished so far. After one round this includes what the
+    first run touches once (code and library pages, the allocator's arenas);
+  - rss_growth_since_round_1_per_child_bytes (rounds 2..): RSS after this round minus after
+    round 1, over the children finished since. What stays per finished child grows this;
+    one-time costs do not. --rounds 3 by default.
 
   bench/launch_plans.py [--bindir build-release/bin] [--children 10000] [--inner 100]
 
@@ -45,7 +50,7 @@ def main():
     ap.add_argument("--children", type=int, default=10000)
     ap.add_argument("--inner", type=int, default=100)
     ap.add_argument("--timeout", type=float, default=3600, help="seconds before giving up")
-    ap.add_argument("--rounds", type=int, default=1,
+    ap.add_argument("--rounds", type=int, default=3,
                     help="run the map this many times on the same cluster (memory that stays per "
                          "finished child grows with each round; memory the allocator keeps does not)")
     a = ap.parse_args()
@@ -77,16 +82,32 @@ def main():
             json.dump(xss, f)
         rss0 = C.proc_status_kb(coord, "VmRSS")
         ok = True
+        rss_round1 = None
         for rnd in range(a.rounds):
-            ok = run_once(cl, coord, a, spec, inputs, rss0, rnd) and ok
+            done, rss = run_once(cl, coord, a, spec, inputs, rss0, rss_round1, rnd)
+            ok = ok and done
+            rss_round1 = rss if rss_round1 is None else rss_round1
         return 0 if ok else 1
     finally:
         cl.stop()
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def run_once(cl, coord, a, spec, inputs, rss0, rnd):
-    """One submission; prints its figures. rss0: the coordinator's RSS before the first."""
+def settled_rss_kb(pid, still_s, max_s):
+    """The RSS of pid (KiB) once it has not changed for still_s seconds, or after max_s."""
+    deadline = time.time() + max_s
+    last, since = C.proc_status_kb(pid, "VmRSS"), time.time()
+    while time.time() < deadline and time.time() - since < still_s:
+        time.sleep(0.5)
+        now = C.proc_status_kb(pid, "VmRSS")
+        if now != last:
+            last, since = now, time.time()
+    return last
+
+
+def run_once(cl, coord, a, spec, inputs, rss0, rss_round1, rnd):
+    """One submission; prints its figures and returns (succeeded, RSS after it in KiB).
+    rss0: the coordinator's RSS before the first; rss_round1: after the first (None in it)."""
     r = cl.cli("run", spec, "outer", "-i", f"xss=@{inputs}", "--no-wait", timeout="600s")
     exe = r.stdout.split()[0]
     t0 = time.time()
@@ -111,7 +132,9 @@ def run_once(cl, coord, a, spec, inputs, rss0, rnd):
             break
         time.sleep(0.2)
     wall = time.time() - t0
-    rss1 = C.proc_status_kb(coord, "VmRSS")
+    # The coordinator gives freed pages back on a tick (1 s apart) once what the children held
+    # is freed, which takes a few ticks: read when the RSS has not moved for 3 s (at most 20 s).
+    rss1 = settled_rss_kb(coord, still_s=3, max_s=20)
     node = doc["nodes"][0]
     finished = node["counts"]["succeeded"] * (rnd + 1)
     result = {
@@ -132,8 +155,11 @@ def run_once(cl, coord, a, spec, inputs, rss0, rnd):
         "rss_growth_per_finished_child_bytes": round((rss1 - rss0) * 1024 / max(finished, 1)),
         "outer_node_state_bytes": node.get("state_bytes"),
     }
+    if rss_round1 is not None:
+        result["rss_growth_since_round_1_per_child_bytes"] = round(
+            (rss1 - rss_round1) * 1024 / max(node["counts"]["succeeded"] * rnd, 1))
     print(json.dumps(result), flush=True)
-    return doc.get("phase") == "SUCCEEDED"
+    return doc.get("phase") == "SUCCEEDED", rss1
 
 
 if __name__ == "__main__":

@@ -280,12 +280,20 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
 
 void Coordinator::OnTick() {
   core_.Tick();
-  // Executions that ended left memory (a map over a launch plan ends thousands of children):
-  // give the pages malloc keeps for them back to the system, so that the coordinator's RSS
-  // follows what it holds, not its peak.
-  size_t now = core_.executions().size();
-  if (now < executions_at_tick_) malloc_trim(0);
-  executions_at_tick_ = now;
+  // When the heap in use fell by an eighth (at least 64 KiB) below its high point since the
+  // last trim (a map over a launch plan ends thousands of children, and what they held is freed
+  // over the next ticks), give the pages malloc keeps free back to the system, so that the
+  // coordinator's RSS follows what it holds, not its peak: a few small objects still alive at
+  // one trim can pin megabytes of pages until the next. The threshold keeps a busy
+  // coordinator, whose heap goes up and down every tick, from trimming (and faulting the pages
+  // back in) all the time. mallinfo2 walks malloc's free lists: cheap once a tick.
+  struct mallinfo2 heap = mallinfo2();
+  size_t in_use = heap.uordblks + heap.hblkhd;
+  heap_high_ = std::max(heap_high_, in_use);
+  if (in_use + std::max<size_t>(64 << 10, heap_high_ / 8) < heap_high_) {
+    malloc_trim(0);
+    heap_high_ = in_use;
+  }
 }
 
 }  // namespace fanout

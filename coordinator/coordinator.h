@@ -107,7 +107,7 @@ class Coordinator final : private Outbox {
   bool stopping_ = false;
   int exit_code_ = 0;
   std::string endpoint_;
-  size_t executions_at_tick_ = 0;  // executions in memory at the last tick
+  size_t heap_high_ = 0;  // the most heap in use seen at a tick since the last malloc_trim
   int64_t stop_deadline_ms_ = 0;
 
   UvHandle<uv_check_t> turn_check_;

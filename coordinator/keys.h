@@ -68,10 +68,9 @@ inline std::string Unclaimed(std::string_view e, std::string_view node) {
 inline std::string Checkpoint(std::string_view e, std::string_view node, uint32_t index) {
   return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":ckpt:" + std::to_string(index);
 }
-// Every checkpoint of an execution, as a SCAN pattern.
-inline std::string CheckpointPattern(std::string_view e) {
-  return "fo:{" + std::string(e) + "}:n:*:ckpt:*";
-}
+// Set of the checkpoint keys of an execution (written before each checkpoint), so that they
+// are listed and deleted without scanning the key space.
+inline std::string CheckpointIndex(std::string_view e) { return "fo:{" + std::string(e) + "}:ckpts"; }
 inline std::string Log(std::string_view e, std::string_view node, uint32_t index, uint32_t attempt) {
   return "fo:{" + std::string(e) + "}:n:" + std::string(node) + ":log:" + std::to_string(index) +
          ":" + std::to_string(attempt);

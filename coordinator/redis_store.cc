@@ -526,7 +526,11 @@ void RedisStore::ReleaseReservation(const std::string& key) {
 
 void RedisStore::PutCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
                                const std::string& bytes) {
-  Fire({"SET", keys::Checkpoint(exec, node, index), bytes}, "checkpoint write");
+  // Indexed first: a connection lost between the two leaves at most a name without a key,
+  // which the readers and the deletes take in their stride.
+  std::string key = keys::Checkpoint(exec, node, index);
+  Fire({"SADD", keys::CheckpointIndex(exec), key}, "checkpoint index");
+  Fire({"SET", std::move(key), bytes}, "checkpoint write");
 }
 
 void RedisStore::GetCheckpoint(std::string_view exec, std::string_view node, uint32_t index,
@@ -542,33 +546,36 @@ void RedisStore::ListCheckpoints(std::string_view exec, std::string_view node,
                                  Callback<std::vector<uint32_t>> cb) {
   std::string prefix = keys::Checkpoint(exec, node, 0);
   prefix.resize(prefix.size() - 1);  // "...:ckpt:"
-  auto out = std::make_shared<std::vector<uint32_t>>();
-  Scan(prefix + "*", "0",
-       [out, prefix](std::vector<std::string> found) {
-         for (const std::string& k : found)
-           out->push_back(static_cast<uint32_t>(std::strtoul(k.c_str() + prefix.size(), nullptr, 10)));
-       },
-       [out, cb](Status st) {
-         if (!st.ok()) return cb(Err(st));
-         cb(std::move(*out));
-       });
+  redis_.Command({"SMEMBERS", keys::CheckpointIndex(exec)}, [prefix, cb](Result<RedisReply> r) {
+    if (!r) return cb(Err(r.error()));
+    std::vector<uint32_t> out;
+    for (const RedisReply& k : r->elements)
+      if (k.str.starts_with(prefix))
+        out.push_back(static_cast<uint32_t>(std::strtoul(k.str.c_str() + prefix.size(), nullptr, 10)));
+    cb(std::move(out));
+  });
 }
 
 void RedisStore::DeleteCheckpoint(std::string_view exec, std::string_view node, uint32_t index) {
-  Fire({"DEL", keys::Checkpoint(exec, node, index)}, "checkpoint delete");
+  std::string key = keys::Checkpoint(exec, node, index);
+  Fire({"DEL", key}, "checkpoint delete");
+  Fire({"SREM", keys::CheckpointIndex(exec), std::move(key)}, "checkpoint index");
 }
 
 void RedisStore::DeleteCheckpoints(std::string_view exec) {
   std::string id(exec);
-  Scan(keys::CheckpointPattern(exec), "0",
-       [this](std::vector<std::string> found) {
-         std::vector<std::string> argv = {"DEL"};
-         for (auto& k : found) argv.push_back(std::move(k));
-         Fire(argv, "checkpoint delete");
-       },
-       [id](Status st) {
-         if (!st.ok()) spdlog::warn("exec={}: cannot delete checkpoints: {}", id, st.message());
-       });
+  std::string index = keys::CheckpointIndex(exec);
+  redis_.Command({"SMEMBERS", index}, [this, id, index](Result<RedisReply> r) {
+    if (!r) return spdlog::warn("exec={}: cannot delete checkpoints: {}", id, r.error().message());
+    constexpr size_t kPerDel = 1000;
+    for (size_t i = 0; i < r->elements.size(); i += kPerDel) {
+      std::vector<std::string> argv = {"DEL"};
+      for (size_t j = i; j < std::min(i + kPerDel, r->elements.size()); ++j)
+        argv.push_back(std::move(r->elements[j].str));
+      Fire(argv, "checkpoint delete");
+    }
+    Fire({"DEL", index}, "checkpoint index delete");
+  });
 }
 
 void RedisStore::PutLog(std::string_view exec, std::string_view node, uint32_t index, uint32_t attempt,

@@ -2,6 +2,8 @@
 // RedisStore on a real redis-server, and the FakeStore the unit tests use. If the fake drifts
 // from the real store, a test here fails for one of them.
 #include <gtest/gtest.h>
+
+#include <cstring>
 #include <uv.h>
 
 // g++ 12 reports -Wmaybe-uninitialized inside std::vector when a Result<std::vector<...>> held
@@ -36,6 +38,8 @@ class Backend {
   virtual Store& second() = 0;  // started, epoch not taken
   // Runs until done() or 10 s pass.
   virtual void Wait(const std::function<bool()>& done) = 0;
+  // SCAN commands the server ran (nullopt: not a Redis server).
+  virtual std::optional<int64_t> ScanCalls() { return std::nullopt; }
 };
 
 class RedisBackend : public Backend {
@@ -59,6 +63,11 @@ class RedisBackend : public Backend {
   }
   Store& store() override { return *first_; }
   Store& second() override { return *second_; }
+  std::optional<int64_t> ScanCalls() override {
+    std::string stats = server_.Command({"INFO", "commandstats"});
+    auto at = stats.find("cmdstat_scan:calls=");
+    return at == std::string::npos ? 0 : std::atoll(stats.c_str() + at + std::strlen("cmdstat_scan:calls="));
+  }
   void Wait(const std::function<bool()>& done) override {
     // Bounded by time, not by iterations: a fast machine spins through any count first.
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
@@ -366,12 +375,22 @@ TEST_P(StoreContractTest, CheckpointsAreKeptPerSubtaskAndDeleted) {
   EXPECT_EQ(*Get<std::optional<std::string>>([&](auto cb) { s().GetCheckpoint("e1", "n", 3, cb); }), "c3b");
   s().DeleteCheckpoint("e1", "n", 3);
   EXPECT_FALSE(Get<std::optional<std::string>>([&](auto cb) { s().GetCheckpoint("e1", "n", 3, cb); })->has_value());
+  s().PutCheckpoint("e1", "m", 0, "m0");
+  s().PutCheckpoint("e2", "n", 5, "other");
   s().DeleteCheckpoints("e1");
-  // Deletion by pattern is asynchronous: wait until the list is empty.
+  // The deletion is asynchronous (its keys are read first): wait until the list is empty.
   std::vector<uint32_t> left = {1};
   for (int i = 0; i < 50 && !left.empty(); ++i)
     left = Get<std::vector<uint32_t>>([&](auto cb) { s().ListCheckpoints("e1", "n", cb); }).value_or(left);
   EXPECT_TRUE(left.empty());
+  EXPECT_FALSE(Get<std::optional<std::string>>([&](auto cb) { s().GetCheckpoint("e1", "n", 5, cb); })->has_value());
+  EXPECT_FALSE(Get<std::optional<std::string>>([&](auto cb) { s().GetCheckpoint("e1", "m", 0, cb); })->has_value());
+  EXPECT_EQ(*Get<std::optional<std::string>>([&](auto cb) { s().GetCheckpoint("e2", "n", 5, cb); }), "other");
+  // Listing and deleting never scan the key space: an execution's end would otherwise cost a
+  // scan of every key (10,000 children ending made a million SCANs).
+  if (auto scans = b_->ScanCalls()) {
+    EXPECT_EQ(*scans, 0);
+  }
 }
 
 TEST_P(StoreContractTest, LogsAreKeptPerAttempt) {

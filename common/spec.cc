@@ -1171,7 +1171,8 @@ Status CheckInputLimits(const std::string& name, const Value& v, const InputLimi
   if (l.size() > limits.max_list_elements)
     return InvalidArgument("input '" + name + "': " + std::to_string(l.size()) +
                            " elements, more than the limit of " +
-                           std::to_string(limits.max_list_elements) + " per list");
+                           std::to_string(limits.max_list_elements) +
+                           " per list (the subtasks of a map node: fanout-coordinator --max-node-elements)");
   size_t bytes = MsgpackArrayHeader(l.size()).size();
   for (size_t i = 0; i < l.size(); ++i) {
     size_t e = EncodedMsgpackSize(l[i]);

@@ -21,7 +21,7 @@ CoordinatorCore::CoordinatorCore(Store& store, Outbox& outbox, const Clock& cloc
                   Dispatcher::Hooks{[this](NodeRun& n) { manager_.NodeChanged(n); },
                                     [this](SubtaskId id) { cache_.Release(id); }, [this] { hooks_.wake(); }}),
       manager_(execs_, metered_, commits_, dispatcher_, clock,
-               ExecutionManager::Options{o.system_retries, o.max_checkpoint_bytes, o.keep_checkpoints},
+               ExecutionManager::Options{o.system_retries, o.max_checkpoint_bytes, o.keep_checkpoints, o.limits},
                ExecutionManager::Hooks{[this](const Execution& e) { hooks_.ended(e); }, [this] { hooks_.wake(); }}),
       loader_(execs_, metered_, recovery_, cache_, dispatcher_,
               NodeLoader::Hooks{[this](NodeRun& n) { manager_.NodeReady(n); },

@@ -54,6 +54,7 @@ struct CoreOptions {
   bool keep_checkpoints = false;
   int64_t log_ttl_s = 7 * 24 * 3600;
   int64_t deadline_grace_ms = 5000;  // see Dispatcher::Options
+  Limits limits;                      // see ExecutionManager::Limits
 };
 
 class CoordinatorCore final : private CommitSink {

@@ -115,7 +115,8 @@ struct Execution {
   int64_t ended_ms = 0;
   std::string error;
   std::string recovered_from;  // `fanout recover`: reuse this execution's succeeded subtasks
-  bool overwrite_cache = false;  // `fanout run --overwrite-cache`: no lookups, entries replaced
+  bool overwrite_cache = false;
+  uint64_t elements = 0;  // subtasks of the map nodes started so far (Limits::max_execution_elements)  // `fanout run --overwrite-cache`: no lookups, entries replaced
   std::map<std::string, std::string> values;  // ValueKey → msgpack
   std::vector<NodeRun> nodes;
   std::map<std::string, NodeOverride> overrides;  // node id → `fanout update`

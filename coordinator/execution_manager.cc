@@ -1,7 +1,9 @@
 #include "coordinator/execution_manager.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <random>
 #include <utility>
 
@@ -14,6 +16,14 @@
 
 namespace fanout {
 namespace {
+
+// A list input longer than a node may be is refused at submission.
+InputLimits InputLimitsOf(const Limits& limits) {
+  InputLimits in;
+  in.max_list_elements = std::min<uint64_t>(in.max_list_elements, limits.max_node_elements);
+  return in;
+}
+
 
 // The spec of a stored top-level execution: its binary form, or for executions stored before
 // there was one, its YAML.
@@ -58,7 +68,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Build(std::shared_ptr<const
   ASSIGN_OR_RETURN(LaunchPlanDef lp, e->spec->FindLaunchPlan(plan));
   e->launch_plan = lp.name;
   e->wf = &e->spec->workflows.at(lp.workflow);
-  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given));
+  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given, InputLimitsOf(options_.limits)));
   RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
   for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
   e->max_parallelism = EffectiveParallelism(lp, *e->wf, max_parallelism);
@@ -67,6 +77,31 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Build(std::shared_ptr<const
   e->created_ms = clock_.WallMs();
   e->InitNodes();
   return e;
+}
+
+Status ExecutionManager::RoomForAnother() const {
+  uint64_t running = 0;
+  execs_.ForEach([&](const Execution& e) { running += !e.is_child() && !IsTerminal(e.phase); });
+  if (running < options_.limits.max_executions) return Status::Ok();
+  return FailedPrecondition(fmt::format(
+      "the coordinator runs {} executions, its limit (fanout-coordinator --max-executions {}): submit again when "
+      "some have ended",
+      running, options_.limits.max_executions));
+}
+
+Status ExecutionManager::TakeElements(Execution& e, uint64_t n) {
+  const Limits& l = options_.limits;
+  if (n > l.max_node_elements)
+    return InvalidArgument(fmt::format("{} subtasks, more than the coordinator's limit of {} per node "
+                                       "(fanout-coordinator --max-node-elements)",
+                                       n, l.max_node_elements));
+  if (e.elements + n > l.max_execution_elements)
+    return InvalidArgument(fmt::format("{} subtasks, which with the execution's {} earlier ones is more than the "
+                                       "coordinator's limit of {} per execution (fanout-coordinator "
+                                       "--max-execution-elements)",
+                                       n, e.elements, l.max_execution_elements));
+  e.elements += n;
+  return Status::Ok();
 }
 
 Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitRequest& req) {
@@ -81,6 +116,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitR
   }
   ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), req.workflow, given,
                                  req.max_parallelism));
+  RETURN_IF_ERROR(RoomForAnother());  // after the checks of what was sent: a usage error first
   e->overwrite_cache = req.overwrite_cache;
   e->spec_name = req.spec_name;
   e->spec_text = req.spec_text;
@@ -100,6 +136,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::PrepareRecovery(const std::
   std::string mp = FieldOf(fields, keys::kFieldMaxParallelism);
   ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), plan, inputs->as_map(),
                                  mp.empty() ? -1 : std::atoll(mp.c_str())));
+  RETURN_IF_ERROR(RoomForAnother());
   std::string launch_plan = FieldOf(fields, keys::kFieldLaunchPlan);
   if (!launch_plan.empty()) e->launch_plan = launch_plan;
   e->spec_name = FieldOf(fields, keys::kFieldSpecName);
@@ -123,7 +160,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::PrepareChild(const NodeRun&
   e->spec = parent.spec;
   e->launch_plan = lp.name;
   e->wf = &e->spec->workflows.at(lp.workflow);
-  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given));
+  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given, InputLimitsOf(options_.limits)));
   RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
   for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
   // Not inherited from the parent (as Flyte's child executions): its own launch plan's.
@@ -326,6 +363,7 @@ void ExecutionManager::StartNode(Execution& e, NodeRun& node) {
   if (!inputs) return FailNode(node, inputs.error().message());
   node.inputs = std::move(*inputs);
   uint32_t n = node.inputs.size;
+  if (Status s = TakeElements(e, n); !s.ok()) return FailNode(node, s.message());
   if (node.def->min_successes && *node.def->min_successes > static_cast<int64_t>(n))
     return FailNode(node, "min_successes " + std::to_string(*node.def->min_successes) + " is more than the " +
                               std::to_string(n) + " subtasks");

@@ -31,6 +31,18 @@
 
 namespace fanout {
 
+// What one coordinator takes on (DESIGN §7; `fanout-coordinator --help`): each is a clear error
+// where it is crossed, never a slow death of the coordinator.
+struct Limits {
+  // Subtasks of one map node (children of a map over a launch plan). A list input longer than
+  // this is refused at submission; a longer list made by an upstream node fails the node.
+  uint64_t max_node_elements = 10'000'000;
+  // Subtasks of all the map nodes of one execution together (a child execution has its own).
+  uint64_t max_execution_elements = 100'000'000;
+  // Top-level executions running at once; a submission beyond it is refused.
+  uint64_t max_executions = 10'000;
+};
+
 class NodeLoader;
 class ChildRuns;
 
@@ -40,6 +52,7 @@ class ExecutionManager {
     int system_retries = 3;
     int64_t max_checkpoint_bytes = 16 << 20;
     bool keep_checkpoints = false;
+    Limits limits;
   };
   struct Hooks {
     // The execution ended and its end is durable: publish its last STATUS.
@@ -96,6 +109,11 @@ class ExecutionManager {
   // An execution from its stored fields (nullptr and a logged reason when it cannot be).
   Result<std::unique_ptr<Execution>> FromStored(const StoredExecution& stored, std::shared_ptr<const Spec> spec);
   std::string NewId();
+  // Refuses a new top-level execution while max_executions run.
+  Status RoomForAnother() const;
+  // Refuses a map node of n subtasks beyond max_node_elements, or beyond
+  // max_execution_elements with the execution's earlier nodes; counts it in.
+  Status TakeElements(Execution& e, uint64_t n);
   void StartNode(Execution& e, NodeRun& node);
   ArrayNodePolicy PolicyOf(const Execution& e, const NodeRun& node, uint32_t n) const;
   void CompleteNode(NodeRun& node);

@@ -101,6 +101,22 @@ int main(int argc, char** argv) {
       ->envname("FANOUT_LOG_TTL_S")
       ->check(CLI::Range(int64_t{1}, int64_t{10} * 365 * 24 * 3600))
       ->capture_default_str();
+  app.add_option("--max-node-elements", cfg.core.limits.max_node_elements,
+                 "the most subtasks of one map node (children of a map over a launch plan); a longer\n"
+                 "list input is refused at submission, a longer list made upstream fails the node")
+      ->envname("FANOUT_MAX_NODE_ELEMENTS")
+      ->check(CLI::Range(uint64_t{1}, uint64_t{UINT32_MAX}))
+      ->capture_default_str();
+  app.add_option("--max-execution-elements", cfg.core.limits.max_execution_elements,
+                 "the most subtasks of all the map nodes of one execution together")
+      ->envname("FANOUT_MAX_EXECUTION_ELEMENTS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
+  app.add_option("--max-executions", cfg.core.limits.max_executions,
+                 "the most top-level executions running at once; a submission beyond it is refused")
+      ->envname("FANOUT_MAX_EXECUTIONS")
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   std::string http_bind;
   std::string http_token_file;
   app.add_option("--http-bind", http_bind,

@@ -349,6 +349,40 @@ TEST(CoordinatorBindTest, WithoutKeysANonLoopbackBindIsRefusedUnlessInsecure) {
   EXPECT_NE(insecure.Stderr().find("--insecure"), std::string::npos) << insecure.Stderr();
 }
 
+// The coordinator's caps, through the CLI: a submission beyond --max-executions is refused
+// (exit 1, naming the flag) while one runs, and accepted once it ended; a list input beyond
+// --max-node-elements is a usage error (exit 2, naming the input).
+TEST(CoordinatorLimitsTest, ExecutionsInFlightAndElementsPerNodeAreCappedWithClearErrors) {
+  ClusterOptions o;
+  o.workers = 1;
+  o.slots = 2;
+  o.coordinator_args = {"--max-executions", "1", "--max-node-elements", "4"};
+  Cluster cluster(o);
+  std::string spec = cluster.dir().WriteFile("sleep.yaml", R"(version: 1
+tasks:
+  sleep: {function: builtin.sleep_ms, inputs: {ms: int}, outputs: {o0: int}}
+workflows:
+  w:
+    inputs:
+      ms: {type: "list<int>", default: [1500, 1500]}
+    nodes:
+      - {id: m, map: sleep, inputs: {ms: $inputs.ms}}
+    outputs: {o0: $m.o0}
+)");
+  std::string running = cluster.Submit({spec});
+  ASSERT_FALSE(running.empty());
+  RunResult refused = cluster.Fanout("run", spec, "--no-wait");
+  EXPECT_EQ(refused.exit_code, 1) << refused;
+  EXPECT_NE(refused.err.find("--max-executions 1"), std::string::npos) << refused;
+  RunResult too_long = cluster.Fanout("run", spec, "-i", "ms=[1,1,1,1,1]", "--no-wait");
+  EXPECT_EQ(too_long.exit_code, 2) << too_long;
+  EXPECT_NE(too_long.err.find("input 'ms': 5 elements, more than the limit of 4"), std::string::npos) << too_long;
+  RunResult done = cluster.Fanout("watch", running, "-o", "json");
+  ASSERT_EQ(done.exit_code, 0) << done;
+  RunResult again = cluster.Fanout("run", spec, "-i", "ms=[1,1,1,1]");
+  EXPECT_EQ(again.exit_code, 0) << again;
+}
+
 // `fanout local` makes its keys and a Redis password on first use and uses them with no user
 // step: the CLI of its home runs a workflow, a plain client is refused, Redis wants the
 // password, and the password is on no command line.

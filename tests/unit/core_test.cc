@@ -346,5 +346,79 @@ TEST_F(CoreTest, ARestartReadsTheStoredBinarySpecNotTheYaml) {
   EXPECT_EQ(state->execs[exec][keys::kFieldPhase], "SUCCEEDED");
 }
 
+// The coordinator's limits (ExecutionManager::Limits, fanout-coordinator --max-*).
+class CoreLimitsTest : public ::testing::Test {
+ protected:
+  static CoreOptions WithLimits(uint64_t node, uint64_t execution, uint64_t executions) {
+    CoreOptions o;
+    o.limits.max_node_elements = node;
+    o.limits.max_execution_elements = execution;
+    o.limits.max_executions = executions;
+    return o;
+  }
+  // A SUBMIT whose reply may be a refusal: the reply.
+  wire::Reply Submit(CoreHarness& h, const std::string& yaml) {
+    wire::SubmitRequest req;
+    req.rid = 9;
+    req.spec_name = "test.yaml";
+    req.spec_text = yaml;
+    req.workflow = "w";
+    h.core().OnMessage("client", Kind::kSubmit, wire::EncodeBody(req));
+    h.Settle();
+    auto replies = h.out().Take<wire::Reply>("client", Kind::kReply);
+    EXPECT_EQ(replies.size(), 1u);
+    return replies.empty() ? wire::Reply{} : replies[0];
+  }
+  FakeClock clock_;
+};
+
+TEST_F(CoreLimitsTest, ASubmissionBeyondTheExecutionsInFlightIsRefusedUntilOneEnds) {
+  CoreHarness h(clock_, nullptr, WithLimits(100, 1000, 1));
+  wire::Reply first = Submit(h, FunctionMapSpec(1));
+  ASSERT_EQ(first.code, 0) << first.error;
+  wire::Reply second = Submit(h, FunctionMapSpec(1));
+  EXPECT_EQ(second.code, static_cast<uint8_t>(Code::kFailedPrecondition));
+  EXPECT_NE(second.error.find("runs 1 executions"), std::string::npos) << second.error;
+  EXPECT_NE(second.error.find("--max-executions 1"), std::string::npos) << second.error;
+  EXPECT_EQ(h.store().state().created.size(), 1u);  // nothing of the refused one was stored
+  h.Hello("w1", 1);
+  for (const auto& k : h.Work("w1")) h.Succeed("w1", k, 1);
+  ASSERT_EQ(h.ended().size(), 1u);
+  EXPECT_EQ(Submit(h, FunctionMapSpec(1)).code, 0);
+}
+
+TEST_F(CoreLimitsTest, AListInputLongerThanANodeMayBeIsRefusedAtSubmission) {
+  CoreHarness h(clock_, nullptr, WithLimits(3, 1000, 10));
+  EXPECT_EQ(Submit(h, FunctionMapSpec(3)).code, 0);
+  wire::Reply r = Submit(h, FunctionMapSpec(4));
+  EXPECT_EQ(r.code, static_cast<uint8_t>(Code::kInvalidArgument));
+  EXPECT_NE(r.error.find("input 'xs'"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("4 elements, more than the limit of 3"), std::string::npos) << r.error;
+  EXPECT_NE(r.error.find("--max-node-elements"), std::string::npos) << r.error;
+}
+
+TEST_F(CoreLimitsTest, ANodeThatWouldTakeTheExecutionBeyondItsElementsFailsIt) {
+  // Two maps of 3 over the same input, 5 subtasks allowed per execution: the second fails the
+  // execution, naming the limit, and never dispatches.
+  CoreHarness h(clock_, nullptr, WithLimits(100, 5, 10));
+  std::string spec = FunctionMapSpec(3);
+  spec.replace(spec.find("    outputs: {o0: $m.o0}"), std::string::npos,
+               "      - id: m2\n        map: t\n        inputs: {x: $m.o0}\n    outputs: {o0: $m2.o0}\n");
+  wire::Reply r = Submit(h, spec);
+  ASSERT_EQ(r.code, 0) << r.error;
+  std::string exec = nlohmann::json::parse(r.json).value("execution", "");
+  h.Hello("w1", 8);
+  auto work = h.Work("w1");
+  ASSERT_EQ(work.size(), 3u);
+  for (const auto& k : work) h.Succeed("w1", k, 1);
+  EXPECT_TRUE(h.Work("w1").empty());
+  auto& f = h.store().state().execs[exec];
+  EXPECT_EQ(f[keys::kFieldPhase], "FAILED");
+  EXPECT_NE(f[keys::kFieldError].find("node 'm2' failed: 3 subtasks, which with the execution's 3 earlier ones"),
+            std::string::npos)
+      << f[keys::kFieldError];
+  EXPECT_NE(f[keys::kFieldError].find("--max-execution-elements"), std::string::npos) << f[keys::kFieldError];
+}
+
 }  // namespace
 }  // namespace fanout::testing

@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <memory>
 #include <sstream>
@@ -333,6 +334,8 @@ int CmdRun(const RunArgs& a, const Options& o) {
   wire::SubmitRequest req;
   req.spec_name = a.file;
   req.spec_text = text.str();
+  std::error_code ec;
+  if (auto abs = std::filesystem::absolute(a.file, ec); !ec) req.spec_dir = abs.parent_path().lexically_normal().string();
   req.workflow = plan->name;
   req.inputs_json = InputsToJson(*given);
   req.overwrite_cache = a.overwrite_cache;

@@ -7,6 +7,7 @@
 #include <cctype>
 #include <cmath>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <set>
@@ -747,7 +748,7 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
       const YAML::Node& n = kv.second;
       RETURN_IF_ERROR(rd.Keys(n, f, {"function", "command", "inputs", "outputs", "retries",
                                      "timeout", "interruptible", "cache", "requests",
-                                     "checkpoint_interval"}));
+                                     "checkpoint_interval", "workdir"}));
       if (n["function"] && n["command"])
         return Err(ctx.Error(f, "give either function or command, not both", n));
       if (n["function"]) {
@@ -790,6 +791,14 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
         ASSIGN_OR_RETURN(t.checkpoint_interval_ms, rd.Duration(n["checkpoint_interval"], f + ".checkpoint_interval"));
       }
       if (n["requests"]) { ASSIGN_OR_RETURN(t.requests, rd.Requests(n["requests"], f + ".requests", {})); }
+      if (n["workdir"]) {
+        if (!t.is_command())
+          return Err(ctx.Error(f + ".workdir", "a function task runs in its worker: workdir is for commands",
+                               n["workdir"]));
+        ASSIGN_OR_RETURN(t.workdir, rd.Str(n["workdir"], f + ".workdir"));
+        if (t.workdir.empty())
+          return Err(ctx.Error(f + ".workdir", "expected a directory (relative: from the spec file's)", n["workdir"]));
+      }
       const TaskDef& placed = spec.tasks.emplace(t.name, std::move(t)).first->second;
       TaskIndex& index = task_index[placed.name];
       for (const auto& p : placed.inputs) index.inputs.emplace(p.name, &p);
@@ -1132,6 +1141,19 @@ Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecL
     return Err(InvalidArgument(std::string(file) + ":" + std::to_string(e.mark.line + 1) + ": " + e.msg));
   }
   return spec;
+}
+
+Status ResolveWorkdirs(Spec& spec, std::string_view file, const std::string& spec_dir) {
+  for (auto& [name, t] : spec.tasks) {
+    if (t.workdir.empty() || t.workdir.front() == '/') continue;
+    if (spec_dir.empty() || spec_dir.front() != '/')
+      return InvalidArgument(std::string(file) + ": tasks." + name + ".workdir: '" + t.workdir +
+                             "' is relative, but the spec's directory is not known (it was not sent from a "
+                             "file): give an absolute directory");
+    t.workdir = (std::filesystem::path(spec_dir) / t.workdir).lexically_normal().string();
+    if (t.workdir.size() > 1 && t.workdir.back() == '/') t.workdir.pop_back();
+  }
+  return Status::Ok();
 }
 
 Result<Spec> LoadSpecFile(const std::string& path) {

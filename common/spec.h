@@ -62,6 +62,9 @@ struct TaskDef {
   CacheConfig cache;
   Resources requests;
   int64_t checkpoint_interval_ms = 0;  // commands: save $FANOUT_CHECKPOINT_DIR this often
+  // Commands: the directory they run in. Relative in the YAML: from the spec file's directory
+  // (ResolveWorkdirs, at submission). Empty: the worker's working directory.
+  std::string workdir;
 
   bool is_command() const { return !command.empty(); }
   const TypedName* FindInput(std::string_view n) const;
@@ -180,6 +183,10 @@ Status DeriveInterfaces(Spec& spec);
 // Parses and validates a spec. `file` is used in error messages only.
 Result<Spec> ParseSpec(std::string_view text, std::string_view file, const SpecLimits& limits = {});
 Result<Spec> LoadSpecFile(const std::string& path);
+// Makes every relative command `workdir:` absolute, from `spec_dir` (the spec file's directory,
+// absolute; empty when the spec did not come from a file, which makes a relative one an error
+// naming `file` and the task).
+Status ResolveWorkdirs(Spec& spec, std::string_view file, const std::string& spec_dir);
 
 // Limits on the inputs of an execution (DESIGN §7), checked where they are resolved so that a
 // value that would fail later (a worker decoding its arguments, a restarted coordinator

@@ -48,7 +48,8 @@ Value EncodeTask(const TaskDef& t) {
              {"interruptible", t.interruptible},
              {"cache", EncodeCache(t.cache)},
              {"requests", EncodeResources(t.requests)},
-             {"ckpt_interval", t.checkpoint_interval_ms}};
+             {"ckpt_interval", t.checkpoint_interval_ms},
+             {"workdir", t.workdir}};
 }
 
 Value EncodeNode(const NodeDef& n) {
@@ -229,6 +230,7 @@ Result<TaskDef> DecodeTask(const Reader& r) {
   ASSIGN_OR_RETURN(Reader requests, r.Sub("requests"));
   ASSIGN_OR_RETURN(t.requests, DecodeResources(requests));
   ASSIGN_OR_RETURN(t.checkpoint_interval_ms, r.Int("ckpt_interval"));
+  if (r.Has("workdir")) { ASSIGN_OR_RETURN(t.workdir, r.String("workdir")); }  // absent before it existed
   return t;
 }
 

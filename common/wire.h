@@ -110,8 +110,9 @@ struct TaskDesc {
   int64_t timeout_ms = 0;            // per attempt; 0 = none
   int64_t checkpoint_interval_ms = 0;  // commands: save $FANOUT_CHECKPOINT_DIR this often; 0 = only at the end
   int64_t max_checkpoint_bytes = 0;    // larger checkpoints fail the attempt (user error); 0 = default
+  std::string workdir;                 // kCommand: absolute directory to run in; empty = the worker's
   MSGPACK_DEFINE(name, kind, function, command, inputs, outputs, timeout_ms, checkpoint_interval_ms,
-                 max_checkpoint_bytes);
+                 max_checkpoint_bytes, workdir);
 };
 
 struct WorkItem {
@@ -236,8 +237,11 @@ struct SubmitRequest {
   // Accept functions no connected worker offers yet (`fanout run --wait-for-workers`).
   // Appended last: an older peer's shorter array decodes with the default.
   bool wait_for_workers = false;
+  // The spec file's directory, absolute: relative command `workdir:`s start there. Empty when
+  // the spec did not come from a file. Appended last, as above.
+  std::string spec_dir = {};
   MSGPACK_DEFINE(rid, spec_name, spec_text, workflow, inputs_json, overwrite_cache, max_parallelism,
-                 wait_for_workers);
+                 wait_for_workers, spec_dir);
 };
 
 struct QueryRequest {

@@ -28,6 +28,12 @@ std::string CacheKey(const TaskDef& task, const CacheConfig& cache,
     Update(&st, "command");
     Update(&st, std::to_string(task.command.size()));
     for (const std::string& arg : task.command) Update(&st, arg);
+    // Where it runs decides what a relative path in it names. Only when set: the keys of
+    // commands without one stay what they were.
+    if (!task.workdir.empty()) {
+      Update(&st, "workdir");
+      Update(&st, task.workdir);
+    }
   } else {
     Update(&st, "function");
     Update(&st, task.function);

@@ -243,6 +243,7 @@ wire::TaskDesc MakeTaskDesc(const Spec& spec, const NodeDef& node) {
   for (const auto& p : task.outputs) d.outputs.push_back({p.name, p.type.ToString()});
   d.timeout_ms = spec.TimeoutOf(node);
   d.checkpoint_interval_ms = task.checkpoint_interval_ms;
+  d.workdir = task.workdir;
   return d;
 }
 

@@ -108,6 +108,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitR
   if (!store_.connected()) return Err(Unavailable("the coordinator is not connected to Redis"));
   std::string name = req.spec_name.empty() ? "spec" : req.spec_name;
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(req.spec_text, name));
+  RETURN_IF_ERROR(ResolveWorkdirs(spec, name, req.spec_dir));
   Map given;
   if (!req.inputs_json.empty()) {
     ASSIGN_OR_RETURN(Value v, ParseJson(req.inputs_json));

@@ -137,6 +137,9 @@ CommandRunner::~CommandRunner() {
 
 Status CommandRunner::Prepare(std::vector<std::string>* argv, std::vector<std::string>* env) {
   if (task_->command.empty()) return InvalidArgument("the task has an empty command");
+  if (std::error_code ec; !task_->workdir.empty() && !std::filesystem::is_directory(task_->workdir, ec))
+    return InvalidArgument("its workdir " + task_->workdir + " is not a directory on this worker" +
+                           (ec ? " (" + ec.message() + ")" : ""));
   auto built = BuildCommandArgv(*task_, args_);
   if (!built) return built.error();
   *argv = std::move(*built);
@@ -218,7 +221,9 @@ void CommandRunner::Start() {
   opts.file = options_.shim_exe.c_str();
   opts.args = cargv.data();
   opts.env = cenv.data();
-  opts.cwd = options_.cwd.empty() ? nullptr : options_.cwd.c_str();
+  // The task's workdir (absolute, from the spec), else the worker's working directory.
+  const std::string& cwd = task_->workdir.empty() ? options_.cwd : task_->workdir;
+  opts.cwd = cwd.empty() ? nullptr : cwd.c_str();
   // The shim in its own session too: signals meant for the worker's group do not reach it.
   opts.flags = UV_PROCESS_DETACHED;
   opts.stdio_count = options_.lifeline_fd >= 0 ? 4 : 3;

@@ -43,7 +43,7 @@
 namespace fanout::worker {
 
 struct CommandOptions {
-  std::string cwd;                     // where commands run: the worker's working directory
+  std::string cwd;                     // where commands without a workdir run: the worker's working directory
   std::filesystem::path scratch_root;  // per-attempt directories are created below it
   int64_t kill_grace_ms = 5000;        // SIGTERM → SIGKILL
   // The task shim binary (task_shim.h: TaskShimExe()).

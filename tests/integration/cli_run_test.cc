@@ -107,6 +107,28 @@ TEST_F(CliRunTest, WaitForWorkersSubmitsAFunctionNoWorkerOffersYetAndItWaits) {
   EXPECT_EQ(cluster_->Fanout("abort", exec).exit_code, 0);
 }
 
+// A command's relative paths, with `workdir: .`, name files beside the spec wherever the CLI
+// and the workers run; a workdir missing on the worker fails the subtask, saying so.
+TEST_F(CliRunTest, ACommandWithAWorkdirRunsInTheSpecsDirectory) {
+  std::string spec = Write("proj/wd.yaml", R"(version: 1
+tasks:
+  here: {command: [sh, scripts/print.sh], workdir: ., outputs: {o0: int}}
+  gone: {command: [sh, print.sh], workdir: ./missing, outputs: {o0: int}}
+workflows:
+  ok: {nodes: [{id: a, task: here}], outputs: {o0: $a.o0}}
+  bad: {nodes: [{id: a, task: gone}], outputs: {o0: $a.o0}}
+)");
+  Write("proj/scripts/print.sh", "printf '{\"o0\": 41}' > \"$FANOUT_OUTPUTS\"\n");
+  RunResult r = cluster_->Fanout("run", spec, "ok", "-o", "json");
+  ASSERT_EQ(r.exit_code, 0) << r;
+  EXPECT_EQ(Json::parse(r.out)["outputs"]["o0"], 41) << r.out;
+  RunResult bad = cluster_->Fanout("run", spec, "bad", "-o", "json");
+  EXPECT_EQ(bad.exit_code, 1) << bad;
+  EXPECT_NE(bad.out.find(cluster_->dir().Path("proj/missing") + " is not a directory on this worker"),
+            std::string::npos)
+      << bad;
+}
+
 TEST_F(CliRunTest, AWorkerStoppedWithSigtermIsLoggedAsLeftAfterDrainingNotLost) {
   size_t i = cluster_->AddWorker();
   ASSERT_TRUE(cluster_->WaitForWorkers(3, milliseconds(30000)));

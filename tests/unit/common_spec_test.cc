@@ -153,6 +153,42 @@ TEST(SpecTest, ExampleSpecDetailsAreParsed) {
   EXPECT_EQ(wl.nodes[0].bind.size(), 1u);
 }
 
+// A command's workdir: relative ones start at the spec file's directory (issue 13).
+TEST(SpecTest, ACommandWorkdirIsResolvedFromTheSpecsDirectory) {
+  const std::string spec = R"(version: 1
+tasks:
+  rel: {command: [python3, tasks/x.py], workdir: ., outputs: {o0: int}}
+  up: {command: [sh, run.sh], workdir: ../scripts/, outputs: {o0: int}}
+  abs: {command: [sh, run.sh], workdir: /opt/job, outputs: {o0: int}}
+  none: {command: [sh, run.sh], outputs: {o0: int}}
+workflows:
+  wf:
+    nodes: [{id: a, task: rel}, {id: b, task: up}, {id: c, task: abs}, {id: d, task: none}]
+)";
+  Spec s = MustParse(spec);
+  EXPECT_EQ(s.tasks.at("rel").workdir, ".");
+  ASSERT_TRUE(ResolveWorkdirs(s, kFile, "/home/u/proj/examples").ok());
+  EXPECT_EQ(s.tasks.at("rel").workdir, "/home/u/proj/examples");
+  EXPECT_EQ(s.tasks.at("up").workdir, "/home/u/proj/scripts");
+  EXPECT_EQ(s.tasks.at("abs").workdir, "/opt/job");
+  EXPECT_EQ(s.tasks.at("none").workdir, "");
+
+  Spec unknown = MustParse(spec);
+  Status st = ResolveWorkdirs(unknown, kFile, "");
+  EXPECT_EQ(st.code(), Code::kInvalidArgument);
+  EXPECT_NE(st.message().find("tasks.rel.workdir: '.' is relative"), std::string::npos) << st.message();
+}
+
+TEST(SpecTest, AWorkdirIsForCommandsOnly) {
+  ExpectSpecError(R"(version: 1
+tasks:
+  f: {function: f, workdir: /tmp, outputs: {o0: int}}
+workflows:
+  wf: {nodes: [{id: a, task: f}]}
+)",
+                  {"tasks.f.workdir", "workdir is for commands"});
+}
+
 TEST(SpecTest, LoadSpecFileNamesAMissingFile) {
   auto spec = LoadSpecFile("/nonexistent/dir/spec.yaml");
   ASSERT_FALSE(spec.has_value());

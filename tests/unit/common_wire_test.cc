@@ -165,7 +165,9 @@ TEST(WireTest, RoundTripsHeartbeat) {
 
 TEST(WireTest, RoundTripsSubmitRequest) {
   SubmitRequest s{UINT64_MAX, "wf.yaml", "version: 1\n", "map_workflow", R"({"data":[1,2]})"};
+  s.spec_dir = "/home/u/proj";
   SubmitRequest out = RoundTrip(s);
+  EXPECT_EQ(out.spec_dir, "/home/u/proj");
   EXPECT_EQ(out.rid, UINT64_MAX);
   EXPECT_EQ(out.spec_name, "wf.yaml");
   EXPECT_EQ(out.spec_text, "version: 1\n");

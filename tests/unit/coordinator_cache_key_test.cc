@@ -37,6 +37,15 @@ TEST(CacheKeyTest, ArgvBoundariesArePartOfTheKey) {
             CacheKey(Task({"sh", "-c echo", "1"}), Cache(), kArgs));
 }
 
+TEST(CacheKeyTest, TheWorkdirOfACommandIsPartOfTheKey) {
+  // `sh run.sh` in two directories runs two scripts.
+  TaskDef a = Task({"sh", "run.sh"}), b = Task({"sh", "run.sh"});
+  a.workdir = "/srv/a";
+  b.workdir = "/srv/b";
+  EXPECT_NE(CacheKey(a, Cache(), kArgs), CacheKey(b, Cache(), kArgs));
+  EXPECT_NE(CacheKey(a, Cache(), kArgs), CacheKey(Task({"sh", "run.sh"}), Cache(), kArgs));
+}
+
 TEST(CacheKeyTest, TwoFunctionsUnderOneTaskNameHaveDifferentKeys) {
   EXPECT_NE(CacheKey(Task({}, "builtin.noop"), Cache(), kArgs), CacheKey(Task({}, "builtin.echo"), Cache(), kArgs));
 }

@@ -158,6 +158,8 @@ def run_once(cl, coord, a, spec, inputs, rss0, rss_round1, rnd):
     if rss_round1 is not None:
         result["rss_growth_since_round_1_per_child_bytes"] = round(
             (rss1 - rss_round1) * 1024 / max(node["counts"]["succeeded"] * rnd, 1))
+    if doc.get("phase") != "SUCCEEDED":
+        result["error"] = (doc.get("error") or "")[:2000]
     print(json.dumps(result), flush=True)
     return doc.get("phase") == "SUCCEEDED", rss1
 

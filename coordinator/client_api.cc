@@ -312,7 +312,17 @@ void ClientApi::Update(const std::string& identity, const wire::UpdateRequest& r
   }
   if (!change.concurrency && !change.min_successes)
     return Reply(identity, req.rid, InvalidArgument("nothing to update: give a concurrency or a success criterion"), "");
-  Status st = manager_.Update(*e, req.node, change);
+  // Answered once the change is durable: an update lost with the Redis connection would not
+  // survive a restart, and the user is told to give it again.
+  auto answer = std::make_shared<std::string>();
+  Status st = manager_.Update(*e, req.node, change, [this, identity, rid = req.rid, answer](Status stored) {
+    if (!stored.ok())
+      return Reply(identity, rid,
+                   Unavailable("the update is in effect but was not stored, so a restart would undo it (" +
+                               stored.message() + "): give it again"),
+                   "");
+    Reply(identity, rid, Status::Ok(), *answer);
+  });
   if (!st.ok()) return Reply(identity, req.rid, st, "");
   Json j{{"execution", req.exec}, {"node", req.node}};
   if (node->array) {
@@ -320,7 +330,7 @@ void ClientApi::Update(const std::string& identity, const wire::UpdateRequest& r
     j["min_successes"] = node->array->min_successes();
     j["phase"] = NodePhaseName(node->array->phase());
   }
-  Reply(identity, req.rid, Status::Ok(), j.dump());
+  *answer = j.dump();  // the store's reply comes later, never inside the call
 }
 
 void ClientApi::CacheClear(const std::string& identity, const wire::CacheClearRequest& req) {

@@ -471,7 +471,8 @@ void ExecutionManager::StopNodes(Execution& e) {
 
 void ExecutionManager::Abort(Execution& e, const std::string& why) { Finish(e, ExecPhase::kAborted, why); }
 
-Status ExecutionManager::Update(Execution& e, const std::string& node_id, const NodeOverride& change) {
+Status ExecutionManager::Update(Execution& e, const std::string& node_id, const NodeOverride& change,
+                                Store::Done stored) {
   NodeRun* node = e.FindNode(node_id);
   if (node == nullptr) return NotFound("execution " + e.id + " has no node '" + node_id + "'");
   if (!node->def->is_map) return InvalidArgument("node '" + node_id + "' is not a map node");
@@ -490,7 +491,7 @@ Status ExecutionManager::Update(Execution& e, const std::string& node_id, const 
     o.min_successes = change.min_successes;
     f.emplace_back(keys::NodeField(node_id, "min_successes"), std::to_string(*change.min_successes));
   }
-  store_.SetExecFields(e.id, f, nullptr);
+  store_.SetExecFields(e.id, f, std::move(stored));
   if (node->array) {
     node->array->SetPolicy(PolicyOf(e, *node, node->array->size()));
     spdlog::info("exec={} node={}: updated: concurrency {} min_successes {}", e.id, node_id,

@@ -97,8 +97,9 @@ class ExecutionManager {
   // A node cannot go on (e.g. its records cannot be read): the execution fails.
   void NodeFailed(NodeRun& node, const std::string& why);
   void Abort(Execution& e, const std::string& why);
-  // `fanout update`: a running map node's concurrency and success criteria, durable.
-  Status Update(Execution& e, const std::string& node, const NodeOverride& change);
+  // `fanout update`: a running map node's concurrency and success criteria, in effect at once
+  // when the returned status is OK; `stored` is told once the change is durable (or is not).
+  Status Update(Execution& e, const std::string& node, const NodeOverride& change, Store::Done stored);
   // Writes again the ends that the store could not take (a lost connection); called on every
   // tick and when the store is back.
   void RetryUnstoredEnds();

@@ -217,6 +217,34 @@ TEST_F(LaunchPlanCoreTest, UpdateChangesARunningMapsConcurrencyAndSurvivesAResta
   EXPECT_EQ(b.Work("w1").size(), 4u);
 }
 
+TEST_F(LaunchPlanCoreTest, AnUpdateIsAnsweredOnlyOnceItIsStored) {
+  CoreHarness h(clock_);
+  std::string exec = h.Submit(FunctionMapSpec(10, "", "        concurrency: 1\n"));
+  h.Hello("w1", 64);
+  ASSERT_EQ(h.Work("w1").size(), 1u);
+  wire::UpdateRequest req;
+  req.rid = 7;
+  req.exec = exec;
+  req.node = "m";
+  req.concurrency = 4;
+  // Redis is away: the change is in effect, but the client is told it was not stored.
+  h.store().set_connected(false);
+  h.core().OnMessage("client", Kind::kUpdate, wire::EncodeBody(req));
+  h.core().EndOfTurn();
+  EXPECT_TRUE(h.out().Take<wire::Reply>("client", Kind::kReply).empty());  // not before the store answers
+  h.store().RunPending();
+  auto replies = h.out().Take<wire::Reply>("client", Kind::kReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].code, static_cast<uint8_t>(Code::kUnavailable));
+  EXPECT_NE(replies[0].error.find("not stored"), std::string::npos) << replies[0].error;
+  EXPECT_NE(h.store().state().execs[exec]["node:m:concurrency"], "4");
+  // Given again with Redis back: stored, then answered.
+  h.store().set_connected(true);
+  nlohmann::json r = h.Request(Kind::kUpdate, wire::EncodeBody(req));
+  EXPECT_EQ(r["concurrency"], 4);
+  EXPECT_EQ(h.store().state().execs[exec]["node:m:concurrency"], "4");
+}
+
 TEST_F(LaunchPlanCoreTest, LoweringMinSuccessesLetsAWaitingNodeEnd) {
   CoreHarness h(clock_);
   std::string exec = h.Submit(FunctionMapSpec(3, "", "        min_successes: 3\n"));

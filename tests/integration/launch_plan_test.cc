@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <cctype>
 #include <set>
+#include <sstream>
 #include <string>
 
 #include "tests/integration/harness.h"
@@ -475,8 +477,24 @@ workflows:
 )");
   std::string exec = cluster_.Submit({spec, "outer"});
   ASSERT_FALSE(exec.empty());
-  ASSERT_TRUE(WaitFor([&] { return CountFiles(dir, "ran.") >= 5; }, milliseconds(60000)));
+  // Killed once some inner subtasks have committed and others run.
+  auto committed_in_first_children = [&] {
+    int n = 0;
+    for (int c = 0; c < 3; ++c)
+      n += std::atoi(cluster_.redis().Command({"HLEN", "fo:{" + exec + ".each." + std::to_string(c) + "}:n:inner:out"}).c_str());
+    return n;
+  };
+  ASSERT_TRUE(WaitFor([&] { return CountFiles(dir, "ran.") >= 5 && committed_in_first_children() > 0; },
+                      milliseconds(60000)));
   cluster_.KillCoordinator(SIGKILL);
+  // What Redis holds as committed at the kill: "child.index" of each inner output stored.
+  std::set<std::string> committed;
+  for (int c = 0; c < 6; ++c) {
+    std::string child = exec + ".each." + std::to_string(c);
+    std::istringstream keys(cluster_.redis().Command({"HKEYS", "fo:{" + child + "}:n:inner:out"}));
+    for (std::string k; std::getline(keys, k);)
+      if (!k.empty() && std::isdigit(static_cast<unsigned char>(k[0]))) committed.insert(std::to_string(c) + "." + k);
+  }
   ASSERT_TRUE(cluster_.StartCoordinator());
 
   RunResult r = cluster_.Fanout("watch", exec, "-o", "json");
@@ -484,13 +502,17 @@ workflows:
   nlohmann::json want = nlohmann::json::array();
   for (int c = 0; c < 6; ++c) want.push_back({3 * c + 1, 3 * c + 2, 3 * c + 3});
   EXPECT_EQ(ParseJson(r)["outputs"]["o0"], want) << r;
-  // Every inner subtask of every child ran exactly once: the workers lived on, so what they
-  // were running when the coordinator died was claimed back by them after the restart, and
-  // what had committed was not dispatched again.
+  // What had committed was not dispatched again: it ran once. The rest ran at least once (the
+  // workers lived on and claim back what they ran; on a loaded machine one may miss its
+  // heartbeats, and its attempts then run again as system retries, which is correct).
   for (int c = 0; c < 6; ++c)
     for (int i = 0; i < 3; ++i) {
       std::string prefix = "ran." + exec + ".each." + std::to_string(c) + "." + std::to_string(i) + ".";
-      EXPECT_EQ(CountFiles(dir, prefix), 1u) << prefix;
+      if (committed.contains(std::to_string(c) + "." + std::to_string(i))) {
+        EXPECT_EQ(CountFiles(dir, prefix), 1u) << prefix << " had committed before the kill";
+      } else {
+        EXPECT_GE(CountFiles(dir, prefix), 1u) << prefix;
+      }
     }
 }
 

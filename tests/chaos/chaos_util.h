@@ -21,6 +21,17 @@ using SteadyClock = std::chrono::steady_clock;
 // True when FANOUT_CHAOS_LONG=1: the long forms run, otherwise they skip.
 bool LongForm();
 
+// The two tests of a scenario `fn(bool long_form)`: SUITE.Short (in `make test`) and
+// SUITE.Long (in `make chaos`; skipped unless FANOUT_CHAOS_LONG=1). TEST_KIND is TEST, or
+// TEST_F for a suite that is a fixture.
+#define FANOUT_CHAOS_SCENARIO(TEST_KIND, SUITE, fn)                                                \
+  TEST_KIND(SUITE, Short) { fn(false); }                                                           \
+  TEST_KIND(SUITE, Long) {                                                                         \
+    if (!::fanout::testing::chaos::LongForm())                                                     \
+      GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";                              \
+    fn(true);                                                                                      \
+  }
+
 // Turns AOF rewriting off (DisableAofRewrite), writes the spec and the inputs 0..n-1 into the
 // cluster dir, submits with --no-wait through `coordinator` (empty: the cluster's) and returns
 // the execution id ("" + gtest failure).

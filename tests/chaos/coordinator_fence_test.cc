@@ -129,12 +129,7 @@ void CoordinatorFence(bool long_form) {
   }
 }
 
-TEST(ChaosCoordinatorFence, Short) { CoordinatorFence(false); }
-
-TEST(ChaosCoordinatorFence, Long) {
-  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  CoordinatorFence(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST, ChaosCoordinatorFence, CoordinatorFence)
 
 }  // namespace
 }  // namespace fanout::testing::chaos

@@ -35,12 +35,7 @@ void CoordinatorKill(bool long_form) {
   EXPECT_GE(report.kills, long_form ? 5 : 2) << "the map ended before the planned kills";
 }
 
-TEST(ChaosCoordinatorKill, Short) { CoordinatorKill(false); }
-
-TEST(ChaosCoordinatorKill, Long) {
-  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  CoordinatorKill(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST, ChaosCoordinatorKill, CoordinatorKill)
 
 }  // namespace
 }  // namespace fanout::testing::chaos

@@ -142,12 +142,7 @@ void LaunchPlanKill(bool long_form) {
   EXPECT_GE(report.kills, long_form ? 5 : 2) << "the map ended before the planned kills";
 }
 
-TEST(ChaosLaunchPlanKill, Short) { LaunchPlanKill(false); }
-
-TEST(ChaosLaunchPlanKill, Long) {
-  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  LaunchPlanKill(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST, ChaosLaunchPlanKill, LaunchPlanKill)
 
 }  // namespace
 }  // namespace fanout::testing::chaos

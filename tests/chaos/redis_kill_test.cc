@@ -45,12 +45,7 @@ void RedisKill(bool long_form) {
   ExpectSucceededOnce(cluster, exec, markers, n, report);
 }
 
-TEST(ChaosRedisKill, Short) { RedisKill(false); }
-
-TEST(ChaosRedisKill, Long) {
-  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  RedisKill(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST, ChaosRedisKill, RedisKill)
 
 }  // namespace
 }  // namespace fanout::testing::chaos

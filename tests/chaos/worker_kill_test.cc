@@ -50,12 +50,7 @@ void WorkerKill(bool long_form) {
   EXPECT_FALSE(::testing::Test::HasFailure()) << "seed " << seed;
 }
 
-TEST(ChaosWorkerKill, Short) { WorkerKill(false); }
-
-TEST(ChaosWorkerKill, Long) {
-  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  WorkerKill(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST, ChaosWorkerKill, WorkerKill)
 
 }  // namespace
 }  // namespace fanout::testing::chaos

@@ -65,12 +65,7 @@ void WorkerStop(bool long_form) {
   EXPECT_GT(report.reexecutions, 0) << "nothing was re-run: the freeze tested nothing";
 }
 
-TEST(ChaosWorkerStop, Short) { WorkerStop(false); }
-
-TEST(ChaosWorkerStop, Long) {
-  if (!LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  WorkerStop(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST, ChaosWorkerStop, WorkerStop)
 
 }  // namespace
 }  // namespace fanout::testing::chaos

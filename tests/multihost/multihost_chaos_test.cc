@@ -163,12 +163,7 @@ void WorkerCutOff(bool long_form) {
 
 class MultiHostWorkerCutOff : public NetnsScenario {};
 
-TEST_F(MultiHostWorkerCutOff, Short) { WorkerCutOff(false); }
-
-TEST_F(MultiHostWorkerCutOff, Long) {
-  if (!chaos::LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  WorkerCutOff(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST_F, MultiHostWorkerCutOff, WorkerCutOff)
 
 // ---------------------------------------------------------------------------------------
 // b. The coordinator host cut off from every worker, then healed.
@@ -228,12 +223,7 @@ void CoordinatorCutOff(bool long_form) {
 
 class MultiHostCoordinatorCutOff : public NetnsScenario {};
 
-TEST_F(MultiHostCoordinatorCutOff, Short) { CoordinatorCutOff(false); }
-
-TEST_F(MultiHostCoordinatorCutOff, Long) {
-  if (!chaos::LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  CoordinatorCutOff(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST_F, MultiHostCoordinatorCutOff, CoordinatorCutOff)
 
 // ---------------------------------------------------------------------------------------
 // c. A worker host powered off: link down, every process on it SIGKILLed at once.
@@ -280,12 +270,7 @@ void WorkerPowerOff(bool long_form) {
 
 class MultiHostWorkerPowerOff : public NetnsScenario {};
 
-TEST_F(MultiHostWorkerPowerOff, Short) { WorkerPowerOff(false); }
-
-TEST_F(MultiHostWorkerPowerOff, Long) {
-  if (!chaos::LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  WorkerPowerOff(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST_F, MultiHostWorkerPowerOff, WorkerPowerOff)
 
 // ---------------------------------------------------------------------------------------
 // d. The coordinator restarted on its host while the workers on the others keep running.
@@ -340,12 +325,7 @@ void CoordinatorRestart(bool long_form) {
 
 class MultiHostCoordinatorRestart : public NetnsScenario {};
 
-TEST_F(MultiHostCoordinatorRestart, Short) { CoordinatorRestart(false); }
-
-TEST_F(MultiHostCoordinatorRestart, Long) {
-  if (!chaos::LongForm()) GTEST_SKIP() << "set FANOUT_CHAOS_LONG=1 to run the long form";
-  CoordinatorRestart(true);
-}
+FANOUT_CHAOS_SCENARIO(TEST_F, MultiHostCoordinatorRestart, CoordinatorRestart)
 
 }  // namespace
 }  // namespace fanout::testing::multihost

@@ -177,6 +177,19 @@ struct AckBatch {
   MSGPACK_DEFINE(keys);
 };
 
+// What a worker knows about one function it offers.
+struct FunctionInfo {
+  std::string name;
+  // Which code it runs: "b2:" + a hash of the plugin file that defines it, or "fanout-VERSION"
+  // for a built-in. Part of a cached result's key (DESIGN §4: the cache key includes what the
+  // task runs), so a result of one build of a plugin is never served for another.
+  std::string build;
+  // Spec types of its parameters and result, "int,str->bool"; empty when the plugin does not
+  // say (an older SDK) or the function has no spec signature (built-ins).
+  std::string signature;
+  MSGPACK_DEFINE(name, build, signature);
+};
+
 struct Hello {
   std::string worker_id;  // stable for the process: hostname-pid-random
   uint32_t slots = 1;     // subtasks it runs at once; credit
@@ -197,8 +210,11 @@ struct Hello {
   // attempts it never reported started go to other workers without a system failure.
   // false: a worker from before this field; it gets no more work than slots.
   bool reports_started = false;
+  // Build and signature of each function in `functions` (empty: a worker from before this
+  // field; its functions have no build and no signature).
+  std::vector<FunctionInfo> function_info;
   MSGPACK_DEFINE(worker_id, slots, functions, labels, cpu, mem_bytes, interruptible, running, pid,
-                 host, held, command_slots, reports_started);
+                 host, held, command_slots, reports_started, function_info);
 };
 
 // Attempts of one node that a worker is about to start (from its queue or at once).

@@ -101,7 +101,11 @@ void ClientApi::Submit(const std::string& identity, const wire::SubmitRequest& r
   std::vector<WorkerOffer> offers;
   for (const WorkerView& v : workers_.Views()) {
     const Worker* w = workers_.Get(v.no);
-    if (w != nullptr) offers.push_back(WorkerOffer{w->hello.worker_id, w->hello.functions, {}, w->draining});
+    if (w == nullptr) continue;
+    WorkerOffer offer{w->hello.worker_id, w->hello.functions, {}, w->draining};
+    for (const wire::FunctionInfo& f : w->hello.function_info)
+      if (auto sig = ParseSignature(f.signature)) offer.signatures.emplace(f.name, std::move(*sig));
+    offers.push_back(std::move(offer));
   }
   if (Status st = CheckFunctions(*(*e)->spec, *(*e)->wf, offers,
                                  SignatureCheckOptions{req.wait_for_workers, cluster_starting_()});

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <set>
 
+#include "common/type.h"
+
 namespace fanout {
 namespace {
 
@@ -33,7 +35,62 @@ std::string Show(const FunctionSignature& s) {
   return "(" + Join(s.inputs) + ") -> (" + Join(s.outputs) + ")";
 }
 
+// Whether a value of type `from` converts to `to` on its way into a function argument (msgpack
+// conversion in the SDK) or into a declared output (Type::Check).
+bool Converts(const Type& from, const Type& to) {
+  using K = Type::Kind;
+  if (from.kind() == K::kJson || to.kind() == K::kJson) return true;  // not judged
+  if (to.kind() == K::kOptional) {
+    if (from.kind() == K::kNone) return true;
+    return Converts(from.kind() == K::kOptional ? from.elem() : from, to.elem());
+  }
+  if (from.kind() != to.kind()) {
+    return (from.kind() == K::kInt && to.kind() == K::kFloat) ||
+           (from.kind() == K::kBytes && to.kind() == K::kStr);
+  }
+  if (from.kind() == K::kList || from.kind() == K::kMap) return Converts(from.elem(), to.elem());
+  return true;
+}
+
+bool Converts(const std::string& from, const std::string& to) {
+  auto f = Type::Parse(from);
+  auto t = Type::Parse(to);
+  return !f || !t || Converts(*f, *t);  // an unknown name is not judged
+}
+
 }  // namespace
+
+std::optional<FunctionSignature> ParseSignature(std::string_view text) {
+  size_t arrow = text.find("->");
+  if (arrow == std::string_view::npos) return std::nullopt;
+  FunctionSignature s;
+  auto add = [](std::vector<std::string>& to, std::string_view type) {
+    auto t = Type::Parse(type);
+    if (!t) return false;
+    to.push_back(t->ToString());
+    return true;
+  };
+  std::string_view in = text.substr(0, arrow);
+  while (!in.empty()) {
+    size_t comma = in.find(',');
+    if (!add(s.inputs, in.substr(0, comma))) return std::nullopt;
+    in = comma == std::string_view::npos ? std::string_view() : in.substr(comma + 1);
+    if (comma != std::string_view::npos && in.empty()) return std::nullopt;
+  }
+  std::string_view out = text.substr(arrow + 2);
+  if (!out.empty() && !add(s.outputs, out)) return std::nullopt;
+  return s;
+}
+
+bool Fits(const FunctionSignature& spec, const FunctionSignature& fn) {
+  if (spec.inputs.size() != fn.inputs.size()) return false;
+  for (size_t i = 0; i < spec.inputs.size(); ++i)
+    if (!Converts(spec.inputs[i], fn.inputs[i])) return false;
+  // The single result is the single declared output; with none declared it is dropped.
+  if (spec.outputs.empty()) return true;
+  if (spec.outputs.size() > 1) return false;
+  return Converts(fn.outputs.empty() ? std::string("none") : fn.outputs[0], spec.outputs[0]);
+}
 
 FunctionSignature SignatureOf(const TaskDef& task) {
   FunctionSignature s;
@@ -102,7 +159,7 @@ Status CheckFunctions(const Spec& spec, const WorkflowDef& wf, const std::vector
     FunctionSignature want = SignatureOf(task);
     for (const WorkerOffer& w : offers) {
       auto it = w.signatures.find(f);
-      if (w.draining || it == w.signatures.end() || it->second == want) continue;
+      if (w.draining || it == w.signatures.end() || Fits(want, it->second)) continue;
       return InvalidArgument(fmt::format("task '{}' (node '{}'): function '{}' of worker {} takes {}, but the spec "
                                          "declares {}",
                                          task.name, node.id, f, w.worker_id, Show(it->second), Show(want)));

@@ -3,13 +3,18 @@
 // coordinator checks a spec against them"). Pure: the client API gathers the offers from the
 // worker registry and asks.
 //
-// Workers advertise function names in their HELLO (wire::Hello::functions). Signatures are
-// checked when a worker advertises them (WorkerOffer::signatures); today's workers do not, so
-// only names are checked (the worker change is described in docs/operations.md).
+// Workers advertise function names in their HELLO (wire::Hello::functions), and the signature
+// of each plugin function its SDK declared (wire::FunctionInfo::signature). A spec's task must
+// fit the signature the way the worker converts values: the same types, or int where the
+// function takes float, a value (or none) where it takes optional<T>, bytes where it takes str;
+// a json type on either side is not judged. Built-ins and plugins built with an older SDK
+// advertise no signature: only their names are checked.
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "common/spec.h"
@@ -47,5 +52,12 @@ Status CheckFunctions(const Spec& spec, const WorkflowDef& wf, const std::vector
 
 // The signature a task of the spec expects of its function.
 FunctionSignature SignatureOf(const TaskDef& task);
+
+// A worker's advertised signature, "int,list<str>->bool" ("->" alone: no parameters, void);
+// nullopt when it is malformed or names a type the spec has no name for.
+std::optional<FunctionSignature> ParseSignature(std::string_view text);
+
+// Whether a task declaring `spec` can call a function taking and returning `fn` (see above).
+bool Fits(const FunctionSignature& spec, const FunctionSignature& fn);
 
 }  // namespace fanout

@@ -1,10 +1,37 @@
 #include "worker/plugin_loader.h"
 
 #include <dlfcn.h>
+#include <sodium.h>
+
+#include <fstream>
 
 #include "worker/builtins.h"
 
 namespace fanout::worker {
+namespace {
+
+// "b2:" and the first 16 bytes of the BLAKE2b hash of the file, in hex.
+Result<std::string> BuildId(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return Err(InvalidArgument("cannot read plugin " + path + " to hash it"));
+  crypto_generichash_state st;
+  crypto_generichash_init(&st, nullptr, 0, 16);
+  char buf[1 << 16];
+  while (in.read(buf, sizeof buf) || in.gcount() > 0)
+    crypto_generichash_update(&st, reinterpret_cast<const unsigned char*>(buf), static_cast<size_t>(in.gcount()));
+  if (in.bad()) return Err(InvalidArgument("cannot read plugin " + path + " to hash it"));
+  unsigned char digest[16];
+  crypto_generichash_final(&st, digest, sizeof digest);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id = "b2:";
+  for (unsigned char b : digest) {
+    id.push_back(kHex[b >> 4]);
+    id.push_back(kHex[b & 15]);
+  }
+  return id;
+}
+
+}  // namespace
 
 Status PluginRegistry::Load(const std::string& path) {
   auto fail = [&](const std::string& why) {
@@ -30,12 +57,19 @@ Status PluginRegistry::Load(const std::string& path) {
     return fail("plugin ABI version " + std::to_string(table->abi_version) +
                 ", this worker supports " + std::to_string(FANOUT_PLUGIN_ABI_VERSION));
   }
+  auto build = BuildId(path);
+  if (!build) return build.error();
+  // Optional (plugins built with an older header have names only).
+  const char* const* signatures = nullptr;
+  if (void* s = dlsym(handle, "fanout_plugin_signatures_v1"))
+    signatures = reinterpret_cast<fanout_plugin_signatures_v1_fn>(s)();
   std::vector<PluginFunction> found;
   for (uint32_t i = 0; i < table->count; ++i) {
     const fanout_entry& e = table->entries[i];
     if (e.name == nullptr || e.invoke == nullptr)
       return fail("malformed entry " + std::to_string(i));
-    PluginFunction fn{e.name, path, e.invoke};
+    PluginFunction fn{e.name, path, e.invoke, *build, ""};
+    if (signatures != nullptr && signatures[i] != nullptr) fn.signature = signatures[i];
     if (IsBuiltin(fn.name)) return fail("function '" + fn.name + "' is a built-in name");
     if (auto it = functions_.find(fn.name); it != functions_.end()) {
       return fail("function '" + fn.name + "' is already defined by " + it->second.path);

@@ -254,6 +254,10 @@ void Worker::SendHello() {
   h.slots = config_.slots;
   h.command_slots = CommandSlots();
   h.functions = Functions();
+  for (const std::string& name : BuiltinNames())
+    h.function_info.push_back(wire::FunctionInfo{name, "fanout-" FANOUT_VERSION, ""});
+  for (const auto& [name, fn] : plugins_.functions())
+    h.function_info.push_back(wire::FunctionInfo{name, fn.build, fn.signature});
   h.labels = config_.labels;
   h.cpu = config_.cpu;
   h.mem_bytes = config_.mem_bytes;

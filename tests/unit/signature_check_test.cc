@@ -79,6 +79,36 @@ TEST(SignatureCheckTest, AnAdvertisedSignatureThatDiffersIsRefusedEvenWhenWaitin
   EXPECT_TRUE(Check("detect", {w}).ok());
 }
 
+TEST(SignatureCheckTest, AWorkersSignatureStringIsParsedIntoSpecTypes) {
+  auto s = ParseSignature("int,list<str>,map<optional<float>>->bool");
+  ASSERT_TRUE(s.has_value());
+  EXPECT_EQ(s->inputs, (std::vector<std::string>{"int", "list<str>", "map<optional<float>>"}));
+  EXPECT_EQ(s->outputs, std::vector<std::string>{"bool"});
+  auto v = ParseSignature("->");
+  ASSERT_TRUE(v.has_value());
+  EXPECT_TRUE(v->inputs.empty() && v->outputs.empty());
+  EXPECT_FALSE(ParseSignature("").has_value());  // a built-in says nothing
+  EXPECT_FALSE(ParseSignature("int,an unsupported type->bool").has_value());
+  EXPECT_FALSE(ParseSignature("int,->bool").has_value());
+}
+
+// A spec fits a function the way the SDK converts values (msgpack) and the coordinator checks
+// outputs (Type::Check).
+TEST(SignatureCheckTest, ASpecFitsAFunctionByTheConversionsTheWorkerMakes) {
+  auto fits = [](FunctionSignature spec, FunctionSignature fn) { return Fits(spec, fn); };
+  EXPECT_TRUE(fits({{"int"}, {"bool"}}, {{"int"}, {"bool"}}));
+  EXPECT_TRUE(fits({{"int"}, {"float"}}, {{"float"}, {"int"}}));   // int → double, int output as float
+  EXPECT_FALSE(fits({{"float"}, {"int"}}, {{"int"}, {"int"}}));    // a float argument is not an int
+  EXPECT_FALSE(fits({{"int"}, {"int"}}, {{"int"}, {"float"}}));    // nor a float result
+  EXPECT_TRUE(fits({{"list<int>"}, {}}, {{"list<float>"}, {"str"}}));  // no output declared: dropped
+  EXPECT_TRUE(fits({{"int"}, {"optional<int>"}}, {{"optional<int>"}, {}}));  // void: none fits optional
+  EXPECT_FALSE(fits({{"optional<int>"}, {}}, {{"int"}, {}}));      // none would not convert to int
+  EXPECT_FALSE(fits({{"int"}, {"int"}}, {{"int"}, {}}));           // a void function declared an int
+  EXPECT_FALSE(fits({{"int", "int"}, {}}, {{"int"}, {}}));         // the argument count
+  EXPECT_TRUE(fits({{"json"}, {"json"}}, {{"map<int>"}, {"list<str>"}}));  // json is not judged
+  EXPECT_TRUE(fits({{"bytes"}, {}}, {{"str"}, {}}));
+}
+
 // A map over a launch plan: the child workflow's task function is what the workers must offer.
 const char* kMapOverLaunchPlan = R"(version: 1
 tasks:

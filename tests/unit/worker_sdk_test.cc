@@ -149,5 +149,21 @@ TEST(SdkTest, FanoutTaskRegistersTheFunctionInThePluginTable) {
   EXPECT_TRUE(found);
 }
 
+FANOUT_TASK(sdk_test_describe, Describe);
+FANOUT_TASK(sdk_test_nothing, Nothing);
+
+// The worker advertises these (wire::FunctionInfo::signature); the coordinator checks specs
+// against them. A TaskContext parameter is not an argument.
+TEST(SdkTest, EveryRegisteredFunctionHasItsSignatureInSpecTypes) {
+  const fanout_plugin* table = fanout_plugin_v1();
+  const char* const* signatures = fanout_plugin_signatures_v1();
+  ASSERT_NE(signatures, nullptr);
+  std::map<std::string, std::string> by_name;
+  for (uint32_t i = 0; i < table->count; ++i) by_name[table->entries[i].name] = signatures[i];
+  EXPECT_EQ(by_name["sdk_test_attempt_plus"], "int->int");
+  EXPECT_EQ(by_name["sdk_test_describe"], "int,float,bool,str,list<int>,optional<str>,map<float>->str");
+  EXPECT_EQ(by_name["sdk_test_nothing"], "->");
+}
+
 }  // namespace
 }  // namespace fanout::worker

@@ -25,6 +25,11 @@
 // `fanout_plugin_v1()`, returning a table {abi_version, count, entries[{name, invoke}]}. Only C
 // types cross the boundary, so a plugin and the worker need not share a C++ standard library
 // build. `invoke` never throws; it reports through `fanout_call::set_result` exactly once.
+// Plugins built with this header also export `fanout_plugin_signatures_v1()`: one signature
+// string per entry, in the same order, "int,list<str>->bool" (the spec types of the parameters
+// without a TaskContext, then of the result; nothing after "->" for a void function). The
+// worker advertises them, and the coordinator checks a spec's task against them at submission.
+// A plugin without it (an older header) is loaded as before, with names only.
 #pragma once
 
 #include <cstddef>
@@ -84,6 +89,8 @@ struct fanout_plugin {
 };
 
 typedef const struct fanout_plugin* (*fanout_plugin_v1_fn)(void);
+// Optional: `count` signature strings, entries[i]'s at [i]. See the header comment.
+typedef const char* const* (*fanout_plugin_signatures_v1_fn)(void);
 
 }  // extern "C"
 
@@ -215,6 +222,31 @@ struct Decayed<std::tuple<A...>> {
   using type = std::tuple<std::remove_cvref_t<A>...>;
 };
 
+template <typename Tuple>
+struct TypeNames;
+template <typename... A>
+struct TypeNames<std::tuple<A...>> {
+  static std::string Get() {
+    std::string out;
+    ((out += (out.empty() ? "" : ",") + TypeName<A>::Get()), ...);
+    return out;
+  }
+};
+
+// What F takes and returns, in spec types: "int,str->bool" ("int->" for a void function). A type
+// the spec cannot name reads "an unsupported type", which the worker does not advertise.
+template <auto F>
+std::string Signature() {
+  using Traits = FnTraits<decltype(F)>;
+  using R = std::remove_cvref_t<typename Traits::Return>;
+  using Params = std::conditional_t<TakesContext<typename Traits::Args>::value,
+                                    typename DropFirst<typename Traits::Args>::type,
+                                    typename Traits::Args>;
+  std::string s = TypeNames<typename Decayed<Params>::type>::Get() + "->";
+  if constexpr (!std::is_void_v<R>) s += TypeName<R>::Get();
+  return s;
+}
+
 // Calls F with the arguments decoded from call->args and reports its outcome.
 template <auto F>
 void Invoke(const fanout_call* call) noexcept {
@@ -266,6 +298,8 @@ void Invoke(const fanout_call* call) noexcept {
 struct __attribute__((visibility("hidden"))) Registry {
   std::vector<fanout_entry> entries;
   fanout_plugin table{};
+  std::vector<std::string> signatures;       // signatures[i] goes with entries[i]
+  std::vector<const char*> signature_ptrs;   // made by fanout_plugin_signatures_v1()
 };
 __attribute__((visibility("hidden"))) inline Registry& GetRegistry() {
   static Registry registry;
@@ -273,9 +307,10 @@ __attribute__((visibility("hidden"))) inline Registry& GetRegistry() {
 }
 
 struct __attribute__((visibility("hidden"))) Registrar {
-  Registrar(const char* name, void (*invoke)(const fanout_call*)) {
+  Registrar(const char* name, void (*invoke)(const fanout_call*), std::string signature) {
     Registry& r = GetRegistry();
     r.entries.push_back(fanout_entry{name, invoke});
+    r.signatures.push_back(std::move(signature));
     r.table.abi_version = FANOUT_PLUGIN_ABI_VERSION;
     r.table.count = static_cast<uint32_t>(r.entries.size());
     r.table.entries = r.entries.data();
@@ -295,6 +330,12 @@ extern "C" __attribute__((weak, visibility("default"))) const fanout_plugin* fan
   r.table.entries = r.entries.data();
   return &r.table;
 }
+extern "C" __attribute__((weak, visibility("default"))) const char* const* fanout_plugin_signatures_v1() {
+  fanout::sdk_detail::Registry& r = fanout::sdk_detail::GetRegistry();
+  r.signature_ptrs.clear();
+  for (const std::string& s : r.signatures) r.signature_ptrs.push_back(s.c_str());
+  return r.signature_ptrs.data();
+}
 #endif
 
 #define FANOUT_SDK_CONCAT_INNER(a, b) a##b
@@ -304,4 +345,4 @@ extern "C" __attribute__((weak, visibility("default"))) const fanout_plugin* fan
 // `function:`). Use at namespace scope, once per name.
 #define FANOUT_TASK(name, function)                                                              \
   static ::fanout::sdk_detail::Registrar FANOUT_SDK_CONCAT(fanout_task_registrar_, __COUNTER__)( \
-      #name, &::fanout::sdk_detail::Invoke<&function>)
+      #name, &::fanout::sdk_detail::Invoke<&function>, ::fanout::sdk_detail::Signature<&function>())

@@ -19,7 +19,7 @@ void Update(crypto_generichash_state* st, std::string_view part) {
 }  // namespace
 
 std::string CacheKey(const TaskDef& task, const CacheConfig& cache,
-                     const std::vector<std::string_view>& args) {
+                     const std::vector<std::string_view>& args, std::string_view build) {
   crypto_generichash_state st;
   crypto_generichash_init(&st, nullptr, 0, 32);
   Update(&st, "fanout-cache-v2");
@@ -37,6 +37,8 @@ std::string CacheKey(const TaskDef& task, const CacheConfig& cache,
   } else {
     Update(&st, "function");
     Update(&st, task.function);
+    Update(&st, "build");
+    Update(&st, build);
   }
   for (const auto& p : task.inputs) {
     Update(&st, p.name);

@@ -3,8 +3,10 @@
 // version, and the canonical msgpack of the subtask's own inputs, bound ones included, minus
 // `ignore_inputs`. What runs is part of the key (issue 10): two specs that give one task name
 // and interface different commands never share entries, so a spec cannot plant outputs for
-// another's command. The build of a plugin is not part of it: bump the cache version when a
-// function's code changes.
+// another's command. For a function, the build that runs it is part of it too (the hash of
+// its plugin file, or the fanout version for a built-in; wire::FunctionInfo::build): a new
+// build of a plugin does not get the results of the old one, with no version bump. A command's
+// key does not cover the programs it runs (bump the cache version when they change).
 //
 // The key string is "TASK:VERSION:HEX", so that entries of one task and version can be listed
 // and cleared (`fanout cache clear --task T --version V`).
@@ -19,7 +21,9 @@
 namespace fanout {
 
 // `args`: the msgpack encoding of each input of the subtask, in the task's declared order.
+// `build`: for a function task, the build of the function that runs (or ran) it; ignored for
+// commands.
 std::string CacheKey(const TaskDef& task, const CacheConfig& cache,
-                     const std::vector<std::string_view>& args);
+                     const std::vector<std::string_view>& args, std::string_view build);
 
 }  // namespace fanout

@@ -396,9 +396,11 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
   CommitOrigin origin{CommitOrigin::Source::kWorker, w.no, w.identity};
   if (outcome == wire::Outcome::kSucceeded) {
     // Only successful results are cached; a reservation waiter takes it from there.
+    // Under the build of the worker that ran it.
     if (node->cache != nullptr)
-      store_.CachePut(CacheKey(*node->task, *node->cache, node->inputs.ArgSlices(k.index)), r.outputs,
-                      node->cache->ttl_ms);
+      store_.CachePut(CacheKey(*node->task, *node->cache, node->inputs.ArgSlices(k.index),
+                               WorkerRegistry::BuildOf(w, node->task->function)),
+                      r.outputs, node->cache->ttl_ms);
     // The slot stays taken until the commit is durable: dispatch never runs ahead of the store.
     SubtaskRecord rec = node->array->Record(k.index);
     rec.phase = static_cast<uint8_t>(SubtaskPhase::kSucceeded);

@@ -84,6 +84,10 @@ class Dispatcher {
   void Adopt(NodeRun& node, uint32_t index, uint32_t attempt, WorkerNo worker);
   // Where the dispatcher counts dispatches, attempt outcomes, retries and workers (optional).
   void set_metrics(Metrics* metrics) { metrics_ = metrics; }
+  // The builds of `function` that workers taking work offer (WorkerRegistry::BuildsOf).
+  std::vector<std::string> BuildsOf(std::string_view function) const { return workers_.BuildsOf(function); }
+  // Sets node.waiting to what it waits for now (a node not ready yet too).
+  void ExplainWaiting(NodeRun& node) { UpdateWaiting({&node}); }
 
  private:
   // A pump looks at this many nodes at least (see Pump).

@@ -99,6 +99,27 @@ void NodeLoader::ListCheckpoints(NodeUid uid, size_t restored) {
 
 void NodeLoader::LookUpCache(NodeUid uid, uint32_t from) {
   NodeRun& n = *execs_.Node(uid);
+  // A function's key names its build: look up the results of the build that will run it.
+  std::string build;
+  if (!n.task->is_command()) {
+    std::vector<std::string> builds = dispatcher_.BuildsOf(n.task->function);
+    if (builds.empty()) {
+      // Nothing can run it yet either; the lookup resumes when a worker offers it (TickCache).
+      dispatcher_.ExplainWaiting(n);
+      parked_.emplace_back(uid, from);
+      return;
+    }
+    if (builds.size() > 1) {
+      // Workers of several builds (a rolling upgrade): which one runs a subtask is not known
+      // yet, so nothing is served from the cache; each result is cached under the build that
+      // made it.
+      spdlog::warn("exec={} node={}: workers offer {} builds of function '{}'; its subtasks run without a "
+                   "cache lookup",
+                   n.exec->id, n.id(), builds.size(), n.task->function);
+      return Ready(uid);
+    }
+    build = std::move(builds[0]);
+  }
   uint32_t size = n.array->size();
   uint32_t to = std::min(size, from + kCacheChunk);
   std::vector<uint32_t> indices;
@@ -106,7 +127,7 @@ void NodeLoader::LookUpCache(NodeUid uid, uint32_t from) {
   for (uint32_t i = from; i < to; ++i) {
     if (!Queued(n, i)) continue;
     indices.push_back(i);
-    keys.push_back(CacheKey(*n.task, *n.cache, n.inputs.ArgSlices(i)));
+    keys.push_back(CacheKey(*n.task, *n.cache, n.inputs.ArgSlices(i), build));
   }
   auto next = [this, uid, to, size] { to >= size ? Ready(uid) : LookUpCache(uid, to); };
   if (indices.empty()) return next();
@@ -148,6 +169,13 @@ void NodeLoader::Ready(NodeUid uid) {
 }
 
 void NodeLoader::TickCache() {
+  std::vector<std::pair<NodeUid, uint32_t>> parked;
+  parked.swap(parked_);
+  for (auto [uid, from] : parked) {
+    NodeRun* node = execs_.Node(uid);
+    // Parks again while still nobody offers it; an aborted node is dropped.
+    if (node != nullptr && node->array && node->phase == NodePhase::kRunning) LookUpCache(uid, from);
+  }
   CacheGate::Handlers h;
   h.live = [this](SubtaskId id) {
     NodeRun* node = execs_.Node(id.node);

@@ -38,7 +38,8 @@ class NodeLoader {
 
   // `node` has its ArrayNode (all QUEUED) and is busy.
   void Load(NodeRun& node);
-  // On every heartbeat tick: waiters of serialized cache keys.
+  // On every heartbeat tick: waiters of serialized cache keys, and nodes whose cache lookup
+  // waits for a worker that offers their function.
   void TickCache();
 
  private:
@@ -46,6 +47,10 @@ class NodeLoader {
   void ListCheckpoints(NodeUid uid, size_t restored);
   void LookUpCache(NodeUid uid, uint32_t from);
   void Ready(NodeUid uid);
+
+  // Cache lookups of function nodes that wait for a worker offering the function: the key
+  // names the build that would run (NodeUid, first index not looked up yet).
+  std::vector<std::pair<NodeUid, uint32_t>> parked_;
 
   ExecutionTable& execs_;
   Store& store_;

@@ -224,6 +224,25 @@ std::vector<WorkerView> WorkerRegistry::Views() const {
   return out;
 }
 
+std::vector<std::string> WorkerRegistry::BuildsOf(std::string_view function) const {
+  std::vector<std::string> builds;
+  for (const auto& [no, w] : workers_) {
+    if (w.draining) continue;
+    if (std::find(w.hello.functions.begin(), w.hello.functions.end(), function) == w.hello.functions.end())
+      continue;
+    std::string b = BuildOf(w, function);
+    if (std::find(builds.begin(), builds.end(), b) == builds.end()) builds.push_back(std::move(b));
+  }
+  std::sort(builds.begin(), builds.end());
+  return builds;
+}
+
+std::string WorkerRegistry::BuildOf(const Worker& w, std::string_view function) {
+  for (const wire::FunctionInfo& f : w.hello.function_info)
+    if (f.name == function) return f.build;
+  return "";
+}
+
 nlohmann::json WorkerRegistry::ToJson() const {
   nlohmann::json arr = nlohmann::json::array();
   int64_t now = clock_.NowMs();

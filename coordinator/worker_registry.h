@@ -133,6 +133,12 @@ class WorkerRegistry {
   // The WORKERS document.
   nlohmann::json ToJson() const;
 
+  // The distinct builds of `function` (wire::FunctionInfo::build) that the workers taking new
+  // work offer, sorted; "" stands for a worker that does not say.
+  std::vector<std::string> BuildsOf(std::string_view function) const;
+  // The build of `function` on `w`: "" when it does not say.
+  static std::string BuildOf(const Worker& w, std::string_view function);
+
  private:
   void Charge(Worker& w, const AttemptCost& c);
   void Refund(Worker& w, const AttemptCost& c);

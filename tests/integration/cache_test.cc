@@ -4,7 +4,9 @@
 // and replaces; `fanout cache clear` removes entries.
 #include <gtest/gtest.h>
 
+#include <csignal>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/integration/harness.h"
@@ -234,6 +236,55 @@ TEST_F(CacheSerializeTest, WaiterTakesTheReservationOverWhenTheHolderGoesAway) {
   RunResult wb = cluster_->Fanout("watch", b, "-o", "json");
   ASSERT_EQ(wb.exit_code, 0) << wb;
   EXPECT_EQ(nlohmann::json::parse(wb.out)["outputs"]["o0"], nlohmann::json({2, 4, 6}));
+}
+
+}  // namespace
+}  // namespace fanout::testing
+
+namespace fanout::testing {
+namespace {
+
+// A function's cached results belong to the build of its plugin (issue 10): a worker with a
+// rebuilt plugin runs the subtasks again instead of being served the old build's results, and
+// the new build's results are cached in turn.
+TEST(CachePluginBuildTest, ANewBuildOfThePluginDoesNotGetTheOldBuildsResults) {
+  TempDir plugins("fanout-plugin-build");
+  std::string plugin = plugins.Path("libtasks.so");
+  fs::copy_file(BinDir() + "/libfanout_examples.so", plugin);
+  ClusterOptions o;
+  o.workers = 1;
+  o.plugin = plugin;
+  Cluster cluster(o);
+  std::string spec = cluster.dir().WriteFile("build.yaml", R"(version: 1
+tasks:
+  detect: {function: detect_anomalies, inputs: {x: int}, outputs: {o0: bool}, cache: {enabled: true, version: "1"}}
+workflows:
+  w:
+    nodes:
+      - {id: n, map: detect, inputs: {x: [5, 12, 20]}}
+    outputs: {o0: $n.o0}
+)");
+  auto run = [&] {
+    RunResult r = cluster.Fanout("run", spec, "-o", "json");
+    EXPECT_EQ(r.exit_code, 0) << r;
+    auto doc = nlohmann::json::parse(r.out, nullptr, false);
+    if (!doc.is_object()) return -1;
+    EXPECT_EQ(doc["outputs"]["o0"], nlohmann::json({false, true, true}));
+    return cluster.Status(doc["execution"].get<std::string>())["nodes"][0]["counts"]["cached"].get<int>();
+  };
+  EXPECT_EQ(run(), 0);
+  EXPECT_EQ(run(), 3);
+
+  // The same plugin rebuilt: one more byte at the end of the file (the loader ignores it).
+  cluster.KillWorker(0, SIGTERM);  // drains and says BYE: the coordinator forgets it at once
+  {
+    std::ofstream out(plugin, std::ios::binary | std::ios::app);
+    out.put('\0');
+  }
+  cluster.RestartWorker(0);
+  ASSERT_TRUE(cluster.WaitForWorkers(1, std::chrono::milliseconds(30000)));
+  EXPECT_EQ(run(), 0) << "the new build was served the old build's results";
+  EXPECT_EQ(run(), 3);
 }
 
 }  // namespace

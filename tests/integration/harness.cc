@@ -691,7 +691,8 @@ std::vector<std::string> Cluster::WorkerArgv(size_t i) const {
                                    "--slots", std::to_string(options_.slots),
                                    // The suites were written for one command per slot.
                                    "--command-slots", std::to_string(options_.slots),
-                                   "--plugin", BinDir() + "/libfanout_examples.so",
+                                   "--plugin",
+                                   options_.plugin.empty() ? BinDir() + "/libfanout_examples.so" : options_.plugin,
                                    "--scratch", dir_.Path("worker-" + std::to_string(i))};
   argv.insert(argv.end(), options_.worker_args.begin(), options_.worker_args.end());
   argv.insert(argv.end(), worker_extra_args_[i].begin(), worker_extra_args_[i].end());

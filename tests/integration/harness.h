@@ -207,6 +207,8 @@ struct ClusterOptions {
   // Extra flags for the daemons, and extra environment for every process (daemons and CLI).
   std::vector<std::string> coordinator_args;
   std::vector<std::string> worker_args;
+  // Every worker's --plugin; empty: BIN/libfanout_examples.so.
+  std::string plugin;
   Env env;
   // Start everything in the constructor and wait until `fanout health` exits 0.
   bool start = true;

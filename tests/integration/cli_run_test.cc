@@ -91,6 +91,29 @@ TEST_F(CliRunTest, AFunctionNoConnectedWorkerOffersIsRefusedAtSubmitWithExitTwo)
   EXPECT_EQ(r.err.find("submitted"), std::string::npos) << r;  // nothing was submitted
 }
 
+// The example plugin's detect_anomalies takes an int and returns a bool; its SDK says so in
+// the worker's HELLO, and a spec that declares other types is refused before anything runs.
+TEST_F(CliRunTest, ASpecThatDoesNotFitAFunctionsSignatureIsRefusedAtSubmitWithExitTwo) {
+  auto spec = [&](const std::string& name, const std::string& in, const std::string& out,
+                  const std::string& xs = "[3, 30]") {
+    return Write(name, "version: 1\ntasks:\n  d: {function: detect_anomalies, inputs: {x: " + in +
+                           "}, outputs: {o0: " + out + "}}\nworkflows:\n  w:\n    nodes:\n      - {id: m, map: d, inputs: {x: " +
+                           xs + "}}\n    outputs: {o0: $m.o0}\n");
+  };
+  RunResult r = cluster_->Fanout("run", spec("sig-str.yaml", "str", "bool", R"(["3", "30"])"), "--wait-for-workers");
+  EXPECT_EQ(r.exit_code, 2) << r;
+  EXPECT_NE(r.err.find("task 'd' (node 'm'): function 'detect_anomalies' of worker "), std::string::npos) << r;
+  EXPECT_NE(r.err.find("takes (int) -> (bool), but the spec declares (str) -> (bool)"), std::string::npos) << r;
+  EXPECT_EQ(r.err.find("submitted"), std::string::npos) << r;
+
+  // A float argument would not convert to the function's int either.
+  EXPECT_EQ(cluster_->Fanout("run", spec("sig-float.yaml", "float", "bool")).exit_code, 2);
+  // What fits runs: the declared types, or a bool result declared optional.
+  RunResult ok = cluster_->Fanout("run", spec("sig-ok.yaml", "int", "\"optional<bool>\""), "-o", "json");
+  ASSERT_EQ(ok.exit_code, 0) << ok;
+  EXPECT_EQ(ParseJsonOrNull(ok.out)["outputs"]["o0"], Json({false, true}));
+}
+
 TEST_F(CliRunTest, WaitForWorkersSubmitsAFunctionNoWorkerOffersYetAndItWaits) {
   RunResult r = cluster_->Fanout("run", Write("later.yaml", FailIfSpec("[0]", "[]", "not_deployed_yet")),
                                  "--wait-for-workers", "--no-wait");

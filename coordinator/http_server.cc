@@ -156,9 +156,21 @@ void HttpServer::Stop() {
   thread_.join();
 }
 
-void HttpServer::Routes() {
-  httplib::Server& s = *server_;
+void HttpServer::Answer(httplib::Response& res, HttpQuery q) {
+  HttpAnswer a = AskAndWait(backend_, std::move(q));
+  SendJson(res, a.status, a.body);
+}
 
+void HttpServer::Routes() {
+  Guards();
+  ProbeRoutes();
+  ExecutionRoutes();
+  SubtaskRoutes();
+}
+
+// The bearer token (every path but the page and the probes), and errors as JSON.
+void HttpServer::Guards() {
+  httplib::Server& s = *server_;
   s.set_pre_routing_handler([token = options_.token](const httplib::Request& req, httplib::Response& res) {
     if (token.empty() || req.path == "/" || req.path == "/healthz" || req.path == "/readyz")
       return httplib::Server::HandlerResponse::Unhandled;
@@ -184,6 +196,11 @@ void HttpServer::Routes() {
     if (res.body.empty()) SendError(res, res.status, "no such resource: " + req.path);
   });
 
+}
+
+// The page, the probes and /metrics.
+void HttpServer::ProbeRoutes() {
+  httplib::Server& s = *server_;
   s.Get("/", [](const httplib::Request&, httplib::Response& res) {
     res.set_header("Cache-Control", "no-cache");
     res.set_content(std::string(kStatusPage), "text/html; charset=utf-8");
@@ -217,10 +234,11 @@ void HttpServer::Routes() {
     res.set_content(snap->metrics, "text/plain; version=0.0.4; charset=utf-8");
   });
 
-  auto answer = [this](httplib::Response& res, HttpQuery q) {
-    HttpAnswer a = AskAndWait(backend_, std::move(q));
-    SendJson(res, a.status, a.body);
-  };
+}
+
+// Executions, their status and outputs, and the workers.
+void HttpServer::ExecutionRoutes() {
+  httplib::Server& s = *server_;
 
   s.Get("/api/v1/executions", [this](const httplib::Request& req, httplib::Response& res) {
     HttpAnswer a = AskAndWait(backend_, Query(HttpQuery::kList));
@@ -234,18 +252,27 @@ void HttpServer::Routes() {
     doc["executions"] = std::move(kept);
     SendJson(res, 200, doc.dump());
   });
-  s.Get(R"(/api/v1/executions/([^/]+))", [answer](const httplib::Request& req, httplib::Response& res) {
+  s.Get(R"(/api/v1/executions/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
     HttpQuery q = Query(HttpQuery::kStatus);
     q.exec = req.matches[1];
-    answer(res, std::move(q));
+    Answer(res, std::move(q));
   });
-  s.Get(R"(/api/v1/executions/([^/]+)/outputs)", [answer](const httplib::Request& req, httplib::Response& res) {
+  s.Get(R"(/api/v1/executions/([^/]+)/outputs)", [this](const httplib::Request& req, httplib::Response& res) {
     HttpQuery q = Query(HttpQuery::kOutputs);
     q.exec = req.matches[1];
-    answer(res, std::move(q));
+    Answer(res, std::move(q));
   });
+  s.Get("/api/v1/workers", [this](const httplib::Request&, httplib::Response& res) {
+    Answer(res, Query(HttpQuery::kWorkers));
+  });
+}
+
+// A node's subtasks (a page of them, or one), and an attempt's log.
+void HttpServer::SubtaskRoutes() {
+  httplib::Server& s = *server_;
+
   s.Get(R"(/api/v1/executions/([^/]+)/nodes/([^/]+)/subtasks)",
-        [answer](const httplib::Request& req, httplib::Response& res) {
+        [this](const httplib::Request& req, httplib::Response& res) {
           HttpQuery q = Query(HttpQuery::kSubtasks);
           q.exec = req.matches[1];
           q.node = req.matches[2];
@@ -266,7 +293,7 @@ void HttpServer::Routes() {
                                "phase: expected queued, running, retrying, succeeded, failed, aborted or "
                                "waiting_for_cache, got '" + req.get_param_value("phase") + "'");
           }
-          answer(res, std::move(q));
+          Answer(res, std::move(q));
         });
   auto subtask = [](const httplib::Request& req, httplib::Response& res, HttpQuery& q) {
     q.exec = req.matches[1];
@@ -280,12 +307,12 @@ void HttpServer::Routes() {
     return true;
   };
   s.Get(R"(/api/v1/executions/([^/]+)/nodes/([^/]+)/subtasks/([^/]+))",
-        [answer, subtask](const httplib::Request& req, httplib::Response& res) {
+        [this, subtask](const httplib::Request& req, httplib::Response& res) {
           HttpQuery q = Query(HttpQuery::kSubtask);
-          if (subtask(req, res, q)) answer(res, std::move(q));
+          if (subtask(req, res, q)) Answer(res, std::move(q));
         });
   s.Get(R"(/api/v1/executions/([^/]+)/nodes/([^/]+)/subtasks/([^/]+)/log)",
-        [answer, subtask](const httplib::Request& req, httplib::Response& res) {
+        [this, subtask](const httplib::Request& req, httplib::Response& res) {
           HttpQuery q = Query(HttpQuery::kLogs);
           if (!subtask(req, res, q)) return;
           if (req.has_param("attempt")) {
@@ -293,11 +320,8 @@ void HttpServer::Routes() {
             if (!a || *a > 0x3f) return SendError(res, 400, "attempt: expected 0 to 63");
             q.attempt = static_cast<int64_t>(*a);
           }
-          answer(res, std::move(q));
+          Answer(res, std::move(q));
         });
-  s.Get("/api/v1/workers", [answer](const httplib::Request&, httplib::Response& res) {
-    answer(res, Query(HttpQuery::kWorkers));
-  });
 }
 
 }  // namespace fanout

@@ -33,6 +33,7 @@
 
 namespace httplib {
 class Server;
+struct Response;
 }
 
 namespace fanout {
@@ -72,6 +73,12 @@ class HttpServer {
 
  private:
   void Routes();
+  // Asks the loop `q` and sends its answer as JSON.
+  void Answer(httplib::Response& res, HttpQuery q);
+  void Guards();
+  void ProbeRoutes();
+  void ExecutionRoutes();
+  void SubtaskRoutes();
 
   HttpBackendInterface& backend_;
   HttpOptions options_;

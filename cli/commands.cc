@@ -263,7 +263,7 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
     doc["execution"] = exec;
     doc["phase"] = JsonStr(*out, "phase", phase);
     if (out->contains("outputs")) doc["outputs"] = (*out)["outputs"];
-    if (!error.empty()) doc["error"] = error;
+    doc["error"] = error;  // "" when there is none, as in `fanout outputs -o json`
     // The tolerated (or fatal) failures behind the nulls: [{"node", "index", "error"}].
     doc["failed"] = out->contains("failed") ? (*out)["failed"] : Json::array();
     doc["failed_total"] = JsonInt(*out, "failed_total");
@@ -581,7 +581,8 @@ int Main(int argc, char** argv) {
       "fanout runs map tasks: one task applied to every element of a list, on a cluster of "
       "workers.\nWithout --coordinator or FANOUT_COORDINATOR, commands use a local cluster in "
       "$FANOUT_HOME (default ~/.fanout).\nExit codes: 0 ok, 1 execution failed or aborted, 2 usage, "
-      "spec or input error, 3 cluster unreachable, 130 interrupted.",
+      "spec or input error, 3 cluster unreachable, 4 abort of an execution that had already ended, 130 "
+      "interrupted.",
       "fanout"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Help for every command");
@@ -683,7 +684,9 @@ int Main(int argc, char** argv) {
       ->excludes(ratio_opt);
 
   CLI::App* abort = AddExecutionVerb(
-      app, "abort", "Abort an execution: running subtasks are stopped, queued ones never start",
+      app, "abort",
+      "Abort an execution: running subtasks are stopped, queued ones never start. Exits 4 when it had already "
+      "ended (nothing to abort)",
       exec, o);
 
   CLI::App* health = app.add_subcommand(

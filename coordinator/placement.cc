@@ -20,7 +20,8 @@ std::string Mem(int64_t bytes) {
   if (bytes >= kMi && bytes % kMi == 0) return std::to_string(bytes / kMi) + "Mi";
   if (bytes >= kGi) return fmt::format("{:.1f}Gi", static_cast<double>(bytes) / kGi);
   if (bytes >= kMi) return fmt::format("{:.1f}Mi", static_cast<double>(bytes) / kMi);
-  return std::to_string(bytes);
+  if (bytes >= 1024 && bytes % 1024 == 0) return std::to_string(bytes / 1024) + "Ki";
+  return std::to_string(bytes);  // bytes, as a spec gives them without a unit
 }
 
 }  // namespace

@@ -80,6 +80,11 @@ TEST(PlacementTest, WaitingForNamesARequestNoWorkerCanFit) {
 TEST(PlacementTest, WaitingForShowsOddMemorySizesReadably) {
   Waiting why = WaitingFor({Worker(2, 25276026880, 4)}, Command(0, 32 * kGi));
   EXPECT_EQ(why.message, "requests cpu=0 mem=32Gi fit no connected worker (largest: cpu=2 mem=23.5Gi)");
+  // Below a mebibyte: Ki when whole, else bytes (a spec's number without a unit).
+  EXPECT_NE(WaitingFor({Worker(2, 512 * 1024, 4)}, Command(0, kGi)).message.find("largest: cpu=2 mem=512Ki)"),
+            std::string::npos);
+  EXPECT_NE(WaitingFor({Worker(2, 1000, 4)}, Command(0, kGi)).message.find("largest: cpu=2 mem=1000)"),
+            std::string::npos);
 }
 
 TEST(PlacementTest, WaitingForIsNoneWhenSomeWorkerCouldTakeIt) {

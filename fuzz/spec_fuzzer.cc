@@ -42,7 +42,12 @@ void CheckWorkflow(const Spec& spec, const WorkflowDef& wf, const Map& given) {
   for (size_t i = 0; i < wf.nodes.size(); ++i) position[wf.nodes[i].id] = i;
   for (size_t i = 0; i < wf.nodes.size(); ++i) {
     const NodeDef& node = wf.nodes[i];
-    FUZZ_CHECK(spec.tasks.count(node.task) == 1);
+    // A node runs a task, or a launch plan or workflow (a child execution per element).
+    if (node.target == NodeTarget::kTask) {
+      FUZZ_CHECK(spec.tasks.count(node.task) == 1);
+    } else {
+      FUZZ_CHECK(spec.interfaces.count(node.task) == 1);
+    }
     for (const std::string& dep : node.Dependencies()) {
       FUZZ_CHECK(position.count(dep) == 1);
       FUZZ_CHECK(position[dep] < i);

@@ -53,7 +53,10 @@ void WorkerStop(bool long_form) {
     frozen_ms.push_back(std::chrono::duration_cast<milliseconds>(SteadyClock::now() - t0).count());
     w.Kill(SIGCONT);
     ASSERT_TRUE(lost) << "worker " << i << " frozen for 20 s was never declared lost";
-    ASSERT_GE(frozen_ms.back().get<long>(), 3000) << "declared lost before its liveness ran out";
+    // Lost means silent for the liveness window (3 x 1 s) since the last message it sent, and
+    // that message (a heartbeat at the latest) left at most one interval before the freeze:
+    // frozen for 2 s at least. (3 s is not a bound: the long form saw 2,829 ms.)
+    ASSERT_GE(frozen_ms.back().get<long>(), 2000) << "declared lost before its liveness ran out";
     // It notices the silence, reconnects and re-sends what it holds (stale attempts).
     ASSERT_TRUE(cluster.WaitForWorkers(4, milliseconds(30000))) << "worker " << i << " never rejoined";
     // The chaos interval of the long form: 1 s between freezes.

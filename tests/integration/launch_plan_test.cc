@@ -267,9 +267,17 @@ workflows:
 )");
   std::string exec = cluster_->Submit({spec, "outer"});
   ASSERT_FALSE(exec.empty());
-  ASSERT_TRUE(WaitFor([&] { return CountFiles(dir, exec + ".each.") == 2; }, milliseconds(60000)));
+  // The shell creates a pid file before it writes the pid: wait for two whole lines.
   std::vector<int> pids;
-  for (const auto& e : fs::directory_iterator(dir)) pids.push_back(std::stoi(ReadFile(e.path().string())));
+  ASSERT_TRUE(WaitFor([&] {
+    pids.clear();
+    for (const auto& e : fs::directory_iterator(dir)) {
+      std::string line = ReadFile(e.path().string());
+      if (line.empty() || line.back() != '\n') return false;
+      pids.push_back(std::stoi(line));
+    }
+    return pids.size() == 2;
+  }, milliseconds(60000)));
 
   RunResult r = cluster_->Fanout("abort", exec);
   EXPECT_EQ(r.exit_code, 0) << r;

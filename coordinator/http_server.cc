@@ -236,7 +236,7 @@ void HttpServer::ProbeRoutes() {
 
 }
 
-// Executions, their status and outputs, and the workers.
+// Executions, their status, nodes and outputs, and the workers.
 void HttpServer::ExecutionRoutes() {
   httplib::Server& s = *server_;
 
@@ -256,6 +256,17 @@ void HttpServer::ExecutionRoutes() {
     HttpQuery q = Query(HttpQuery::kStatus);
     q.exec = req.matches[1];
     Answer(res, std::move(q));
+  });
+  // One node of the status document (phase, size, counts, waiting reason, failures).
+  s.Get(R"(/api/v1/executions/([^/]+)/nodes/([^/]+))", [this](const httplib::Request& req, httplib::Response& res) {
+    HttpQuery q = Query(HttpQuery::kStatus);
+    q.exec = req.matches[1];
+    HttpAnswer a = AskAndWait(backend_, std::move(q));
+    if (a.status != 200) return SendJson(res, a.status, a.body);
+    Json doc = Json::parse(a.body, nullptr, false);
+    for (const Json& node : doc.is_object() ? doc.value("nodes", Json::array()) : Json::array())
+      if (node.is_object() && node.value("id", "") == req.matches[2].str()) return SendJson(res, 200, node.dump());
+    SendError(res, 404, "execution " + req.matches[1].str() + " has no node '" + req.matches[2].str() + "'");
   });
   s.Get(R"(/api/v1/executions/([^/]+)/outputs)", [this](const httplib::Request& req, httplib::Response& res) {
     HttpQuery q = Query(HttpQuery::kOutputs);

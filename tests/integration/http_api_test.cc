@@ -77,6 +77,10 @@ TEST_F(HttpApiTest, StatusOutputsAndListAreTheCliDocuments) {
   ASSERT_EQ(outputs.status, 200) << outputs.body;
   EXPECT_EQ(outputs.json(), ParseJsonOrNull(cluster_->Fanout("outputs", exec, "-o", "json").out));
   EXPECT_EQ(outputs.json()["failed_total"], 2);
+  Got node = Get(port_, "/api/v1/executions/" + exec + "/nodes/m");
+  ASSERT_EQ(node.status, 200) << node.body;
+  EXPECT_EQ(node.json(), status.json()["nodes"][0]);
+  EXPECT_EQ(Get(port_, "/api/v1/executions/" + exec + "/nodes/zz").status, 404);
 
   Json list = Get(port_, "/api/v1/executions").json();
   auto listed = [&](const Json& l) {

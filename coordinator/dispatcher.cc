@@ -385,6 +385,7 @@ void Dispatcher::OnResult(Worker& w, wire::ResultItem& r) {
   }
   if (outcome != wire::Outcome::kSystemError && outcome != wire::Outcome::kAborted)
     workers_.ObserveDuration(w, r.ended_ms - r.started_ms);
+  if (metrics_) metrics_->AttemptLatency(clock_.NowMs() - held->dispatched_ms);
   recovery_.Forget(id);
   if (r.has_checkpoint) SaveCheckpoint(*node, k.index, std::move(r.checkpoint));
   if (!r.log.empty()) {

@@ -105,7 +105,8 @@ void Histogram::Observe(double v) {
   count_++;
 }
 
-Metrics::Metrics(std::function<int64_t()> now_us) : now_us_(std::move(now_us)) {
+Metrics::Metrics(std::function<int64_t()> now_us)
+    : now_us_(std::move(now_us)), attempt_latency_({0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600}) {
   if (!now_us_) {
     now_us_ = [] {
       return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -124,6 +125,10 @@ void Metrics::StoreRoundTrip(std::string_view op, int64_t us) {
   auto it = store_round_trip_.find(op);
   if (it == store_round_trip_.end()) it = store_round_trip_.emplace(std::string(op), Histogram(RoundTripBounds())).first;
   it->second.Observe(static_cast<double>(std::max<int64_t>(us, 0)) / 1e6);
+}
+
+void Metrics::AttemptLatency(int64_t ms) {
+  attempt_latency_.Observe(static_cast<double>(std::max<int64_t>(ms, 0)) / 1e3);
 }
 
 const Histogram* Metrics::store_round_trip(std::string_view op) const {
@@ -221,6 +226,10 @@ std::string Metrics::Render(const Gauges& g) const {
            "Redis round trip of the coordinator's store requests, by operation.");
   for (const auto& [op, h] : store_round_trip_)
     w.HistogramSeries("fanout_redis_request_seconds", fmt::format("op=\"{}\"", PromLabel(op)), h);
+  w.Family("fanout_attempt_latency_seconds", "histogram",
+           "Time from dispatching an attempt to its result reaching the coordinator (queued on the worker, run, "
+           "sent back).");
+  w.HistogramSeries("fanout_attempt_latency_seconds", "", attempt_latency_);
   return w.Take();
 }
 

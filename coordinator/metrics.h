@@ -99,6 +99,9 @@ class Metrics {
   void CommitBatch() { commit_batches_++; }
   // A store request answered after `us` microseconds (`op`: "commit", "get_log", ...).
   void StoreRoundTrip(std::string_view op, int64_t us);
+  // An attempt's result reached the coordinator `ms` after its dispatch (queued on the worker,
+  // run, sent back).
+  void AttemptLatency(int64_t ms);
   void WorkerJoined() { workers_joined_++; }
   void WorkerLeft(bool lost) { (lost ? workers_lost_ : workers_left_)++; }
 
@@ -123,6 +126,7 @@ class Metrics {
   uint64_t commit_batches_ = 0;
   uint64_t workers_joined_ = 0, workers_left_ = 0, workers_lost_ = 0;
   std::map<std::string, Histogram, std::less<>> store_round_trip_;  // by op
+  Histogram attempt_latency_;
 };
 
 // A Prometheus label value, escaped (backslash, double quote, newline).

@@ -140,7 +140,7 @@ void WorkerRegistry::Assign(WorkerNo worker, SubtaskId id, uint32_t attempt, con
   } else {
     Count(id, +1);
   }
-  it->second = Inflight{worker, attempt, cost, deadline_ms, !w->hello.reports_started};
+  it->second = Inflight{worker, attempt, cost, deadline_ms, !w->hello.reports_started, clock_.NowMs()};
   Charge(*w, cost);
 }
 

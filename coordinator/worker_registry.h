@@ -43,6 +43,7 @@ struct Inflight {
   // The worker said it started it (or cannot say: a worker without reports_started). An
   // attempt that never started may wait in the worker's queue: losing the worker loses no run.
   bool started = true;
+  int64_t dispatched_ms = 0;  // Clock::NowMs when it was assigned (fanout_attempt_latency_seconds)
 };
 
 struct Worker {

@@ -3,8 +3,9 @@
 // Load() dlopens a plugin with RTLD_NOW | RTLD_LOCAL, calls its `fanout_plugin_v1()` entry,
 // checks the ABI version and registers its functions, each with a build id hashed from the
 // file's bytes and its signature when the plugin exports `fanout_plugin_signatures_v1()`. A
-// name defined twice (by two plugins, or by a plugin and a built-in) is refused. Plugins are never unloaded: a function may be running
-// on the thread pool until the process exits. Loading is done at start-up, before the loop.
+// name defined twice (by two plugins, or by a plugin and a built-in) is refused. Plugins are
+// never unloaded: a function may be running on the thread pool until the process exits.
+// Loading is done at start-up, before the loop.
 #pragma once
 
 #include <map>

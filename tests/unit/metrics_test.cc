@@ -42,6 +42,18 @@ TEST(MetricsTest, HistogramBucketsAreRenderedCumulativeWithInfSumAndCount) {
   EXPECT_EQ(Sample(text, R"(fanout_redis_request_seconds_count{op="commit"})"), 2);
 }
 
+TEST(MetricsTest, AttemptLatencyIsAHistogramInSeconds) {
+  Metrics m([] { return int64_t{0}; });
+  m.AttemptLatency(3);     // 3 ms
+  m.AttemptLatency(2000);  // 2 s
+  std::string text = m.Render(Gauges{});
+  EXPECT_EQ(Sample(text, R"(fanout_attempt_latency_seconds_bucket{le="0.005"})"), 1);
+  EXPECT_EQ(Sample(text, R"(fanout_attempt_latency_seconds_bucket{le="1"})"), 1);
+  EXPECT_EQ(Sample(text, R"(fanout_attempt_latency_seconds_bucket{le="5"})"), 2);
+  EXPECT_EQ(Sample(text, "fanout_attempt_latency_seconds_count"), 2);
+  EXPECT_DOUBLE_EQ(Sample(text, "fanout_attempt_latency_seconds_sum"), 2.003);
+}
+
 TEST(MetricsTest, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   Metrics m;
   Gauges g;

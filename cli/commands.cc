@@ -169,9 +169,14 @@ std::string MissingFunctionWait(const Json& status) {
 // Follows the execution until it is terminal, drawing progress; then prints the outputs.
 // Used by `run` (after submitting) and `watch`. Progress comes from the coordinator's events
 // (ProgressSubscription); STATUS is read to start, and whenever events have been quiet for
-// kQuietMs (a long task, a missed event, a restarted coordinator with a new event port).
+// kQuietMs (a long task, a missed event, a restarted coordinator with a new event port). A new
+// subscription gets its first document within one publisher interval (200 ms); when none has
+// come after kFirstEventMs, the execution may have ended before the subscription took effect
+// (an end is published once), so STATUS is read then rather than after kQuietMs.
 int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
   constexpr int64_t kQuietMs = 2000;
+  constexpr int64_t kFirstEventMs = 500;
+  int64_t quiet_ms = kQuietMs;
   Client& c = *t.client;
   const bool show_progress = !o.json();
   Progress progress(stderr, isatty(STDERR_FILENO) != 0);
@@ -213,11 +218,12 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
         return kExitUsage;
       }
     }
-    if (events && WallMs() - last_doc_ms < kQuietMs) {
-      std::optional<Json> ev = events->Next(milliseconds(250));
+    if (events && WallMs() - last_doc_ms < quiet_ms) {
+      std::optional<Json> ev = events->Next(milliseconds(std::min<int64_t>(250, quiet_ms)));
       if (!ev) continue;
       status = std::move(*ev);
       last_doc_ms = WallMs();
+      quiet_ms = kQuietMs;
       if (IsTerminalPhase(JsonStr(status, "phase"))) break;
       if (show_progress) progress.Update(status, WallMs());
       continue;
@@ -243,8 +249,11 @@ int WaitAndReport(Target& t, const std::string& exec, const Options& o) {
     if (IsTerminalPhase(JsonStr(status, "phase"))) break;
     if (show_progress) progress.Update(status, WallMs());
     int port = static_cast<int>(JsonInt(status, "events_port"));
-    if (port > 0 && (!events || events->port() != port))
+    quiet_ms = kQuietMs;
+    if (port > 0 && (!events || events->port() != port)) {
       events = std::make_unique<ProgressSubscription>(c.address(), port, exec, c.keys());
+      quiet_ms = kFirstEventMs;
+    }
     if (events) {
       last_doc_ms = WallMs();
     } else {

@@ -60,13 +60,9 @@ std::string CacheKey(const TaskDef& task, const CacheConfig& cache,
   }
   unsigned char digest[32];
   crypto_generichash_final(&st, digest, sizeof digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string key = task.name + ":" + cache.version + ":";
-  for (unsigned char b : digest) {
-    key.push_back(kHex[b >> 4]);
-    key.push_back(kHex[b & 15]);
-  }
-  return key;
+  char hex[2 * sizeof digest + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return task.name + ":" + cache.version + ":" + hex;
 }
 
 }  // namespace fanout

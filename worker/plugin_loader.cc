@@ -22,13 +22,9 @@ Result<std::string> BuildId(const std::string& path) {
   if (in.bad()) return Err(InvalidArgument("cannot read plugin " + path + " to hash it"));
   unsigned char digest[16];
   crypto_generichash_final(&st, digest, sizeof digest);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string id = "b2:";
-  for (unsigned char b : digest) {
-    id.push_back(kHex[b >> 4]);
-    id.push_back(kHex[b & 15]);
-  }
-  return id;
+  char hex[2 * sizeof digest + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return std::string("b2:") + hex;
 }
 
 }  // namespace

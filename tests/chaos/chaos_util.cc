@@ -179,7 +179,8 @@ Report::~Report() {
   double wall = std::chrono::duration<double>(SteadyClock::now() - start).count();
   nlohmann::json j = {{"scenario", scenario},   {"form", form},
                       {"n", n},                 {"kills", kills},
-                      {"reexecutions", reexecutions}, {"duplicates", duplicates},
+                      {"reexecutions", reexecutions}, {"retry_runs", retry_runs},
+                      {"duplicates", duplicates},
                       {"missing", missing},     {"wall_s", std::round(wall * 10) / 10},
                       {"pass", !::testing::Test::HasFailure()}};
   for (auto& [k, v] : extra.items()) j[k] = v;
@@ -227,6 +228,7 @@ void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& 
     if (runs[i] < 1 && ++never <= 5) ADD_FAILURE() << "index " << i << " never ran";
   }
   report.reexecutions = total - n;
+  report.retry_runs = CountRetryMarkers(markers);
 
   // What the user sees: the execution succeeded with the reference outputs.
   RunResult status = Cli(cluster, {"status", exec, "-o", "json"}, coordinator);

@@ -73,17 +73,22 @@ struct Report {
   long reexecutions = -1;
   long duplicates = -1;  // indexes committed more than once (must be 0)
   long missing = -1;     // indexes never committed (must be 0)
+  long retry_runs = -1;  // runs of an attempt >= 1 (CountRetryMarkers)
   SteadyClock::time_point start = SteadyClock::now();
   nlohmann::json extra = nlohmann::json::object();
   Report(std::string s, bool long_form, int n_)
       : scenario(std::move(s)), form(long_form ? "long" : "short"), n(n_) {}
   ~Report();
+  // Whether the faults made work run again: a run beyond one per index, or a retry's run. The
+  // second counts a run killed before its shell wrote its marker (it leaves none; its retry
+  // does).
+  bool RanAgain() const { return reexecutions > 0 || retry_runs > 0; }
 };
 
 // The end checks every scenario shares, through coordinator `coordinator` (empty: the
 // cluster's): the execution SUCCEEDED, its outputs are [2*0, ..., 2*(n-1)], the AOF has exactly
 // one write per index of the output hash and it equals the stored output, every index ran at
-// least once. Fills the report's reexecutions, duplicates and missing.
+// least once. Fills the report's reexecutions, retry_runs, duplicates and missing.
 void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& markers, int n,
                   Report& report, const std::string& coordinator = {});
 

@@ -218,6 +218,17 @@ std::map<int, int> CountMarkers(const std::string& dir) {
   return counts;
 }
 
+int CountRetryMarkers(const std::string& dir) {
+  int n = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir)) {
+    std::string name = e.path().filename().string();
+    size_t dot = name.find('.');
+    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])) || dot == std::string::npos) continue;
+    if (name.compare(dot + 1, 2, "0.") != 0) ++n;
+  }
+  return n;
+}
+
 std::string TailFile(const std::string& path, size_t lines) {
   std::ifstream in(path, std::ios::binary);
   std::deque<std::string> last;

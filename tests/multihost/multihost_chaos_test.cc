@@ -13,8 +13,6 @@
 // long forms with FANOUT_CHAOS_LONG=1 (`make chaos`).
 #include <gtest/gtest.h>
 
-#include <filesystem>
-
 #include <iostream>
 #include <thread>
 
@@ -47,21 +45,6 @@ class NetnsScenario : public ::testing::Test {
 // bounded in count (max_*) and in time, within ctest's TIMEOUT (300 s short, 1800 s long).
 SteadyClock::time_point FaultDeadline(bool long_form) {
   return SteadyClock::now() + (long_form ? std::chrono::minutes(12) : std::chrono::minutes(2));
-}
-
-// Whether the fault made work run again: a marker beyond one per index, or a marker of a later
-// attempt (INDEX.ATTEMPT.PID with ATTEMPT >= 1). The second counts a re-run whose first run
-// was killed before its shell wrote the marker (seen under load: two attempts lost, 0 extra
-// markers).
-bool SomethingRanAgain(const chaos::Report& report, const std::string& markers) {
-  if (report.reexecutions > 0) return true;
-  std::error_code ec;
-  for (const auto& e : std::filesystem::directory_iterator(markers, ec)) {
-    std::string name = e.path().filename().string();
-    size_t dot = name.find('.');
-    if (dot != std::string::npos && dot + 1 < name.size() && name.compare(dot + 1, 2, "0.") != 0) return true;
-  }
-  return false;
 }
 
 // A map of `n` × `double` submitted through the coordinator host's CLI.
@@ -175,7 +158,7 @@ void WorkerCutOff(bool long_form) {
   report.extra["rejoin_ms"] = rejoin_ms;
   ExpectSucceededOnce(c, w, report);
   // The cut worker's attempts ran again elsewhere: the fault did cost something.
-  EXPECT_TRUE(SomethingRanAgain(report, w.markers)) << "nothing was re-run: the cut tested nothing";
+  EXPECT_TRUE(report.RanAgain()) << "nothing was re-run: the cut tested nothing";
 }
 
 class MultiHostWorkerCutOff : public NetnsScenario {};
@@ -235,7 +218,7 @@ void CoordinatorCutOff(bool long_form) {
   report.extra["lost_ms"] = lost_ms;
   report.extra["rejoin_ms"] = rejoin_ms;
   ExpectSucceededOnce(c, w, report);
-  EXPECT_TRUE(SomethingRanAgain(report, w.markers)) << "nothing was re-run: the cut tested nothing";
+  EXPECT_TRUE(report.RanAgain()) << "nothing was re-run: the cut tested nothing";
 }
 
 class MultiHostCoordinatorCutOff : public NetnsScenario {};
@@ -282,7 +265,7 @@ void WorkerPowerOff(bool long_form) {
   report.extra["lost_ms"] = lost_ms;
   report.extra["rejoin_ms"] = rejoin_ms;
   ExpectSucceededOnce(c, w, report);
-  EXPECT_TRUE(SomethingRanAgain(report, w.markers)) << "nothing was re-run: the power-off tested nothing";
+  EXPECT_TRUE(report.RanAgain()) << "nothing was re-run: the power-off tested nothing";
 }
 
 class MultiHostWorkerPowerOff : public NetnsScenario {};

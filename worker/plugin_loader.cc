@@ -97,10 +97,4 @@ const PluginFunction* PluginRegistry::Find(std::string_view name) const {
   return it == functions_.end() ? nullptr : &it->second;
 }
 
-std::vector<std::string> PluginRegistry::Names() const {
-  std::vector<std::string> names;
-  for (const auto& [name, fn] : functions_) names.push_back(name);
-  return names;
-}
-
 }  // namespace fanout::worker

@@ -37,7 +37,7 @@ class PluginRegistry {
   Status Register(PluginFunction fn);
 
   const PluginFunction* Find(std::string_view name) const;
-  std::vector<std::string> Names() const;
+  // Every function, by name.
   const std::map<std::string, PluginFunction, std::less<>>& functions() const { return functions_; }
 
  private:

@@ -133,9 +133,16 @@ Worker::~Worker() {
   socket_.reset();
 }
 
+std::vector<wire::FunctionInfo> Worker::Offers() const {
+  std::vector<wire::FunctionInfo> offers;
+  for (const std::string& name : BuiltinNames()) offers.push_back({name, "fanout-" FANOUT_VERSION, ""});
+  for (const auto& [name, fn] : plugins_.functions()) offers.push_back({name, fn.build, fn.signature});
+  return offers;
+}
+
 std::vector<std::string> Worker::Functions() const {
-  std::vector<std::string> names = BuiltinNames();
-  for (auto& n : plugins_.Names()) names.push_back(std::move(n));
+  std::vector<std::string> names;
+  for (wire::FunctionInfo& f : Offers()) names.push_back(std::move(f.name));
   return names;
 }
 
@@ -253,11 +260,8 @@ void Worker::SendHello() {
   h.worker_id = config_.id;
   h.slots = config_.slots;
   h.command_slots = CommandSlots();
-  h.functions = Functions();
-  for (const std::string& name : BuiltinNames())
-    h.function_info.push_back(wire::FunctionInfo{name, "fanout-" FANOUT_VERSION, ""});
-  for (const auto& [name, fn] : plugins_.functions())
-    h.function_info.push_back(wire::FunctionInfo{name, fn.build, fn.signature});
+  h.function_info = Offers();
+  for (const wire::FunctionInfo& f : h.function_info) h.functions.push_back(f.name);
   h.labels = config_.labels;
   h.cpu = config_.cpu;
   h.mem_bytes = config_.mem_bytes;

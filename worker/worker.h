@@ -57,7 +57,10 @@ class Worker {
   // Serves until drained or shut down; returns the process exit code. Call once.
   int Run();
 
-  // Every function this worker can run: built-ins, then plugin functions.
+  // Every function this worker can run, built-ins then plugin functions, with the build and
+  // signature it advertises in HELLO.
+  std::vector<wire::FunctionInfo> Offers() const;
+  // Their names.
   std::vector<std::string> Functions() const;
 
  private:

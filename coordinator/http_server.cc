@@ -195,7 +195,6 @@ void HttpServer::Guards() {
   s.set_error_handler([](const httplib::Request& req, httplib::Response& res) {
     if (res.body.empty()) SendError(res, res.status, "no such resource: " + req.path);
   });
-
 }
 
 // The page, the probes and /metrics.
@@ -233,7 +232,6 @@ void HttpServer::ProbeRoutes() {
     if (!snap) return SendError(res, 503, "the coordinator's event loop is not answering");
     res.set_content(snap->metrics, "text/plain; version=0.0.4; charset=utf-8");
   });
-
 }
 
 // Executions, their status, nodes and outputs, and the workers.

@@ -20,6 +20,9 @@ std::vector<double> RoundTripBounds() {
   return {0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
 
+// An attempt runs from a millisecond (a built-in) to an hour (a long command).
+std::vector<double> AttemptLatencyBounds() { return {0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600}; }
+
 // Prometheus text for one number: integers as integers, others in the shortest form.
 std::string Num(double v) { return fmt::format("{}", v); }
 
@@ -106,7 +109,7 @@ void Histogram::Observe(double v) {
 }
 
 Metrics::Metrics(std::function<int64_t()> now_us)
-    : now_us_(std::move(now_us)), attempt_latency_({0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10, 60, 300, 1800, 3600}) {
+    : now_us_(std::move(now_us)), attempt_latency_(AttemptLatencyBounds()) {
   if (!now_us_) {
     now_us_ = [] {
       return std::chrono::duration_cast<std::chrono::microseconds>(

@@ -7,9 +7,9 @@
 
 #include <signal.h>
 
+#include <cctype>
 #include <filesystem>
 #include <nlohmann/json.hpp>
-#include <cctype>
 #include <set>
 #include <sstream>
 #include <string>

@@ -1,4 +1,4 @@
-// CommandRunner: runs a command task (DESIGN §3.3) as a child process with uv_spawn.
+// CommandRunner: runs a command task (DESIGN §3.3) as a child process (posix_spawn).
 //
 // The command runs below a task shim (task_shim.h), in its own session and process group, in
 // the worker's working directory, with {{inputs.NAME}} replaced in its argv (as data, never as
@@ -92,6 +92,8 @@ class CommandRunner : public TaskRunner {
   Status Prepare(std::vector<std::string>* argv, std::vector<std::string>* env);
   void StartRead(Stream* s);
   void DrainNow(Stream* s);
+  void Reap();
+  void CloseExitWatch();
   void OnExit(int64_t exit_status, int term_signal);
   void Terminate();
   void MaybeFinish();
@@ -112,7 +114,8 @@ class CommandRunner : public TaskRunner {
   std::optional<std::string> last_saved_;  // the last checkpoint sent
 
   std::filesystem::path dir_;  // per-attempt scratch
-  UvHandle<uv_process_t> process_;
+  int pidfd_ = -1;                // the shim's, until reaped
+  UvHandle<uv_poll_t> exit_watch_;  // readable pidfd_: the shim exited
   UvHandle<uv_pipe_t> stdin_;
   WriteReq* write_ = nullptr;
   Stream out_, err_;

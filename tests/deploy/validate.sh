@@ -249,6 +249,9 @@ else
   expect '^FROM[[:space:]]+debian:bookworm-slim' "a runtime stage FROM debian:bookworm-slim"
   expect '^ENTRYPOINT[[:space:]].*tini' "tini as ENTRYPOINT"
   expect 'ctest[[:space:]]+-L[[:space:]]+unit' "ctest -L unit in the build"
+  # Without it beside fanout-worker, every command is supervised by a second fanout-worker
+  # (dynamic, some twenty libraries) instead of the small static shim.
+  expect 'cp[[:space:]].*build/bin/fanout-task-shim[[:space:]].*/opt/fanout/bin' "fanout-task-shim staged beside fanout-worker"
   # Every file COPY'd from the build context must exist.
   missing=""
   while read -r src; do

@@ -113,11 +113,12 @@ Result<SpawnedShim> SpawnShim(const std::string& exe, char* const* argv, char* c
   }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
+  // The lifeline first, in case it sits in a stdio slot (a worker started with stdio closed).
+  // dup2 onto the same slot clears close-on-exec too (glibc >= 2.29).
+  if (lifeline_fd >= 0) posix_spawn_file_actions_adddup2(&actions, lifeline_fd, kShimLifelineFd);
   posix_spawn_file_actions_adddup2(&actions, in[0], STDIN_FILENO);
   posix_spawn_file_actions_adddup2(&actions, out[1], STDOUT_FILENO);
   posix_spawn_file_actions_adddup2(&actions, err[1], STDERR_FILENO);
-  // dup2 onto the same slot clears close-on-exec too (glibc >= 2.29).
-  if (lifeline_fd >= 0) posix_spawn_file_actions_adddup2(&actions, lifeline_fd, kShimLifelineFd);
   if (cwd != nullptr) posix_spawn_file_actions_addchdir_np(&actions, cwd);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
@@ -317,9 +318,16 @@ void CommandRunner::Start() {
   uv_pipe_init(loop_, stdin_.get(), 0);
   uv_pipe_init(loop_, out_.pipe.get(), 0);
   uv_pipe_init(loop_, err_.pipe.get(), 0);
-  uv_pipe_open(stdin_.get(), shim->stdin_fd);
-  uv_pipe_open(out_.pipe.get(), shim->stdout_fd);
-  uv_pipe_open(err_.pipe.get(), shim->stderr_fd);
+  for (auto [pipe, fd] : {std::pair{stdin_.get(), shim->stdin_fd},
+                          std::pair{out_.pipe.get(), shim->stdout_fd},
+                          std::pair{err_.pipe.get(), shim->stderr_fd}}) {
+    if (int rc = uv_pipe_open(pipe, fd); rc != 0) {  // not seen; the attempt goes on without it
+      spdlog::warn("{} cannot watch a pipe of the command: {}", KeyLog(key_), uv_strerror(rc));
+      close(fd);
+      if (pipe == out_.pipe.get()) out_.eof = true;
+      if (pipe == err_.pipe.get()) err_.eof = true;
+    }
+  }
   uv_poll_init(loop_, exit_watch_.get(), pidfd_);
   exit_watch_->data = this;
   uv_poll_start(exit_watch_.get(), UV_READABLE, [](uv_poll_t* w, int, int) {

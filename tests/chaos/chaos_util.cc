@@ -249,10 +249,18 @@ void CheckOutcome(Cluster& cluster, const std::string& exec, const std::string& 
   EXPECT_EQ(bad, 0) << "outputs that differ from the reference";
 }
 
+std::chrono::milliseconds TerminalDeadline(bool long_form) {
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+  constexpr int kScale = 4;
+#else
+  constexpr int kScale = 1;
+#endif
+  return std::chrono::milliseconds((long_form ? 900000 : 180000) * kScale);
+}
+
 void ExpectSucceededOnce(Cluster& cluster, const std::string& exec, const std::string& markers,
                          int n, Report& report) {
-  std::string phase = WaitTerminal(cluster.redis(), exec,
-                                   std::chrono::milliseconds(report.form == "long" ? 900000 : 180000));
+  std::string phase = WaitTerminal(cluster.redis(), exec, TerminalDeadline(report.form == "long"));
   if (phase != "SUCCEEDED") ExpectWorkersAlive(cluster);
   ASSERT_EQ(phase, "SUCCEEDED");
   CheckOutcome(cluster, exec, markers, n, report);

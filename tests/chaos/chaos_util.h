@@ -42,6 +42,10 @@ std::string Submit(Cluster& cluster, const std::string& markers, int n, int slee
 // committed outputs of node `double`.
 std::string PhaseInRedis(const RedisServer& redis, const std::string& exec);
 long CommittedInRedis(const RedisServer& redis, const std::string& exec);
+// How long a scenario's map may take to end: 900 s for the long form, 180 s for the short one,
+// four times that under ASan/TSan, where every process start and every message costs several
+// times more (a short run of 3,000 commands took 211 s under `make sanitize`).
+std::chrono::milliseconds TerminalDeadline(bool long_form);
 // Waits until the execution is terminal in Redis; returns its phase ("" on timeout).
 std::string WaitTerminal(const RedisServer& redis, const std::string& exec,
                          std::chrono::milliseconds timeout);

@@ -118,7 +118,7 @@ void CoordinatorFence(bool long_form) {
   // A's workers have nobody to talk to: stop them. B carries on.
   for (size_t i = 0; i < cluster.worker_count(); ++i) cluster.KillWorker(i, SIGKILL);
   b->Kill(SIGCONT);
-  std::string phase = WaitTerminal(cluster.redis(), exec, milliseconds(long_form ? 900000 : 180000));
+  std::string phase = WaitTerminal(cluster.redis(), exec, TerminalDeadline(long_form));
   ASSERT_EQ(phase, "SUCCEEDED") << TailFile(b->StderrPath(), 30);
   CheckOutcome(cluster, exec, markers, n, report, b_addr);
   EXPECT_TRUE(b->Running()) << "B should still serve";

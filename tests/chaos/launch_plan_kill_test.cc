@@ -83,7 +83,7 @@ void LaunchPlanKill(bool long_form) {
   }));
   report.extra["at_kills"] = kill_at;
 
-  std::string phase = WaitTerminal(cluster.redis(), exec, milliseconds(long_form ? 900000 : 180000));
+  std::string phase = WaitTerminal(cluster.redis(), exec, TerminalDeadline(long_form));
   ASSERT_EQ(phase, "SUCCEEDED");
 
   // Commits, counted in the AOF: each inner index once per child, each child once in the outer node.

@@ -87,7 +87,7 @@ MultiHostOptions ScenarioOptions() {
 // coordinator host, and every worker alive (powered-off hosts were powered on again).
 void ExpectSucceededOnce(MultiHostCluster& c, const Workload& w, Report& report) {
   std::string phase = chaos::WaitTerminal(
-      c.base().redis(), w.exec, milliseconds(report.form == "long" ? 900000 : 180000));
+      c.base().redis(), w.exec, chaos::TerminalDeadline(report.form == "long"));
   ASSERT_EQ(phase, "SUCCEEDED");
   chaos::CheckOutcome(c.base(), w.exec, w.markers, w.n, report, c.CoordinatorAddress());
   for (size_t i = 0; i < c.worker_count(); ++i)

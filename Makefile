@@ -43,7 +43,7 @@ chaos: build
 bench: deps
 	cmake -S . -B build-release -G Ninja -DCMAKE_BUILD_TYPE=Release \
 	  "-DCMAKE_CXX_FLAGS=-Wno-error=restrict -Wno-error=maybe-uninitialized -Wno-error=array-bounds -Wno-error=stringop-overflow -Wno-error=stringop-overread"
-	cmake --build build-release -j $(JOBS) --target fanout fanout-coordinator fanout-worker
+	cmake --build build-release -j $(JOBS) --target fanout fanout-coordinator fanout-worker fanout-task-shim
 	@./bench/run.sh build-release
 
 # The unit and integration suites (and the short chaos forms) under ASan + UBSan, in build-asan.

@@ -89,7 +89,9 @@ trap 'exit 143' TERM
 
 # Snapshot the binaries: a rebuild during the run must not change what is measured half-way.
 mkdir -p "$TMP/bin"
-for b in fanout fanout-coordinator fanout-worker; do
+# fanout-task-shim too: without it beside fanout-worker, the worker supervises every command
+# with a copy of itself (three times the CPU per command).
+for b in fanout fanout-coordinator fanout-worker fanout-task-shim; do
   [ -x "$BIN/$b" ] || { echo "bench: $BIN/$b missing; build it first (make bench does)" >&2; exit 2; }
   cp "$BIN/$b" "$TMP/bin/$b"
 done

@@ -1210,7 +1210,7 @@ Status CheckInputLimits(const std::string& name, const Value& v, const InputLimi
 
 }  // namespace
 
-Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given,
+Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, Map given,
                                   const InputLimits& limits) {
   Map out;
   std::set<std::string_view> declared;
@@ -1228,7 +1228,7 @@ Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given,
     if (it != given.end()) {
       Status st = in.type.Check(it->second);
       if (!st.ok()) return Err(InvalidArgument("input '" + in.name + "': " + st.message()));
-      out.emplace(in.name, in.type.Coerce(it->second));
+      out.emplace(in.name, in.type.Coerce(std::move(it->second)));
     } else if (in.default_value) {
       out.emplace(in.name, *in.default_value);
     } else if (in.type.kind() == Type::Kind::kOptional) {
@@ -1248,18 +1248,18 @@ Result<Map> ResolveWorkflowInputs(const WorkflowDef& wf, const Map& given,
   return out;
 }
 
-Result<Map> ResolveLaunchPlanInputs(const Spec& spec, const LaunchPlanDef& lp, const Map& given,
+Result<Map> ResolveLaunchPlanInputs(const Spec& spec, const LaunchPlanDef& lp, Map given,
                                     const InputLimits& limits) {
   auto wit = spec.workflows.find(lp.workflow);
   if (wit == spec.workflows.end()) return Err(InvalidArgument("no workflow '" + lp.workflow + "'"));
   Map merged = lp.default_inputs;
-  for (const auto& [name, v] : given) {
+  for (auto& [name, v] : given) {
     if (lp.fixed_inputs.count(name))
       return Err(InvalidArgument("input '" + name + "' is fixed by launch plan '" + lp.name + "' and cannot be given"));
-    merged.insert_or_assign(name, v);
+    merged.insert_or_assign(name, std::move(v));
   }
   for (const auto& [name, v] : lp.fixed_inputs) merged.insert_or_assign(name, v);
-  return ResolveWorkflowInputs(wit->second, merged, limits);
+  return ResolveWorkflowInputs(wit->second, std::move(merged), limits);
 }
 
 Status CheckKnownMapLengths(const WorkflowDef& wf, const Map& inputs) {

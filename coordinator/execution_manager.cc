@@ -62,13 +62,14 @@ std::string ExecutionManager::NewId() {
 }
 
 Result<std::unique_ptr<Execution>> ExecutionManager::Build(std::shared_ptr<const Spec> spec, const std::string& plan,
-                                                           const Map& given, int64_t max_parallelism) {
+                                                           Map given, int64_t max_parallelism) {
   auto e = std::make_unique<Execution>();
   e->spec = std::move(spec);
   ASSIGN_OR_RETURN(LaunchPlanDef lp, e->spec->FindLaunchPlan(plan));
   e->launch_plan = lp.name;
   e->wf = &e->spec->workflows.at(lp.workflow);
-  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given, InputLimitsOf(options_.limits)));
+  ASSIGN_OR_RETURN(Map inputs,
+                   ResolveLaunchPlanInputs(*e->spec, lp, std::move(given), InputLimitsOf(options_.limits)));
   RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
   for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
   e->max_parallelism = EffectiveParallelism(lp, *e->wf, max_parallelism);
@@ -113,9 +114,9 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitR
   if (!req.inputs_json.empty()) {
     ASSIGN_OR_RETURN(Value v, ParseJson(req.inputs_json));
     if (!v.is_map()) return Err(InvalidArgument("inputs must be a JSON object"));
-    given = v.as_map();
+    given = std::move(v.as_map());  // a large input is moved, never copied
   }
-  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), req.workflow, given,
+  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), req.workflow, std::move(given),
                                  req.max_parallelism));
   RETURN_IF_ERROR(RoomForAnother());  // after the checks of what was sent: a usage error first
   e->overwrite_cache = req.overwrite_cache;
@@ -135,7 +136,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::PrepareRecovery(const std::
   // The stored inputs are complete (defaults and fixed inputs applied): run the workflow.
   std::string plan = FieldOf(fields, keys::kFieldWorkflow);
   std::string mp = FieldOf(fields, keys::kFieldMaxParallelism);
-  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), plan, inputs->as_map(),
+  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), plan, std::move(inputs->as_map()),
                                  mp.empty() ? -1 : std::atoll(mp.c_str())));
   RETURN_IF_ERROR(RoomForAnother());
   std::string launch_plan = FieldOf(fields, keys::kFieldLaunchPlan);
@@ -161,7 +162,7 @@ Result<std::unique_ptr<Execution>> ExecutionManager::PrepareChild(const NodeRun&
   e->spec = parent.spec;
   e->launch_plan = lp.name;
   e->wf = &e->spec->workflows.at(lp.workflow);
-  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, given, InputLimitsOf(options_.limits)));
+  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, std::move(given), InputLimitsOf(options_.limits)));
   RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
   for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
   // Not inherited from the parent (as Flyte's child executions): its own launch plan's.

@@ -106,7 +106,7 @@ class ExecutionManager {
 
  private:
   Result<std::unique_ptr<Execution>> Build(std::shared_ptr<const Spec> spec, const std::string& plan,
-                                           const Map& given, int64_t max_parallelism);
+                                           Map given, int64_t max_parallelism);
   // An execution from its stored fields (nullptr and a logged reason when it cannot be).
   Result<std::unique_ptr<Execution>> FromStored(const StoredExecution& stored, std::shared_ptr<const Spec> spec);
   std::string NewId();

@@ -327,7 +327,10 @@ int CmdRun(const RunArgs& a, const Options& o) {
   const WorkflowDef* wf = &spec->workflows.at(plan->workflow);
   Result<Map> given = ParseInputFlags(a.inputs, *wf);
   if (!given) return Fail(given.error());
-  Result<Map> resolved = ResolveLaunchPlanInputs(*spec, *plan, *given);
+  // What is sent is what was given (the coordinator applies defaults and fixed inputs); taken
+  // before the check below consumes `given`, so a large input is not copied for it.
+  std::string inputs_json = InputsToJson(*given);
+  Result<Map> resolved = ResolveLaunchPlanInputs(*spec, *plan, std::move(*given));
   if (!resolved) return Fail(resolved.error());
   if (Status s = CheckKnownMapLengths(*wf, *resolved); !s.ok()) return Fail(s);
 
@@ -346,7 +349,7 @@ int CmdRun(const RunArgs& a, const Options& o) {
   std::error_code ec;
   if (auto abs = std::filesystem::absolute(a.file, ec); !ec) req.spec_dir = abs.parent_path().lexically_normal().string();
   req.workflow = plan->name;
-  req.inputs_json = InputsToJson(*given);
+  req.inputs_json = std::move(inputs_json);
   req.overwrite_cache = a.overwrite_cache;
   req.max_parallelism = a.max_parallelism;
   req.wait_for_workers = a.wait_for_workers;

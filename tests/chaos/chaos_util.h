@@ -77,7 +77,7 @@ struct Report {
   long reexecutions = -1;
   long duplicates = -1;  // indexes committed more than once (must be 0)
   long missing = -1;     // indexes never committed (must be 0)
-  long retry_runs = -1;  // runs of an attempt >= 1 (CountRetryMarkers)
+  long retry_runs = -1;  // runs of an attempt >= 1 (CountMarkers' retry_runs)
   SteadyClock::time_point start = SteadyClock::now();
   nlohmann::json extra = nlohmann::json::object();
   Report(std::string s, bool long_form, int n_)

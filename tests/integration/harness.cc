@@ -208,25 +208,18 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-std::map<int, int> CountMarkers(const std::string& dir) {
+std::map<int, int> CountMarkers(const std::string& dir, int* retry_runs) {
   std::map<int, int> counts;
+  if (retry_runs != nullptr) *retry_runs = 0;
   for (const auto& e : std::filesystem::directory_iterator(dir)) {
     std::string name = e.path().filename().string();
     if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0]))) continue;
-    counts[std::stoi(name.substr(0, name.find('.')))]++;
+    size_t dot = name.find('.');
+    counts[std::stoi(name.substr(0, dot))]++;
+    if (retry_runs != nullptr && dot != std::string::npos && name.compare(dot + 1, 2, "0.") != 0)
+      ++*retry_runs;
   }
   return counts;
-}
-
-int CountRetryMarkers(const std::string& dir) {
-  int n = 0;
-  for (const auto& e : std::filesystem::directory_iterator(dir)) {
-    std::string name = e.path().filename().string();
-    size_t dot = name.find('.');
-    if (name.empty() || !std::isdigit(static_cast<unsigned char>(name[0])) || dot == std::string::npos) continue;
-    if (name.compare(dot + 1, 2, "0.") != 0) ++n;
-  }
-  return n;
 }
 
 std::string TailFile(const std::string& path, size_t lines) {

@@ -71,10 +71,10 @@ std::string ReadFile(const std::string& path);
 // The last `lines` lines of a file.
 std::string TailFile(const std::string& path, size_t lines);
 // Marker files named "INDEX.…" (one per task execution, written by test tasks): index → how
-// many. Files whose name does not start with a digit are ignored.
-std::map<int, int> CountMarkers(const std::string& dir);
-// Marker files of a later attempt ("INDEX.ATTEMPT.…" with ATTEMPT >= 1): runs that were retries.
-int CountRetryMarkers(const std::string& dir);
+// many. Files whose name does not start with a digit are ignored. `retry_runs`, when given,
+// gets the number of markers of a later attempt ("INDEX.ATTEMPT.…" with ATTEMPT >= 1): runs
+// that were retries. One pass over the directory for both.
+std::map<int, int> CountMarkers(const std::string& dir, int* retry_runs = nullptr);
 
 // A fresh directory (mkdtemp under $TMPDIR or /tmp), removed recursively on destruction unless
 // the environment has FANOUT_KEEP_TEST_DIRS (then its path is printed). Move-only.

@@ -53,17 +53,59 @@ std::string ResolveExecutable(const std::string& name) {
   return name;  // execve fails with ENOENT and the error is reported
 }
 
-// environ with `extra` set (overriding existing names).
-std::vector<std::string> MergedEnv(const Env& extra) {
+// The FANOUT_* variables a test run takes from the shell that started it: the run's own
+// markers and the harness's knobs. Every other one is the user's configuration of fanout
+// (FANOUT_HOME, FANOUT_COORDINATOR, FANOUT_REDIS, ...): a test must not depend on it, and a
+// daemon that inherited it would, say, load the CURVE keys of the user's ~/.fanout.
+// FANOUT_HOME of the test process itself: a path that does not exist, so that what is
+// started without a home of its own finds no keys and no local cluster.
+constexpr char kNoHome[] = "/nonexistent/fanout-test-home";
+
+bool IsHarnessVariable(std::string_view name) {
+  static constexpr std::string_view kKept[] = {
+      "FANOUT_TEST_RUN", "FANOUT_TASK_ENV",       "FANOUT_BIN_DIR",
+      "FANOUT_SOURCE_DIR", "FANOUT_KEEP_TEST_DIRS", "FANOUT_PAGE_TEST_N"};
+  return std::find(std::begin(kKept), std::end(kKept), name) != std::end(kKept) ||
+         name.rfind("FANOUT_CHAOS_", 0) == 0;
+}
+
+// Unsets the user's FANOUT_* configuration in this test process before any test runs, so
+// that neither the tests nor what they start see it, and points FANOUT_HOME at kNoHome: a
+// process forked without Process (which gives each its own home) must not fall back to
+// ~/.fanout either. A test may still set such a variable itself (setenv) and have its
+// processes inherit it.
+[[maybe_unused]] const bool kUserConfigScrubbed = [] {
+  std::vector<std::string> names;
+  for (char** e = environ; *e != nullptr; ++e) {
+    std::string_view kv(*e);
+    std::string_view name = kv.substr(0, kv.find('='));
+    if (name.rfind("FANOUT_", 0) == 0 && !IsHarnessVariable(name)) names.emplace_back(name);
+  }
+  for (const std::string& name : names) unsetenv(name.c_str());
+  setenv("FANOUT_HOME", kNoHome, 1);
+  return true;
+}();
+
+// environ with `extra` set (overriding existing names). FANOUT_HOME is `default_home` unless
+// `extra` or the test itself set one, so that no process of a test reads or writes the home
+// of the user who runs the suite (~/.fanout, the default).
+std::vector<std::string> MergedEnv(const Env& extra, const std::string& default_home) {
   std::vector<std::string> out;
+  bool has_home = false;
   for (char** e = environ; *e != nullptr; ++e) {
     std::string_view kv(*e);
     std::string_view name = kv.substr(0, kv.find('='));
     bool overridden = std::any_of(extra.begin(), extra.end(),
                                   [&](const auto& p) { return p.first == name; });
+    if (name == "FANOUT_HOME" && kv.substr(name.size() + 1) == kNoHome) continue;
     if (!overridden) out.emplace_back(kv);
+    has_home = has_home || (!overridden && name == "FANOUT_HOME");
   }
-  for (const auto& [k, v] : extra) out.push_back(k + "=" + v);
+  for (const auto& [k, v] : extra) {
+    out.push_back(k + "=" + v);
+    has_home = has_home || k == "FANOUT_HOME";
+  }
+  if (!has_home) out.push_back("FANOUT_HOME=" + default_home);
   return out;
 }
 
@@ -293,7 +335,7 @@ Process::Process(std::vector<std::string> argv, const std::string& log_dir, cons
 
   // Everything the child needs is prepared before fork: after it, only async-signal-safe calls.
   std::string exe = ResolveExecutable(argv[0]);
-  std::vector<std::string> envs = MergedEnv(env);
+  std::vector<std::string> envs = MergedEnv(env, log_dir + "/fanout-home");
   std::vector<char*> c_argv = CStrings(argv);
   std::vector<char*> c_env = CStrings(envs);
   int flags = O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC;

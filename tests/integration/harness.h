@@ -104,6 +104,8 @@ class Process {
   // plus `env` (overriding), in `cwd` (empty: inherited), stdout and stderr appended to
   // LOG_DIR/NAME.out and LOG_DIR/NAME.err (NAME: basename of argv[0] when empty).
   // A failure to start is reported by SpawnError() and an exit code of 127.
+  // FANOUT_HOME is LOG_DIR/fanout-home unless `env` or the test set one: a test never sees
+  // the home (nor any other FANOUT_* setting) of the user who runs the suite.
   Process(std::vector<std::string> argv, const std::string& log_dir, const Env& env = {},
           const std::string& cwd = {}, std::string name = {});
   ~Process();

@@ -153,6 +153,34 @@ TEST(ProcessTest, PassesExtraEnvironmentAndWorkingDirectory) {
   EXPECT_EQ(p.Stdout(), "inherited new extra\n" + fs::canonical(cwd.path()).string() + "\n");
 }
 
+// Runs in a child of UsersFanoutConfigurationDoesNotReachTheTestsOrTheirProcesses (skipped
+// otherwise): that test starts this binary with the user's FANOUT_* variables set.
+TEST(ProcessTest, ProbeOfTheUsersConfiguration) {
+  if (std::getenv("HARNESS_SELF_PROBE") == nullptr) GTEST_SKIP() << "run by its parent test";
+  EXPECT_EQ(std::getenv("FANOUT_REDIS"), nullptr);
+  const char* home = std::getenv("FANOUT_HOME");  // not the user's, and nothing is there
+  ASSERT_NE(home, nullptr);
+  EXPECT_FALSE(fs::exists(home)) << home;
+  EXPECT_STREQ(std::getenv("FANOUT_PAGE_TEST_N"), "7");  // a knob of the tests stays
+  TempDir logs;
+  Process p({"sh", "-c", "echo \"$FANOUT_HOME|$FANOUT_REDIS\""}, logs.path());
+  ASSERT_EQ(p.Wait(10s), 0);
+  EXPECT_EQ(p.Stdout(), logs.Path("fanout-home") + "|\n");
+}
+
+TEST(ProcessTest, UsersFanoutConfigurationDoesNotReachTheTestsOrTheirProcesses) {
+  TempDir logs;
+  Process child({"/proc/self/exe", "--gtest_filter=ProcessTest.ProbeOfTheUsersConfiguration"},
+                logs.path(),
+                {{"HARNESS_SELF_PROBE", "1"},
+                 {"FANOUT_HOME", logs.Path("users-home")},
+                 {"FANOUT_REDIS", "192.0.2.1:6379"},
+                 {"FANOUT_PAGE_TEST_N", "7"}},
+                {}, "probe");
+  ASSERT_EQ(child.Wait(60s), 0) << child.Stdout() << child.Stderr();
+  EXPECT_NE(child.Stdout().find("[  PASSED  ] 1 test"), std::string::npos) << child.Stdout();
+}
+
 TEST(ProcessTest, StdinIsDevNull) {
   TempDir logs;
   Process p({"cat"}, logs.path());

@@ -213,18 +213,27 @@ Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
   return out;
 }
 
-std::string MsgpackArrayHeader(size_t n) {
+namespace {
+
+// A fix form (`fix_tag | n` below 16), else the 16- or 32-bit form, big-endian.
+std::string CollectionHeader(size_t n, uint8_t fix_tag, uint8_t tag16, uint8_t tag32) {
   std::string h;
   if (n < 16) {
-    h.push_back(static_cast<char>(0x90 | n));
+    h.push_back(static_cast<char>(fix_tag | n));
   } else if (n <= 0xffff) {
-    h = {static_cast<char>(0xdc), static_cast<char>(n >> 8), static_cast<char>(n & 0xff)};
+    h = {static_cast<char>(tag16), static_cast<char>(n >> 8), static_cast<char>(n & 0xff)};
   } else {
-    h = {static_cast<char>(0xdd), static_cast<char>((n >> 24) & 0xff),
+    h = {static_cast<char>(tag32), static_cast<char>((n >> 24) & 0xff),
          static_cast<char>((n >> 16) & 0xff), static_cast<char>((n >> 8) & 0xff),
          static_cast<char>(n & 0xff)};
   }
   return h;
 }
+
+}  // namespace
+
+std::string MsgpackArrayHeader(size_t n) { return CollectionHeader(n, 0x90, 0xdc, 0xdd); }
+
+std::string MsgpackMapHeader(size_t n) { return CollectionHeader(n, 0x80, 0xde, 0xdf); }
 
 }  // namespace fanout

@@ -48,5 +48,7 @@ Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
 
 // The header bytes of a msgpack array of n elements (fixarray / array16 / array32).
 std::string MsgpackArrayHeader(size_t n);
+// The header bytes of a msgpack map of n pairs (fixmap / map16 / map32).
+std::string MsgpackMapHeader(size_t n);
 
 }  // namespace fanout

@@ -52,14 +52,21 @@ uint32_t AttemptsStarted(const SubtaskRecord& rec) {
 }
 
 ClientApi::ClientApi(ExecutionTable& execs, ExecutionManager& manager, WorkerRegistry& workers, Store& store,
-                     Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting)
+                     Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting,
+                     Offload offload)
     : execs_(execs),
       manager_(manager),
       workers_(workers),
       store_(store),
       outbox_(outbox),
       health_(std::move(health)),
-      cluster_starting_(std::move(cluster_starting)) {}
+      cluster_starting_(std::move(cluster_starting)),
+      offload_(std::move(offload)) {
+  if (!offload_) offload_ = [](std::function<void()> work, std::function<void()> done) {
+    work();
+    done();
+  };
+}
 
 void ClientApi::Reply(const std::string& identity, uint64_t rid, const Status& st,
                       const std::string& json) {
@@ -73,10 +80,10 @@ void ClientApi::Reply(const std::string& identity, uint64_t rid, const Status& s
 
 void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::string_view body) {
   switch (kind) {
-    case wire::Kind::kSubmit: return Decoded(identity, body, &ClientApi::Submit);
-    case wire::Kind::kLogs: return Decoded(identity, body, &ClientApi::Logs);
-    case wire::Kind::kUpdate: return Decoded(identity, body, &ClientApi::Update);
-    case wire::Kind::kCacheClear: return Decoded(identity, body, &ClientApi::CacheClear);
+    case wire::Kind::kSubmit: return Decoded<wire::SubmitRequest>(identity, body, &ClientApi::Submit);
+    case wire::Kind::kLogs: return Decoded<wire::LogsRequest>(identity, body, &ClientApi::Logs);
+    case wire::Kind::kUpdate: return Decoded<wire::UpdateRequest>(identity, body, &ClientApi::Update);
+    case wire::Kind::kCacheClear: return Decoded<wire::CacheClearRequest>(identity, body, &ClientApi::CacheClear);
     default:
       break;
   }
@@ -94,9 +101,23 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
   }
 }
 
-void ClientApi::Submit(const std::string& identity, const wire::SubmitRequest& req) {
-  auto e = manager_.Prepare(req);
-  if (!e) return Reply(identity, req.rid, e.error(), "");
+void ClientApi::Submit(const std::string& identity, wire::SubmitRequest req) {
+  // Parsing, resolving and encoding a 1M-element input takes a second or more: it runs off
+  // the loop, so that workers and other clients are served meanwhile.
+  auto parsed = std::make_shared<Result<std::unique_ptr<Execution>>>(std::unexpected(Internal("not parsed")));
+  uint64_t rid = req.rid;
+  bool wait_for_workers = req.wait_for_workers;
+  auto owned = std::make_shared<wire::SubmitRequest>(std::move(req));
+  offload_([parsed, owned, limits = manager_.limits()] { *parsed = ParseSubmission(*owned, limits); },
+           [this, parsed, identity, rid, wait_for_workers] {
+             Admitted(identity, rid, wait_for_workers, std::move(*parsed));
+           });
+}
+
+void ClientApi::Admitted(const std::string& identity, uint64_t rid, bool wait_for_workers,
+                         Result<std::unique_ptr<Execution>> e) {
+  if (!e) return Reply(identity, rid, e.error(), "");
+  if (Status st = manager_.Admit(**e); !st.ok()) return Reply(identity, rid, st, "");
   // DESIGN §3.3: the spec's functions against what the connected workers offer.
   std::vector<WorkerOffer> offers;
   for (const WorkerView& v : workers_.Views()) {
@@ -108,10 +129,10 @@ void ClientApi::Submit(const std::string& identity, const wire::SubmitRequest& r
     offers.push_back(std::move(offer));
   }
   if (Status st = CheckFunctions(*(*e)->spec, *(*e)->wf, offers,
-                                 SignatureCheckOptions{req.wait_for_workers, cluster_starting_()});
+                                 SignatureCheckOptions{wait_for_workers, cluster_starting_()});
       !st.ok())
-    return Reply(identity, req.rid, st, "");
-  manager_.Accept(std::move(*e), [this, identity, rid = req.rid](Status st, const Execution* e) {
+    return Reply(identity, rid, st, "");
+  manager_.Accept(std::move(*e), [this, identity, rid](Status st, const Execution* e) {
     if (!st.ok()) return Reply(identity, rid, st, "");
     Json j{{"execution", e->id}};
     if (!e->recovered_from.empty()) j["recovered_from"] = e->recovered_from;

@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -32,10 +33,17 @@ class ClientApi {
     uint64_t dropped_messages = 0;
     int http_port = 0;              // 0: no HTTP
   };
+  // Runs `work` where it does not hold the loop (a thread-pool thread), then `done` on the
+  // loop. `work` may touch nothing of the coordinator's; `done` may.
+  using Offload = std::function<void(std::function<void()> work, std::function<void()> done)>;
+
   // cluster_starting(): true while workers may still be joining after the coordinator started;
   // a submission then, with no worker connected, is not checked against worker offers.
+  // offload: where a submission is parsed; null: at once, on the caller's thread (the core's
+  // tests, which run no loop).
   ClientApi(ExecutionTable& execs, ExecutionManager& manager, WorkerRegistry& workers, Store& store,
-            Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting);
+            Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting,
+            Offload offload);
 
   void OnRequest(const std::string& identity, wire::Kind kind, std::string_view body);
 
@@ -43,14 +51,16 @@ class ClientApi {
   void Reply(const std::string& identity, uint64_t rid, const Status& st, const std::string& json);
   // Decodes a request body of type Req and hands it to `handler`; an undecodable one is answered
   // with the decoding error.
-  template <typename Req>
-  void Decoded(const std::string& identity, std::string_view body,
-               void (ClientApi::*handler)(const std::string&, const Req&)) {
+  template <typename Req, typename Handler>
+  void Decoded(const std::string& identity, std::string_view body, Handler handler) {
     auto req = wire::DecodeBody<Req>(body);
     if (!req) return Reply(identity, 0, req.error(), "");
-    (this->*handler)(identity, *req);
+    (this->*handler)(identity, std::move(*req));
   }
-  void Submit(const std::string& identity, const wire::SubmitRequest& req);
+  // The request is parsed off the loop (ParseSubmission), then Admitted on it.
+  void Submit(const std::string& identity, wire::SubmitRequest req);
+  void Admitted(const std::string& identity, uint64_t rid, bool wait_for_workers,
+                Result<std::unique_ptr<Execution>> e);
   void StatusReply(const std::string& identity, uint64_t rid, const std::string& exec);
   void OutputsReply(const std::string& identity, uint64_t rid, const std::string& exec);
   void List(const std::string& identity, uint64_t rid, bool children);
@@ -71,6 +81,7 @@ class ClientApi {
   Outbox& outbox_;
   std::function<Health()> health_;
   std::function<bool()> cluster_starting_;
+  Offload offload_;
 };
 
 }  // namespace fanout

@@ -47,7 +47,15 @@ Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock&
                                      return ClientApi::Health{ready_, events_ ? events_->port() : 0,
                                                               events_ ? events_->subscriptions() : size_t{0}, 0,
                                                               http_ ? http_->port() : 0};
-                                   }}) {
+                                   },
+                                   [this](std::function<void()> work, std::function<void()> done) {
+                                     // Once stopping, a late submission is dropped like a
+                                     // message that comes then: unanswered, nothing stored.
+                                     offload_.Run(std::move(work), [this, done = std::move(done)] {
+                                       if (!stopping_) done();
+                                     });
+                                   }}),
+      offload_(loop) {
   router_.set(zmq::sockopt::linger, 0);
   router_.set(zmq::sockopt::router_mandatory, 1);
   router_.set(zmq::sockopt::sndhwm, 100000);

@@ -16,6 +16,7 @@
 #include "common/clock.h"
 #include "common/curve_keys.h"
 #include "common/uv_handle.h"
+#include "common/uv_work.h"
 #include "common/wire.h"
 #include "common/zmq_uv.h"
 #include "coordinator/core.h"
@@ -110,6 +111,7 @@ class Coordinator final : private Outbox {
   size_t heap_high_ = 0;  // the most heap in use seen at a tick since the last malloc_trim
   int64_t stop_deadline_ms_ = 0;
 
+  UvWorkQueue offload_;  // submissions are parsed on libuv's thread pool
   UvHandle<uv_check_t> turn_check_;
   UvHandle<uv_idle_t> wake_idle_;
   UvHandle<uv_timer_t> tick_timer_;

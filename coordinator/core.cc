@@ -33,7 +33,8 @@ CoordinatorCore::CoordinatorCore(Store& store, Outbox& outbox, const Clock& cloc
         ClientApi::Health h = hooks_.health();
         h.dropped_messages = dropped_;
         return h;
-      }, [this] { return first_tick_ms_ < 0 || clock_.NowMs() - first_tick_ms_ < startup_grace_ms_; }),
+      }, [this] { return first_tick_ms_ < 0 || clock_.NowMs() - first_tick_ms_ < startup_grace_ms_; },
+      hooks_.offload),
       startup_grace_ms_(2 * o.heartbeat_ms * o.liveness) {
   manager_.set_rooms(&loader_, &children_);
   commits_.set_sink(this);

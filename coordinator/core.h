@@ -64,6 +64,8 @@ class CoordinatorCore final : private CommitSink {
     std::function<void()> fenced;  // another coordinator owns the store: stop at once
     std::function<void(const Execution&)> ended;  // an execution's end is durable
     std::function<ClientApi::Health()> health;
+    // Where a submission is parsed (ClientApi::Offload); null: at once, on the loop.
+    ClientApi::Offload offload;
   };
 
   CoordinatorCore(Store& store, Outbox& outbox, const Clock& clock, CoreOptions options, Hooks hooks);

@@ -37,6 +37,23 @@ uint32_t EffectiveParallelism(const LaunchPlanDef& lp, const WorkflowDef& wf, in
   return lp.max_parallelism.value_or(wf.max_parallelism.value_or(0));
 }
 
+
+// An execution of launch plan `plan` of `spec` with `given` inputs, before it meets the
+// coordinator (no id, no nodes): what ParseSubmission and PrepareRecovery share.
+Result<std::unique_ptr<Execution>> Resolve(std::shared_ptr<const Spec> spec, const std::string& plan, Map given,
+                                           int64_t max_parallelism, const Limits& limits) {
+  auto e = std::make_unique<Execution>();
+  e->spec = std::move(spec);
+  ASSIGN_OR_RETURN(LaunchPlanDef lp, e->spec->FindLaunchPlan(plan));
+  e->launch_plan = lp.name;
+  e->wf = &e->spec->workflows.at(lp.workflow);
+  ASSIGN_OR_RETURN(Map inputs, ResolveLaunchPlanInputs(*e->spec, lp, std::move(given), InputLimitsOf(limits)));
+  RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
+  for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
+  e->max_parallelism = EffectiveParallelism(lp, *e->wf, max_parallelism);
+  return e;
+}
+
 }  // namespace
 
 ExecutionManager::ExecutionManager(ExecutionTable& execs, Store& store, CommitQueue& commits,
@@ -61,23 +78,14 @@ std::string ExecutionManager::NewId() {
   return id;
 }
 
-Result<std::unique_ptr<Execution>> ExecutionManager::Build(std::shared_ptr<const Spec> spec, const std::string& plan,
-                                                           Map given, int64_t max_parallelism) {
-  auto e = std::make_unique<Execution>();
-  e->spec = std::move(spec);
-  ASSIGN_OR_RETURN(LaunchPlanDef lp, e->spec->FindLaunchPlan(plan));
-  e->launch_plan = lp.name;
-  e->wf = &e->spec->workflows.at(lp.workflow);
-  ASSIGN_OR_RETURN(Map inputs,
-                   ResolveLaunchPlanInputs(*e->spec, lp, std::move(given), InputLimitsOf(options_.limits)));
-  RETURN_IF_ERROR(CheckKnownMapLengths(*e->wf, inputs));
-  for (const auto& [name, v] : inputs) e->values["inputs." + name] = EncodeMsgpack(v);
-  e->max_parallelism = EffectiveParallelism(lp, *e->wf, max_parallelism);
-  e->id = NewId();
-  e->root = e->id;
-  e->created_ms = clock_.WallMs();
-  e->InitNodes();
-  return e;
+Status ExecutionManager::Admit(Execution& e) {
+  if (!store_.connected()) return Unavailable("the coordinator is not connected to Redis");
+  if (Status room = RoomForAnother(); !room.ok()) return room;
+  e.id = NewId();
+  e.root = e.id;
+  e.created_ms = clock_.WallMs();
+  e.InitNodes();
+  return Status::Ok();
 }
 
 Status ExecutionManager::RoomForAnother() const {
@@ -105,8 +113,7 @@ Status ExecutionManager::TakeElements(Execution& e, uint64_t n) {
   return Status::Ok();
 }
 
-Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitRequest& req) {
-  if (!store_.connected()) return Err(Unavailable("the coordinator is not connected to Redis"));
+Result<std::unique_ptr<Execution>> ParseSubmission(const wire::SubmitRequest& req, const Limits& limits) {
   std::string name = req.spec_name.empty() ? "spec" : req.spec_name;
   ASSIGN_OR_RETURN(Spec spec, ParseSpec(req.spec_text, name));
   RETURN_IF_ERROR(ResolveWorkdirs(spec, name, req.spec_dir));
@@ -116,9 +123,8 @@ Result<std::unique_ptr<Execution>> ExecutionManager::Prepare(const wire::SubmitR
     if (!v.is_map()) return Err(InvalidArgument("inputs must be a JSON object"));
     given = std::move(v.as_map());  // a large input is moved, never copied
   }
-  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), req.workflow, std::move(given),
-                                 req.max_parallelism));
-  RETURN_IF_ERROR(RoomForAnother());  // after the checks of what was sent: a usage error first
+  ASSIGN_OR_RETURN(auto e, Resolve(std::make_shared<const Spec>(std::move(spec)), req.workflow, std::move(given),
+                                   req.max_parallelism, limits));
   e->overwrite_cache = req.overwrite_cache;
   e->spec_name = req.spec_name;
   e->spec_text = req.spec_text;
@@ -136,9 +142,9 @@ Result<std::unique_ptr<Execution>> ExecutionManager::PrepareRecovery(const std::
   // The stored inputs are complete (defaults and fixed inputs applied): run the workflow.
   std::string plan = FieldOf(fields, keys::kFieldWorkflow);
   std::string mp = FieldOf(fields, keys::kFieldMaxParallelism);
-  ASSIGN_OR_RETURN(auto e, Build(std::make_shared<const Spec>(std::move(spec)), plan, std::move(inputs->as_map()),
-                                 mp.empty() ? -1 : std::atoll(mp.c_str())));
-  RETURN_IF_ERROR(RoomForAnother());
+  ASSIGN_OR_RETURN(auto e, Resolve(std::make_shared<const Spec>(std::move(spec)), plan, std::move(inputs->as_map()),
+                                   mp.empty() ? -1 : std::atoll(mp.c_str()), options_.limits));
+  RETURN_IF_ERROR(Admit(*e));
   std::string launch_plan = FieldOf(fields, keys::kFieldLaunchPlan);
   if (!launch_plan.empty()) e->launch_plan = launch_plan;
   e->spec_name = FieldOf(fields, keys::kFieldSpecName);

@@ -68,9 +68,10 @@ class ExecutionManager {
     children_ = children;
   }
 
-  // A SUBMIT: the spec parsed and checked, the launch plan found, inputs resolved, an id
-  // given. Nothing is stored yet.
-  Result<std::unique_ptr<Execution>> Prepare(const wire::SubmitRequest& req);
+  // A parsed SUBMIT (ParseSubmission) meets the coordinator: refused while the store is
+  // away or max_executions run; otherwise given an id and its nodes. Nothing is stored yet.
+  Status Admit(Execution& e);
+  const Limits& limits() const { return options_.limits; }
   // `fanout recover`: a new execution of a stored one's spec and inputs (from its fields),
   // which reuses the subtasks that succeeded there.
   Result<std::unique_ptr<Execution>> PrepareRecovery(const std::string& source, const StoredFields& fields);
@@ -105,8 +106,6 @@ class ExecutionManager {
   void RetryUnstoredEnds();
 
  private:
-  Result<std::unique_ptr<Execution>> Build(std::shared_ptr<const Spec> spec, const std::string& plan,
-                                           Map given, int64_t max_parallelism);
   // An execution from its stored fields (nullptr and a logged reason when it cannot be).
   Result<std::unique_ptr<Execution>> FromStored(const StoredExecution& stored, std::shared_ptr<const Spec> spec);
   std::string NewId();
@@ -138,5 +137,11 @@ class ExecutionManager {
   Hooks hooks_;
   std::map<std::string, ::fanout::Fields> unstored_ends_;  // exec → its end, to write again
 };
+
+// A SUBMIT as far as it goes without the coordinator's state: the spec parsed and checked,
+// the launch plan found, the inputs parsed, resolved against it, checked and encoded. A pure
+// function of the request and the limits: it takes seconds for a large input, so ClientApi
+// runs it off the loop. ExecutionManager::Admit takes it from there.
+Result<std::unique_ptr<Execution>> ParseSubmission(const wire::SubmitRequest& req, const Limits& limits);
 
 }  // namespace fanout

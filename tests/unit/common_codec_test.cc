@@ -431,6 +431,29 @@ TEST(CodecTest, ArrayHeaderFor65536IsArray32) {
   EXPECT_EQ(MsgpackArrayHeader(65536), Raw({0xdd, 0x00, 0x01, 0x00, 0x00}));
 }
 
+TEST(CodecTest, MapHeaderTakesTheFixMap16AndMap32Forms) {
+  EXPECT_EQ(MsgpackMapHeader(0), Raw({0x80}));
+  EXPECT_EQ(MsgpackMapHeader(15), Raw({0x8f}));
+  EXPECT_EQ(MsgpackMapHeader(16), Raw({0xde, 0x00, 0x10}));
+  EXPECT_EQ(MsgpackMapHeader(65536), Raw({0xdf, 0x00, 0x01, 0x00, 0x00}));
+}
+
+TEST(CodecTest, MapHeaderPlusEncodedPairsDecodesAsTheMap) {
+  for (size_t n : {size_t{0}, size_t{15}, size_t{16}, size_t{65536}}) {
+    std::string doc = MsgpackMapHeader(n);
+    Map want;
+    for (size_t i = 0; i < n; ++i) {
+      std::string key = "k" + std::to_string(i);
+      EncodeMsgpackTo(Value(key), &doc);
+      EncodeMsgpackTo(Value(static_cast<int64_t>(i)), &doc);
+      want.emplace(key, Value(static_cast<int64_t>(i)));
+    }
+    auto v = DecodeMsgpack(doc);
+    ASSERT_TRUE(v.has_value()) << n << ": " << v.error().ToString();
+    EXPECT_EQ(*v, Value(std::move(want))) << n;
+  }
+}
+
 TEST(CodecTest, ArrayHeaderPlusEncodedElementsDecodesAsTheList) {
   for (size_t n : {size_t{0}, size_t{15}, size_t{16}, size_t{65535}, size_t{65536}}) {
     std::string doc = MsgpackArrayHeader(n);

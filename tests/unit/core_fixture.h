@@ -73,7 +73,11 @@ class CoreHarness {
     core_ = std::make_unique<CoordinatorCore>(
         store_, out_, clock, options,
         CoordinatorCore::Hooks{[] {}, [this] { fenced_ = true; }, [this](const Execution& e) { ended_.push_back(e.id); },
-                               [] { return ClientApi::Health{true, 0, 0, 0}; }});
+                               [] { return ClientApi::Health{true, 0, 0, 0}; },
+                               [this](std::function<void()> work, std::function<void()> done) {
+                                 if (!offload) return work(), done();
+                                 offload(std::move(work), std::move(done));
+                               }});
     store_.TakeEpoch([](Result<int64_t>) {});
     store_.RunPending();
   }
@@ -100,6 +104,9 @@ class CoreHarness {
     }
     ADD_FAILURE() << "the core did not settle";
   }
+
+  // Where the core parses submissions (ClientApi::Offload); null: at once.
+  ClientApi::Offload offload;
 
   nlohmann::json Request(wire::Kind kind, const std::string& body) {
     core_->OnMessage("client", kind, body);

@@ -56,6 +56,66 @@ TEST_F(CoreTest, AMapRunsToItsOutputs) {
   EXPECT_EQ(outputs->as_map().at("o0"), Value(List{Value(100), Value(101), Value(102)}));
 }
 
+// The submission's parse is handed to the offload (a thread-pool thread in the reactor):
+// nothing of it is in the core until its `done` runs, and the core serves others meanwhile.
+TEST_F(CoreTest, ASubmissionIsParsedOffTheLoopAndAdmittedWhenItsParseIsDone) {
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> jobs;
+  h_.offload = [&](std::function<void()> work, std::function<void()> done) {
+    jobs.emplace_back(std::move(work), std::move(done));
+  };
+  wire::SubmitRequest req;
+  req.rid = 7;
+  req.spec_name = "test.yaml";
+  req.spec_text = FunctionMapSpec(3);
+  req.workflow = "w";
+  h_.core().OnMessage("client", Kind::kSubmit, wire::EncodeBody(req));
+  h_.Settle();
+  ASSERT_EQ(jobs.size(), 1u);
+  EXPECT_EQ(h_.out().Count("client", Kind::kReply), 0u);
+  EXPECT_EQ(h_.core().executions().size(), 0u);
+  EXPECT_TRUE(h_.store().state().execs.empty());
+  h_.Hello("w1", 2);  // the loop goes on while the parse runs
+  EXPECT_TRUE(h_.Work("w1").empty());
+
+  jobs[0].first();   // on the thread
+  jobs[0].second();  // back on the loop
+  h_.Settle();
+  auto replies = h_.out().Take<wire::Reply>("client", Kind::kReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(replies[0].rid, 7u);
+  ASSERT_EQ(replies[0].code, 0) << replies[0].error;
+  std::string exec = nlohmann::json::parse(replies[0].json).value("execution", "");
+  ASSERT_TRUE(h_.store().state().execs.contains(exec));
+  // The stored inputs: a map put together from the encoded values, decoded as what was given.
+  auto inputs = DecodeMsgpack(h_.store().state().execs[exec][keys::kFieldInputs]);
+  ASSERT_TRUE(inputs.has_value());
+  EXPECT_EQ(*inputs, Value(Map{{"xs", Value(List{Value(0), Value(1), Value(2)})}}));
+  EXPECT_EQ(h_.Work("w1").size(), 2u);
+}
+
+// An error of the spec or of the inputs found by the parse is the submission's answer.
+TEST_F(CoreTest, AnErrorFoundOffTheLoopIsTheSubmissionsAnswer) {
+  std::vector<std::pair<std::function<void()>, std::function<void()>>> jobs;
+  h_.offload = [&](std::function<void()> work, std::function<void()> done) {
+    jobs.emplace_back(std::move(work), std::move(done));
+  };
+  wire::SubmitRequest req;
+  req.rid = 8;
+  req.spec_name = "test.yaml";
+  req.spec_text = FunctionMapSpec(3);
+  req.workflow = "w";
+  req.inputs_json = R"({"xs": ["not", "ints"]})";
+  h_.core().OnMessage("client", Kind::kSubmit, wire::EncodeBody(req));
+  ASSERT_EQ(jobs.size(), 1u);
+  jobs[0].first();
+  jobs[0].second();
+  auto replies = h_.out().Take<wire::Reply>("client", Kind::kReply);
+  ASSERT_EQ(replies.size(), 1u);
+  EXPECT_EQ(static_cast<Code>(replies[0].code), Code::kInvalidArgument);
+  EXPECT_NE(replies[0].error.find("xs"), std::string::npos) << replies[0].error;
+  EXPECT_EQ(h_.core().executions().size(), 0u);
+}
+
 TEST_F(CoreTest, ALostCommitReplyIsNotARefusal) {
   // The commit script ran but its reply was lost with the connection (issue 12, defect 2):
   // the worker re-sends its result, the store says it is already applied, and the subtask

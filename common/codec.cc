@@ -271,10 +271,15 @@ Status SkipMsgpackObject(std::string_view bytes, size_t* off, const DecodeLimits
 
 }  // namespace
 
-Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
-                                                       const DecodeLimits& limits) {
-  if (bytes.empty()) return Err(InvalidArgument("empty msgpack document"));
-  if (bytes.size() > limits.max_bytes) return Err(InvalidArgument("msgpack document too large"));
+namespace {
+
+// Calls count(n) with the array's length, then element(start, end) for each element of the
+// msgpack array `bytes`, in order; an error when it is not one well-formed array within
+// `limits`.
+template <typename C, typename F>
+Status ForEachArrayElement(std::string_view bytes, const DecodeLimits& limits, C&& count, F&& element) {
+  if (bytes.empty()) return InvalidArgument("empty msgpack document");
+  if (bytes.size() > limits.max_bytes) return InvalidArgument("msgpack document too large");
   auto b = [&](size_t i) { return static_cast<uint8_t>(bytes[i]); };
   size_t n = 0, off = 0;
   uint8_t h = b(0);
@@ -288,20 +293,42 @@ Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
     n = (size_t{b(1)} << 24) | (size_t{b(2)} << 16) | (size_t{b(3)} << 8) | b(4);
     off = 5;
   } else {
-    return Err(InvalidArgument("expected a msgpack array"));
+    return InvalidArgument("expected a msgpack array");
   }
   if (n > limits.max_array || n > bytes.size() - off)
-    return Err(InvalidArgument("msgpack array length exceeds the document"));
-  std::vector<std::string_view> out;
-  out.reserve(n);
+    return InvalidArgument("msgpack array length exceeds the document");
+  count(n);
   std::vector<size_t> open;  // SkipMsgpackObject's stack, reused for every element
   for (size_t i = 0; i < n; ++i) {
     size_t start = off;
     if (Status st = SkipMsgpackObject(bytes, &off, limits, &open); !st.ok())
-      return Err(InvalidArgument("malformed msgpack array: " + st.message()));
-    out.push_back(bytes.substr(start, off - start));
+      return InvalidArgument("malformed msgpack array: " + st.message());
+    element(start, off);
   }
-  if (off != bytes.size()) return Err(InvalidArgument("trailing bytes after msgpack array"));
+  if (off != bytes.size()) return InvalidArgument("trailing bytes after msgpack array");
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
+                                                       const DecodeLimits& limits) {
+  std::vector<std::string_view> out;
+  Status st = ForEachArrayElement(
+      bytes, limits, [&](size_t n) { out.reserve(n); },
+      [&](size_t start, size_t end) { out.push_back(bytes.substr(start, end - start)); });
+  if (!st.ok()) return Err(std::move(st));
+  return out;
+}
+
+Result<std::vector<uint32_t>> MsgpackArrayOffsets(std::string_view bytes, const DecodeLimits& limits) {
+  if (bytes.size() > UINT32_MAX) return Err(InvalidArgument("msgpack document too large for offsets"));
+  std::vector<uint32_t> out;
+  Status st = ForEachArrayElement(
+      bytes, limits, [&](size_t n) { out.reserve(n + 1); },
+      [&](size_t start, size_t) { out.push_back(static_cast<uint32_t>(start)); });
+  if (!st.ok()) return Err(std::move(st));
+  out.push_back(static_cast<uint32_t>(bytes.size()));
   return out;
 }
 

@@ -46,6 +46,10 @@ Result<Value> ValueFromObject(const msgpack::object& o, size_t depth_left = 64);
 Result<std::vector<std::string_view>> SplitMsgpackArray(std::string_view bytes,
                                                        const DecodeLimits& limits = {});
 
+// Where each element of a msgpack array starts, then the array's end (n + 1 offsets into
+// `bytes`): SplitMsgpackArray without a view per element.
+Result<std::vector<uint32_t>> MsgpackArrayOffsets(std::string_view bytes, const DecodeLimits& limits = {});
+
 // The header bytes of a msgpack array of n elements (fixarray / array16 / array32).
 std::string MsgpackArrayHeader(size_t n);
 // The header bytes of a msgpack map of n pairs (fixmap / map16 / map32).

@@ -80,7 +80,7 @@ void ClientApi::Reply(const std::string& identity, uint64_t rid, const Status& s
 
 void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::string_view body) {
   switch (kind) {
-    case wire::Kind::kSubmit: return Decoded<wire::SubmitRequest>(identity, body, &ClientApi::Submit);
+    case wire::Kind::kSubmit: return Submit(identity, std::string(body));
     case wire::Kind::kLogs: return Decoded<wire::LogsRequest>(identity, body, &ClientApi::Logs);
     case wire::Kind::kUpdate: return Decoded<wire::UpdateRequest>(identity, body, &ClientApi::Update);
     case wire::Kind::kCacheClear: return Decoded<wire::CacheClearRequest>(identity, body, &ClientApi::CacheClear);
@@ -101,17 +101,30 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
   }
 }
 
-void ClientApi::Submit(const std::string& identity, wire::SubmitRequest req) {
-  // Parsing, resolving and encoding a 1M-element input takes a second or more: it runs off
-  // the loop, so that workers and other clients are served meanwhile.
-  auto parsed = std::make_shared<Result<std::unique_ptr<Execution>>>(std::unexpected(Internal("not parsed")));
-  uint64_t rid = req.rid;
-  bool wait_for_workers = req.wait_for_workers;
-  auto owned = std::make_shared<wire::SubmitRequest>(std::move(req));
-  offload_([parsed, owned, limits = manager_.limits()] { *parsed = ParseSubmission(*owned, limits); },
-           [this, parsed, identity, rid, wait_for_workers] {
-             Admitted(identity, rid, wait_for_workers, std::move(*parsed));
-           });
+void ClientApi::Submit(const std::string& identity, std::string body) {
+  // Decoding, parsing, resolving and encoding a 1M-element input takes a second or more: it
+  // runs off the loop, so that workers and other clients are served meanwhile.
+  struct Parsed {
+    uint64_t rid = 0;  // 0 until the body is decoded (an undecodable one is answered so)
+    bool wait_for_workers = false;
+    Result<std::unique_ptr<Execution>> e = std::unexpected(Internal("not parsed"));
+  };
+  auto parsed = std::make_shared<Parsed>();
+  auto owned = std::make_shared<std::string>(std::move(body));
+  offload_(
+      [parsed, owned, limits = manager_.limits()] {
+        auto req = wire::DecodeBody<wire::SubmitRequest>(*owned);
+        if (!req) {
+          parsed->e = std::unexpected(req.error());
+          return;
+        }
+        parsed->rid = req->rid;
+        parsed->wait_for_workers = req->wait_for_workers;
+        parsed->e = ParseSubmission(*req, limits);
+      },
+      [this, parsed, identity] {
+        Admitted(identity, parsed->rid, parsed->wait_for_workers, std::move(parsed->e));
+      });
 }
 
 void ClientApi::Admitted(const std::string& identity, uint64_t rid, bool wait_for_workers,

@@ -57,8 +57,9 @@ class ClientApi {
     if (!req) return Reply(identity, 0, req.error(), "");
     (this->*handler)(identity, std::move(*req));
   }
-  // The request is parsed off the loop (ParseSubmission), then Admitted on it.
-  void Submit(const std::string& identity, wire::SubmitRequest req);
+  // The request's body is decoded and parsed off the loop (ParseSubmission), then Admitted on
+  // it.
+  void Submit(const std::string& identity, std::string body);
   void Admitted(const std::string& identity, uint64_t rid, bool wait_for_workers,
                 Result<std::unique_ptr<Execution>> e);
   void StatusReply(const std::string& identity, uint64_t rid, const std::string& exec);

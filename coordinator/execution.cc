@@ -72,8 +72,8 @@ Result<NodeInputs> ResolveNodeInputs(const Spec& spec, const NodeDef& node,
       src.bytes = EncodeMsgpack(want.Coerce(b->literal));
     }
     if (mapped) {
-      ASSIGN_OR_RETURN(auto elems, SplitMsgpackArray(src.bytes));
-      uint32_t n = static_cast<uint32_t>(elems.size());
+      ASSIGN_OR_RETURN(src.offsets, MsgpackArrayOffsets(src.bytes));
+      uint32_t n = static_cast<uint32_t>(src.offsets.size() - 1);
       if (have_mapped && n != out.size) {
         return Err(InvalidArgument("mapped inputs have different lengths: '" + first_mapped +
                                    "' has " + std::to_string(out.size) + " elements, '" +
@@ -82,9 +82,6 @@ Result<NodeInputs> ResolveNodeInputs(const Spec& spec, const NodeDef& node,
       if (!have_mapped) first_mapped = param.name;
       have_mapped = true;
       out.size = n;
-      src.offsets.reserve(n + 1);
-      for (const auto& e : elems) src.offsets.push_back(static_cast<uint32_t>(e.data() - src.bytes.data()));
-      src.offsets.push_back(static_cast<uint32_t>(src.bytes.size()));
     }
     out.args.push_back(std::move(src));
     out.names.push_back(param.name);

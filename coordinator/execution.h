@@ -132,6 +132,9 @@ struct Execution {
   void InitNodes();
   // The workflow inputs as one msgpack map (from values "inputs.NAME").
   std::string InputsMsgpack() const;
+  // InputsMsgpack() made off the loop for a submission (ParseSubmission); Accept moves it into
+  // the store. Empty: Accept makes it.
+  std::string stored_inputs;
   // How many more subtasks and children may start across its nodes (max_parallelism minus
   // what is in flight); UINT64_MAX when unbounded.
   uint64_t ParallelismLeft() const;

@@ -60,7 +60,7 @@ void FakeStore::TakeEpoch(Callback<int64_t> cb) {
   Reply(cb, epoch_);
 }
 
-void FakeStore::CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields, Done cb) {
+void FakeStore::CreateExecution(std::string_view exec, int64_t created_ms, Fields fields, Done cb) {
   if (connected_) {
     for (const auto& [k, v] : fields) state_->execs[S(exec)][k] = v;
     state_->created[S(exec)] = created_ms;

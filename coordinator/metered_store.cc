@@ -19,8 +19,8 @@ Store::Done MeteredStore::TimedDone(const char* op, Done cb) {
 
 void MeteredStore::TakeEpoch(Callback<int64_t> cb) { inner_.TakeEpoch(Timed("take_epoch", std::move(cb))); }
 
-void MeteredStore::CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields, Done cb) {
-  inner_.CreateExecution(exec, created_ms, fields, TimedDone("create_execution", std::move(cb)));
+void MeteredStore::CreateExecution(std::string_view exec, int64_t created_ms, Fields fields, Done cb) {
+  inner_.CreateExecution(exec, created_ms, std::move(fields), TimedDone("create_execution", std::move(cb)));
 }
 
 void MeteredStore::CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,

@@ -21,7 +21,7 @@ class MeteredStore final : public Store {
   void TakeEpoch(Callback<int64_t> cb) override;
   int64_t epoch() const override { return inner_.epoch(); }
 
-  void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields, Done cb) override;
+  void CreateExecution(std::string_view exec, int64_t created_ms, Fields fields, Done cb) override;
   void CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
                             Callback<std::optional<std::map<std::string, std::string>>> cb) override;
   void SetExecFields(std::string_view exec, const Fields& fields, Done cb) override;

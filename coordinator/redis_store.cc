@@ -229,12 +229,13 @@ void RedisStore::Commit(std::string_view exec, std::string_view node, const std:
   });
 }
 
-void RedisStore::CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+void RedisStore::CreateExecution(std::string_view exec, int64_t created_ms, Fields fields,
                                  Done cb) {
   std::vector<std::string> hset = {"HSET", keys::Exec(exec)};
-  for (const auto& [k, v] : fields) {
-    hset.push_back(k);
-    hset.push_back(v);
+  hset.reserve(2 + 2 * fields.size());
+  for (auto& [k, v] : fields) {
+    hset.push_back(std::move(k));
+    hset.push_back(std::move(v));
   }
   // Pipelined on one connection: they apply in order; the last reply means all are in.
   Fire(hset, "execution write");

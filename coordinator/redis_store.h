@@ -29,7 +29,7 @@ class RedisStore final : public Store {
   void TakeEpoch(Callback<int64_t> cb) override;
   int64_t epoch() const override { return epoch_; }
 
-  void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+  void CreateExecution(std::string_view exec, int64_t created_ms, Fields fields,
                        Done cb) override;
   void CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
                             Callback<std::optional<std::map<std::string, std::string>>> cb) override;

@@ -86,7 +86,7 @@ class Store {
 
   // --- Executions ---
   // Stores a new execution's fields, lists it (newest first) and marks it active.
-  virtual void CreateExecution(std::string_view exec, int64_t created_ms, const Fields& fields,
+  virtual void CreateExecution(std::string_view exec, int64_t created_ms, Fields fields,
                                Done cb) = 0;
   // A child execution, created at most once: when one with this id exists already (a
   // restarted parent starting it again), nothing is written and cb gets its fields.

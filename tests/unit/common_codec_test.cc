@@ -502,6 +502,11 @@ TEST(CodecTest, SplitAgreesWithMsgpackUnpackOnMutatedDocuments) {
                                                    << (got ? "accepted" : got.error().message());
       if (!got) continue;
       ASSERT_EQ(*got, *want) << "round " << round;
+      auto offsets = MsgpackArrayOffsets(doc, limits);  // the same walk, as offsets
+      ASSERT_TRUE(offsets.has_value()) << "round " << round;
+      ASSERT_EQ(offsets->size(), got->size() + 1);
+      for (size_t i = 0; i < got->size(); ++i)
+        ASSERT_EQ(doc.substr((*offsets)[i], (*offsets)[i + 1] - (*offsets)[i]), (*got)[i]) << "round " << round;
       ++agreed_ok;
     }
   }

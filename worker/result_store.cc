@@ -45,6 +45,7 @@ void ResultStore::ResendAll() {
 
 std::vector<wire::ResultItem> ResultStore::TakeBatch(size_t max_items, size_t max_bytes) {
   std::vector<wire::ResultItem> batch;
+  batch.reserve(std::min(max_items, unsent_.size()));
   size_t bytes = 0;
   while (!unsent_.empty() && batch.size() < max_items) {
     const wire::SubtaskKey& key = unsent_.front();

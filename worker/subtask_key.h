@@ -1,7 +1,10 @@
 // Helpers for wire::SubtaskKey on the worker: ordering (for maps) and the log prefix.
 #pragma once
 
+#include <fmt/format.h>
+
 #include <string>
+#include <string_view>
 #include <tuple>
 
 #include "common/wire.h"
@@ -15,10 +18,21 @@ struct SubtaskKeyLess {
   }
 };
 
-// "exec=E node=N index=I attempt=A": every task-related log line starts with it.
-inline std::string KeyLog(const wire::SubtaskKey& k) {
-  return "exec=" + k.exec + " node=" + k.node + " index=" + std::to_string(k.index) +
-         " attempt=" + std::to_string(k.attempt);
-}
+// "exec=E node=N index=I attempt=A": every task-related log line starts with it. A view that
+// is formatted only when its line is logged: the debug lines on the path of every subtask
+// cost an allocation each when they built a string that was then dropped.
+struct KeyLogView {
+  const wire::SubtaskKey& key;
+};
+inline KeyLogView KeyLog(const wire::SubtaskKey& k) { return KeyLogView{k}; }
 
 }  // namespace fanout::worker
+
+template <>
+struct fmt::formatter<fanout::worker::KeyLogView> : fmt::formatter<std::string_view> {
+  template <typename Context>
+  auto format(const fanout::worker::KeyLogView& v, Context& ctx) const {
+    return fmt::format_to(ctx.out(), "exec={} node={} index={} attempt={}", v.key.exec, v.key.node,
+                          v.key.index, v.key.attempt);
+  }
+};

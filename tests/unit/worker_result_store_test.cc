@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include "worker/result_store.h"
+#include "worker/subtask_key.h"
 
 namespace fanout::worker {
 namespace {
@@ -21,6 +22,11 @@ std::vector<uint32_t> Indexes(const std::vector<wire::ResultItem>& batch) {
   std::vector<uint32_t> out;
   for (const auto& r : batch) out.push_back(r.key.index);
   return out;
+}
+
+TEST(KeyLogTest, FormatsTheKeyAsTheLogPrefix) {
+  wire::SubtaskKey key{"e1", "map", 7, 2};
+  EXPECT_EQ(fmt::format("{} started", KeyLog(key)), "exec=e1 node=map index=7 attempt=2 started");
 }
 
 TEST(ResultStoreTest, SendsEachNewResultOnceAndHoldsItUntilItsAck) {

@@ -204,3 +204,75 @@ TEST(Base64Test, RejectsMisplacedPadding) {
 
 }  // namespace
 }  // namespace fanout
+
+namespace fanout {
+namespace {
+
+// What ParseJson did before it built Values from SAX events: a DOM, then FromJson.
+Result<Value> ParseViaDom(const std::string& text) {
+  try {
+    return FromJson(nlohmann::json::parse(text));
+  } catch (const nlohmann::json::exception& e) {
+    return Err(InvalidArgument(std::string("invalid JSON: ") + e.what()));
+  }
+}
+
+void ExpectSameAsDom(const std::string& text) {
+  auto want = ParseViaDom(text);
+  auto got = ParseJson(text);
+  ASSERT_EQ(got.has_value(), want.has_value()) << text << "\n"
+                                               << (got ? "accepted" : got.error().message()) << " / "
+                                               << (want ? "accepted" : want.error().message());
+  if (got) {
+    EXPECT_EQ(*got, *want) << text;
+  } else if (want.error().message().starts_with("invalid JSON")) {
+    EXPECT_EQ(got.error().message(), want.error().message()) << text;  // a syntax error wins
+  } else {  // errors of values: the DOM met them in key order, the parse in text order
+    EXPECT_FALSE(got.error().message().starts_with("invalid JSON")) << text << ": " << got.error().message();
+  }
+}
+
+TEST(JsonSaxTest, ParsesAsTheDomDidOnTheEdges) {
+  std::string deep64, deep65;
+  for (int i = 0; i < 64; ++i) deep64 += "[";
+  deep64 += "1";
+  for (int i = 0; i < 64; ++i) deep64 += "]";
+  deep65 = "[" + deep64 + "]";
+  for (const std::string& text :
+       {std::string("{}"), std::string("[]"), std::string("null"), std::string("true"), std::string("-0"),
+        std::string("1.5e3"), std::string("9223372036854775807"), std::string("9223372036854775808"),
+        std::string("-9223372036854775808"), std::string("1e400"), std::string(R"("h\u00e9\ud83d\ude00")"),
+        std::string(R"({"a": 1, "a": 2})"), std::string(R"({"$bytes": "AAEC"})"),
+        std::string(R"({"$bytes": "AAEC", "$bytes": "AAAA"})"), std::string(R"({"$bytes": "bad!"})"),
+        std::string(R"({"$bytes": 5})"), std::string(R"({"$bytes": "AAEC", "b": 1})"),
+        std::string(R"([{"$bytes": ""}, {"x": {"$bytes": "AA=="}}])"), deep64, deep65,
+        std::string("[1, 2"), std::string("[1,]"), std::string("{\"a\" 1}"), std::string("1 2"),
+        std::string(""), std::string("nul"), std::string(R"({"xs": [1, 2.5, "s", null, [], {}]})")})
+    ExpectSameAsDom(text);
+}
+
+TEST(JsonSaxTest, ParsesAsTheDomDidOnMutatedDocuments) {
+  const std::vector<std::string> seeds = {
+      R"({"xs": [1, -2, 3.25, "four", null, true, false], "m": {"k": [[], {}], "$bytes": "AAEC"}})",
+      R"([{"$bytes": "AAEC"}, 18446744073709551615, 9223372036854775807, "\u00e9\n"])",
+      R"({"a": {"b": {"c": {"d": [1, [2, [3, [4]]]]}}}, "a": 0})"};
+  std::mt19937 rng(20261208);
+  const std::string alphabet = "{}[]\",:0123456789.eE-+tfnul \\$abyes";
+  for (int round = 0; round < 20000; ++round) {
+    std::string doc = seeds[rng() % seeds.size()];
+    for (int k = 1 + rng() % 3; k > 0; --k) {
+      size_t at = rng() % (doc.size() + 1);
+      char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0: if (at < doc.size()) doc[at] = c; break;
+        case 1: doc.insert(doc.begin() + at, c); break;
+        default: if (at < doc.size()) doc.erase(at, 1);
+      }
+    }
+    ExpectSameAsDom(doc);
+    if (::testing::Test::HasFailure()) return;
+  }
+}
+
+}  // namespace
+}  // namespace fanout

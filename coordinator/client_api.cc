@@ -78,9 +78,10 @@ void ClientApi::Reply(const std::string& identity, uint64_t rid, const Status& s
   outbox_.Send(identity, wire::Kind::kReply, wire::EncodeBody(r));
 }
 
-void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::string_view body) {
+void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::string_view body,
+                          std::shared_ptr<const void> keep) {
   switch (kind) {
-    case wire::Kind::kSubmit: return Submit(identity, std::string(body));
+    case wire::Kind::kSubmit: return Submit(identity, body, std::move(keep));
     case wire::Kind::kLogs: return Decoded<wire::LogsRequest>(identity, body, &ClientApi::Logs);
     case wire::Kind::kUpdate: return Decoded<wire::UpdateRequest>(identity, body, &ClientApi::Update);
     case wire::Kind::kCacheClear: return Decoded<wire::CacheClearRequest>(identity, body, &ClientApi::CacheClear);
@@ -101,7 +102,7 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
   }
 }
 
-void ClientApi::Submit(const std::string& identity, std::string body) {
+void ClientApi::Submit(const std::string& identity, std::string_view body, std::shared_ptr<const void> keep) {
   // Decoding, parsing, resolving and encoding a 1M-element input takes a second or more: it
   // runs off the loop, so that workers and other clients are served meanwhile.
   struct Parsed {
@@ -110,10 +111,14 @@ void ClientApi::Submit(const std::string& identity, std::string body) {
     Result<std::unique_ptr<Execution>> e = std::unexpected(Internal("not parsed"));
   };
   auto parsed = std::make_shared<Parsed>();
-  auto owned = std::make_shared<std::string>(std::move(body));
+  if (!keep) {  // nobody owns the bytes beyond this call: a copy does
+    auto copy = std::make_shared<const std::string>(body);
+    body = *copy;
+    keep = std::move(copy);
+  }
   offload_(
-      [parsed, owned, limits = manager_.limits()] {
-        auto req = wire::DecodeBody<wire::SubmitRequest>(*owned);
+      [parsed, body, keep = std::move(keep), limits = manager_.limits()] {
+        auto req = wire::DecodeBody<wire::SubmitRequest>(body);
         if (!req) {
           parsed->e = std::unexpected(req.error());
           return;

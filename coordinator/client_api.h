@@ -45,7 +45,9 @@ class ClientApi {
             Outbox& outbox, std::function<Health()> health, std::function<bool()> cluster_starting,
             Offload offload);
 
-  void OnRequest(const std::string& identity, wire::Kind kind, std::string_view body);
+  // `keep`, when given, owns the bytes of `body` (see CoordinatorCore::OnMessage).
+  void OnRequest(const std::string& identity, wire::Kind kind, std::string_view body,
+                 std::shared_ptr<const void> keep = nullptr);
 
  private:
   void Reply(const std::string& identity, uint64_t rid, const Status& st, const std::string& json);
@@ -59,7 +61,7 @@ class ClientApi {
   }
   // The request's body is decoded and parsed off the loop (ParseSubmission), then Admitted on
   // it.
-  void Submit(const std::string& identity, std::string body);
+  void Submit(const std::string& identity, std::string_view body, std::shared_ptr<const void> keep);
   void Admitted(const std::string& identity, uint64_t rid, bool wait_for_workers,
                 Result<std::unique_ptr<Execution>> e);
   void StatusReply(const std::string& identity, uint64_t rid, const std::string& exec);

@@ -283,6 +283,11 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
   const char* user_id = keys_ ? zmq_msg_gets(frames[2].handle(), "User-Id") : nullptr;
   if (Status s = gate_.Admit(identity, user_id != nullptr ? user_id : "", *kind, frames[2].to_string_view()); !s.ok())
     return core_.Drop(s.message());
+  if (*kind == wire::Kind::kSubmit) {
+    // A large input is megabytes: its parse (off the loop) holds the frame instead of a copy.
+    auto body = std::make_shared<zmq::message_t>(std::move(frames[2]));
+    return core_.OnMessage(identity, *kind, body->to_string_view(), body);
+  }
   core_.OnMessage(identity, *kind, frames[2].to_string_view());
 }
 

@@ -99,8 +99,9 @@ void CoordinatorCore::Drop(const std::string& why) {
   last_drop_log_ms_ = now;
 }
 
-void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, std::string_view body) {
-  if (wire::IsClientKind(kind)) return api_.OnRequest(identity, kind, body);
+void CoordinatorCore::OnMessage(const std::string& identity, wire::Kind kind, std::string_view body,
+                                std::shared_ptr<const void> keep) {
+  if (wire::IsClientKind(kind)) return api_.OnRequest(identity, kind, body, std::move(keep));
   switch (kind) {
     case wire::Kind::kHello:
       if (auto hello = wire::DecodeBody<wire::Hello>(body)) return dispatcher_.OnHello(identity, *hello);

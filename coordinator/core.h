@@ -21,6 +21,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -76,8 +77,11 @@ class CoordinatorCore final : private CommitSink {
   void Restore(const std::vector<StoredExecution>& snapshot) { manager_.Restore(snapshot); }
   // The store is back after an outage.
   void StoreReconnected();
-  // A message from a peer (frames already split; the kind tells worker from client).
-  void OnMessage(const std::string& identity, wire::Kind kind, std::string_view body);
+  // A message from a peer (frames already split; the kind tells worker from client). `keep`,
+  // when given, owns the bytes of `body`: work that outlives the call (a SUBMIT's parse) holds
+  // it instead of copying them.
+  void OnMessage(const std::string& identity, wire::Kind kind, std::string_view body,
+                 std::shared_ptr<const void> keep = nullptr);
   // Before the loop waits again: dispatch, flush the turn's writes, send ACKs.
   void EndOfTurn();
   // Every heartbeat interval.

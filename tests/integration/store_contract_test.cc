@@ -296,6 +296,25 @@ TEST_P(StoreContractTest, ExecutionsAreCreatedListedAndFinished) {
   EXPECT_TRUE(all->empty());
 }
 
+// A field of megabytes (a large input) takes the other path in RedisStore: the command is
+// formatted off the loop. It is stored whole, byte for byte, and listed like any other.
+TEST_P(StoreContractTest, AnExecutionWithAFieldOfMegabytesIsStoredWhole) {
+  std::string big(3 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) ^ (i >> 9));
+  ASSERT_TRUE(Done([&](auto cb) {
+                s().CreateExecution("big", 1000, {{"phase", "RUNNING"}, {"inputs", big}, {"a", "\r\n$1"}}, cb);
+              }).ok());
+  auto all = Get<std::map<std::string, std::string>>([&](auto cb) { s().GetAllExecFields("big", cb); });
+  ASSERT_TRUE(all);
+  EXPECT_EQ(all->size(), 3u);
+  EXPECT_TRUE(all->at("inputs") == big) << "the stored field differs from what was given";
+  EXPECT_EQ(all->at("a"), "\r\n$1");
+  auto active = Get<std::vector<StoredExecution>>([&](auto cb) { s().LoadActive(cb); });
+  ASSERT_TRUE(active);
+  ASSERT_EQ(active->size(), 1u);
+  EXPECT_EQ((*active)[0].id, "big");
+}
+
 TEST_P(StoreContractTest, AChildExecutionIsCreatedOnceAndListedOnlyWithChildren) {
   using Fields = std::optional<std::map<std::string, std::string>>;
   ASSERT_TRUE(Done([&](auto cb) { s().CreateExecution("top", 1000, {{"phase", "RUNNING"}}, cb); }).ok());

@@ -264,31 +264,6 @@ void RedisClient::Command(const std::vector<std::string>& argv, Callback cb) {
   Send(argv, std::move(cb));
 }
 
-void RedisClient::CommandFormatted(const std::string& command, Callback cb) {
-  if (!connected_ || ctx_ == nullptr)
-    return FailLater(std::move(cb), Unavailable("redis " + address_ + " is not connected"));
-  auto* p = new Pending{this, std::move(cb)};
-  if (redisAsyncFormattedCommand(ctx_, &RedisClient::OnReply, p, command.data(), command.size()) != REDIS_OK) {
-    std::unique_ptr<Pending> owned(p);
-    return FailLater(std::move(owned->cb), Unavailable("redis " + address_ + ": command not sent"));
-  }
-  ++pending_;
-}
-
-std::string RedisClient::FormatCommand(const std::vector<std::string>& argv) {
-  size_t bytes = 16;
-  for (const auto& a : argv) bytes += a.size() + 24;
-  std::string out;
-  out.reserve(bytes);
-  out += "*" + std::to_string(argv.size()) + "\r\n";
-  for (const auto& a : argv) {
-    out += "$" + std::to_string(a.size()) + "\r\n";
-    out += a;
-    out += "\r\n";
-  }
-  return out;
-}
-
 void RedisClient::Send(const std::vector<std::string>& argv, Callback cb) {
   if (ctx_ == nullptr) return FailLater(std::move(cb), Unavailable("redis " + address_ + " is not connected"));
   std::vector<const char*> args;

@@ -56,11 +56,6 @@ class RedisClient {
 
   // Sends one command. A Redis error reply arrives as Result with kInternal and its text.
   void Command(const std::vector<std::string>& argv, Callback cb);
-  // Sends one command already in the protocol's form (FormatCommand): a command of megabytes
-  // is formatted off the loop, and only its copy into the output buffer is left here.
-  void CommandFormatted(const std::string& command, Callback cb);
-  // argv in Redis' protocol (RESP): what hiredis would send for it. Pure; any thread.
-  static std::string FormatCommand(const std::vector<std::string>& argv);
   // Commands still waiting for their reply.
   size_t pending() const { return pending_; }
 

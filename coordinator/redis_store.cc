@@ -169,7 +169,7 @@ Status Fenced() { return FailedPrecondition("fenced: a newer coordinator has tak
 }  // namespace
 
 RedisStore::RedisStore(uv_loop_t* loop, std::string host, int port, std::string password, std::string user)
-    : redis_(loop, std::move(host), port, std::move(password), std::move(user)), offload_(loop) {}
+    : redis_(loop, std::move(host), port, std::move(password), std::move(user)) {}
 
 void RedisStore::Start(OnState on_state) { redis_.Start(std::move(on_state)); }
 
@@ -231,38 +231,20 @@ void RedisStore::Commit(std::string_view exec, std::string_view node, const std:
 
 void RedisStore::CreateExecution(std::string_view exec, int64_t created_ms, Fields fields,
                                  Done cb) {
-  auto hset = std::make_shared<std::vector<std::string>>();
-  hset->reserve(2 + 2 * fields.size());
-  hset->push_back("HSET");
-  hset->push_back(keys::Exec(exec));
-  size_t bytes = 0;
-  for (auto& [k, v] : fields) {
-    bytes += k.size() + v.size();
-    hset->push_back(std::move(k));
-    hset->push_back(std::move(v));
+  std::vector<std::string> hset;
+  hset.reserve(2 + 2 * fields.size());
+  hset.push_back("HSET");
+  hset.push_back(keys::Exec(exec));
+  for (auto& [k, v] : fields) {  // moved: an input field is megabytes
+    hset.push_back(std::move(k));
+    hset.push_back(std::move(v));
   }
-  // Pipelined on one connection: they apply in order; the last reply means all are in. Sent
-  // in one loop turn, so nothing else of this execution comes between them.
-  auto send = [this, exec = std::string(exec), created_ms, cb](const std::string* formatted,
-                                                                 const std::vector<std::string>* argv) {
-    auto warn = [](Result<RedisReply> r) {
-      if (!r) spdlog::warn("execution write failed: {}", r.error().message());
-    };
-    if (formatted != nullptr) {
-      redis_.CommandFormatted(*formatted, warn);
-    } else {
-      redis_.Command(*argv, warn);
-    }
-    Fire({"ZADD", keys::Execs(), std::to_string(created_ms), exec}, "execution list");
-    redis_.Command({"SADD", keys::Active(), exec}, [cb](Result<RedisReply> r) { cb(StatusOf(r)); });
-  };
-  // A large input is megabytes: formatting it into the protocol, a copy into fresh memory,
-  // held the loop for about 15 ms per 5 MB on this kind of VM. It is done on the thread pool.
-  constexpr size_t kFormatOffLoopBytes = 1 << 20;
-  if (bytes < kFormatOffLoopBytes) return send(nullptr, hset.get());
-  auto formatted = std::make_shared<std::string>();
-  offload_.Run([hset, formatted] { *formatted = RedisClient::FormatCommand(*hset), hset->clear(); },
-               [formatted, send] { send(formatted.get(), nullptr); });
+  // Pipelined on one connection: they apply in order; the last reply means all are in. Queued
+  // in this call, so no later write of this execution (its end, say) can come before them.
+  Fire(hset, "execution write");
+  Fire({"ZADD", keys::Execs(), std::to_string(created_ms), std::string(exec)}, "execution list");
+  redis_.Command({"SADD", keys::Active(), std::string(exec)},
+                 [cb](Result<RedisReply> r) { cb(StatusOf(r)); });
 }
 
 void RedisStore::CreateChildExecution(std::string_view exec, int64_t created_ms, const Fields& fields,

@@ -10,7 +10,6 @@
 
 #include <string>
 
-#include "common/uv_work.h"
 #include "coordinator/redis_client.h"
 #include "coordinator/store.h"
 
@@ -97,7 +96,6 @@ class RedisStore final : public Store {
 
   RedisClient redis_;
   int64_t epoch_ = 0;
-  UvWorkQueue offload_;  // formats an execution's large HSET off the loop
   std::string script_sha_;
 };
 

@@ -296,8 +296,8 @@ TEST_P(StoreContractTest, ExecutionsAreCreatedListedAndFinished) {
   EXPECT_TRUE(all->empty());
 }
 
-// A field of megabytes (a large input) takes the other path in RedisStore: the command is
-// formatted off the loop. It is stored whole, byte for byte, and listed like any other.
+// A field of megabytes (a large input; the fields are moved, not copied, on their way) is
+// stored whole, byte for byte, and listed like any other.
 TEST_P(StoreContractTest, AnExecutionWithAFieldOfMegabytesIsStoredWhole) {
   std::string big(3 << 20, '\0');
   for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 131) ^ (i >> 9));

@@ -58,17 +58,29 @@ TEST_F(CoreTest, AMapRunsToItsOutputs) {
 
 // The submission's parse is handed to the offload (a thread-pool thread in the reactor):
 // nothing of it is in the core until its `done` runs, and the core serves others meanwhile.
-TEST_F(CoreTest, ASubmissionIsParsedOffTheLoopAndAdmittedWhenItsParseIsDone) {
+// Submissions whose offloaded parse waits in `jobs` (work, then done) until the test runs it.
+class CoreOffloadTest : public CoreTest {
+ protected:
+  CoreOffloadTest() {
+    h_.offload = [this](std::function<void()> work, std::function<void()> done) {
+      jobs.emplace_back(std::move(work), std::move(done));
+    };
+  }
+  // Sends a SUBMIT of FunctionMapSpec(3) with these inputs (JSON; empty: the defaults).
+  void SendSubmit(uint64_t rid, const std::string& inputs_json = "") {
+    wire::SubmitRequest req;
+    req.rid = rid;
+    req.spec_name = "test.yaml";
+    req.spec_text = FunctionMapSpec(3);
+    req.workflow = "w";
+    req.inputs_json = inputs_json;
+    h_.core().OnMessage("client", Kind::kSubmit, wire::EncodeBody(req));
+  }
   std::vector<std::pair<std::function<void()>, std::function<void()>>> jobs;
-  h_.offload = [&](std::function<void()> work, std::function<void()> done) {
-    jobs.emplace_back(std::move(work), std::move(done));
-  };
-  wire::SubmitRequest req;
-  req.rid = 7;
-  req.spec_name = "test.yaml";
-  req.spec_text = FunctionMapSpec(3);
-  req.workflow = "w";
-  h_.core().OnMessage("client", Kind::kSubmit, wire::EncodeBody(req));
+};
+
+TEST_F(CoreOffloadTest, ASubmissionIsParsedOffTheLoopAndAdmittedWhenItsParseIsDone) {
+  SendSubmit(7);
   h_.Settle();
   ASSERT_EQ(jobs.size(), 1u);
   EXPECT_EQ(h_.out().Count("client", Kind::kReply), 0u);
@@ -94,18 +106,8 @@ TEST_F(CoreTest, ASubmissionIsParsedOffTheLoopAndAdmittedWhenItsParseIsDone) {
 }
 
 // An error of the spec or of the inputs found by the parse is the submission's answer.
-TEST_F(CoreTest, AnErrorFoundOffTheLoopIsTheSubmissionsAnswer) {
-  std::vector<std::pair<std::function<void()>, std::function<void()>>> jobs;
-  h_.offload = [&](std::function<void()> work, std::function<void()> done) {
-    jobs.emplace_back(std::move(work), std::move(done));
-  };
-  wire::SubmitRequest req;
-  req.rid = 8;
-  req.spec_name = "test.yaml";
-  req.spec_text = FunctionMapSpec(3);
-  req.workflow = "w";
-  req.inputs_json = R"({"xs": ["not", "ints"]})";
-  h_.core().OnMessage("client", Kind::kSubmit, wire::EncodeBody(req));
+TEST_F(CoreOffloadTest, AnErrorFoundOffTheLoopIsTheSubmissionsAnswer) {
+  SendSubmit(8, R"({"xs": ["not", "ints"]})");
   ASSERT_EQ(jobs.size(), 1u);
   jobs[0].first();
   jobs[0].second();

@@ -64,6 +64,12 @@ Coordinator::Coordinator(uv_loop_t* loop, CoordinatorConfig config, const Clock&
   router_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(wire::kMaxBodyBytes) + 1024);
   uv_check_init(loop_, turn_check_.get());
   turn_check_->data = this;
+  uv_prepare_init(loop_, turn_meter_.get());
+  turn_meter_->data = this;
+  // The time the loop waits in the kernel, for MeterTurn.
+  if (int rc = uv_loop_configure(loop_, UV_METRICS_IDLE_TIME); rc != 0)
+    spdlog::warn("cannot measure the loop's idle time ({}): fanout_loop_turn_seconds counts waits as busy",
+                 uv_strerror(rc));
   uv_idle_init(loop_, wake_idle_.get());
   wake_idle_->data = this;
   uv_timer_init(loop_, tick_timer_.get());
@@ -119,6 +125,7 @@ void Coordinator::Start() {
   uv_signal_start(sigterm_.get(), on_signal, SIGTERM);
   uv_signal_start(sigint_.get(), on_signal, SIGINT);
   uv_check_start(turn_check_.get(), [](uv_check_t* c) { static_cast<Coordinator*>(c->data)->EndOfTurn(); });
+  uv_prepare_start(turn_meter_.get(), [](uv_prepare_t* p) { static_cast<Coordinator*>(p->data)->MeterTurn(); });
   if (!config_.keys_dir.empty()) {
     Result<ServerKeys> keys = LoadServerKeys(config_.keys_dir);
     if (!keys) {
@@ -289,6 +296,18 @@ void Coordinator::OnMessage(std::vector<zmq::message_t>& frames) {
     return core_.OnMessage(identity, *kind, body->to_string_view(), body);
   }
   core_.OnMessage(identity, *kind, frames[2].to_string_view());
+}
+
+void Coordinator::MeterTurn() {
+  // From the start of the last wait until now, less the time spent waiting: the turn's work.
+  uint64_t now = uv_hrtime();
+  uint64_t idle = uv_metrics_idle_time(loop_);
+  if (turn_mark_ns_ != 0) {
+    int64_t busy = static_cast<int64_t>(now - turn_mark_ns_) - static_cast<int64_t>(idle - idle_mark_ns_);
+    core_.metrics().LoopTurn(busy / 1000);
+  }
+  turn_mark_ns_ = now;
+  idle_mark_ns_ = idle;
 }
 
 void Coordinator::OnTick() {

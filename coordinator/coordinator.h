@@ -82,6 +82,8 @@ class Coordinator final : private Outbox {
   void EndOfTurn();
   void Wake();
   void OnTick();
+  // Just before the loop waits: observes how long the turn that ends kept it busy.
+  void MeterTurn();
   void Fenced();
   Status StartHttp();
 
@@ -113,6 +115,9 @@ class Coordinator final : private Outbox {
 
   UvWorkQueue offload_;  // submissions are parsed on libuv's thread pool
   UvHandle<uv_check_t> turn_check_;
+  UvHandle<uv_prepare_t> turn_meter_;  // before each wait: the turn's busy time to /metrics
+  uint64_t turn_mark_ns_ = 0;          // uv_hrtime at the last wait's start
+  uint64_t idle_mark_ns_ = 0;          // the loop's idle time then (uv_metrics_idle_time)
   UvHandle<uv_idle_t> wake_idle_;
   UvHandle<uv_timer_t> tick_timer_;
   UvHandle<uv_timer_t> stop_timer_;

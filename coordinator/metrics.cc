@@ -109,7 +109,7 @@ void Histogram::Observe(double v) {
 }
 
 Metrics::Metrics(std::function<int64_t()> now_us)
-    : now_us_(std::move(now_us)), attempt_latency_(AttemptLatencyBounds()) {
+    : now_us_(std::move(now_us)), attempt_latency_(AttemptLatencyBounds()), loop_turn_(RoundTripBounds()) {
   if (!now_us_) {
     now_us_ = [] {
       return std::chrono::duration_cast<std::chrono::microseconds>(
@@ -133,6 +133,8 @@ void Metrics::StoreRoundTrip(std::string_view op, int64_t us) {
 void Metrics::AttemptLatency(int64_t ms) {
   attempt_latency_.Observe(static_cast<double>(std::max<int64_t>(ms, 0)) / 1e3);
 }
+
+void Metrics::LoopTurn(int64_t us) { loop_turn_.Observe(static_cast<double>(std::max<int64_t>(us, 0)) / 1e6); }
 
 const Histogram* Metrics::store_round_trip(std::string_view op) const {
   auto it = store_round_trip_.find(op);
@@ -233,6 +235,10 @@ std::string Metrics::Render(const Gauges& g) const {
            "Time from dispatching an attempt to its result reaching the coordinator (queued on the worker, run, "
            "sent back).");
   w.HistogramSeries("fanout_attempt_latency_seconds", "", attempt_latency_);
+  w.Family("fanout_loop_turn_seconds", "histogram",
+           "Time one turn of the coordinator's event loop kept it busy, from waking up until it waited again: the "
+           "longest a worker's or client's message can wait to be looked at.");
+  w.HistogramSeries("fanout_loop_turn_seconds", "", loop_turn_);
   return w.Take();
 }
 

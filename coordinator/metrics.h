@@ -102,6 +102,9 @@ class Metrics {
   // An attempt's result reached the coordinator `ms` after its dispatch (queued on the worker,
   // run, sent back).
   void AttemptLatency(int64_t ms);
+  // One turn of the event loop kept it busy `us` microseconds (from waking up until it waits
+  // again): what a worker or client waits at most for its message to be looked at.
+  void LoopTurn(int64_t us);
   void WorkerJoined() { workers_joined_++; }
   void WorkerLeft(bool lost) { (lost ? workers_lost_ : workers_left_)++; }
 
@@ -127,6 +130,7 @@ class Metrics {
   uint64_t workers_joined_ = 0, workers_left_ = 0, workers_lost_ = 0;
   std::map<std::string, Histogram, std::less<>> store_round_trip_;  // by op
   Histogram attempt_latency_;
+  Histogram loop_turn_;
 };
 
 // A Prometheus label value, escaped (backslash, double quote, newline).

@@ -218,6 +218,7 @@ TEST_F(HttpApiTest, MetricsCountTheRunAndPassPromtool) {
   EXPECT_GE(Sample(text, "fanout_subtasks_dispatched_total"), 20);
   EXPECT_GT(Sample(text, "fanout_commit_latency_seconds_count"), 0);
   EXPECT_GT(Sample(text, "fanout_attempt_latency_seconds_count"), 0);
+  EXPECT_GT(Sample(text, "fanout_loop_turn_seconds_count"), 0);  // the reactor meters its turns
   EXPECT_GT(Sample(text, R"(fanout_redis_request_seconds_count{op="commit"})"), 0);
 
   if (access("/usr/bin/promtool", X_OK) != 0)

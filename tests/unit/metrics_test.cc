@@ -54,6 +54,20 @@ TEST(MetricsTest, AttemptLatencyIsAHistogramInSeconds) {
   EXPECT_DOUBLE_EQ(Sample(text, "fanout_attempt_latency_seconds_sum"), 2.003);
 }
 
+TEST(MetricsTest, LoopTurnsAreAHistogramInSeconds) {
+  Metrics m;
+  m.LoopTurn(300);     // 0.3 ms
+  m.LoopTurn(40'000);  // 40 ms
+  m.LoopTurn(-5);      // a clock step: counted as 0
+  std::string text = m.Render(Gauges{});
+  EXPECT_EQ(Sample(text, R"(fanout_loop_turn_seconds_bucket{le="0.0001"})"), 1);
+  EXPECT_EQ(Sample(text, R"(fanout_loop_turn_seconds_bucket{le="0.0005"})"), 2);
+  EXPECT_EQ(Sample(text, R"(fanout_loop_turn_seconds_bucket{le="0.025"})"), 2);
+  EXPECT_EQ(Sample(text, R"(fanout_loop_turn_seconds_bucket{le="0.05"})"), 3);
+  EXPECT_EQ(Sample(text, "fanout_loop_turn_seconds_count"), 3);
+  EXPECT_DOUBLE_EQ(Sample(text, "fanout_loop_turn_seconds_sum"), 0.0403);
+}
+
 TEST(MetricsTest, EveryFamilyHasHelpAndTypeBeforeItsSamples) {
   Metrics m;
   Gauges g;

@@ -11,11 +11,13 @@ so an interrupted run leaves nothing behind. A normal run stops each cluster its
 
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -299,6 +301,30 @@ class LocalCluster(Cluster):
         self.rport = int(argv[argv.index(b"--port") + 1]) if b"--port" in argv else None
         self.wait_workers(workers)
         return self
+
+    def loop_turns(self):
+        """The coordinator's fanout_loop_turn_seconds buckets from /metrics, {upper bound in s:
+        cumulative count}; None when its HTTP address is not in its log or /metrics does not
+        answer."""
+        url = None
+        try:
+            with open(os.path.join(self.home, "logs", "coordinator.log")) as f:
+                for line in f:
+                    if line.startswith("FANOUT_COORDINATOR_HTTP="):
+                        url = line.strip().split("=", 1)[1]
+        except OSError:
+            return None
+        if not url:
+            return None
+        try:
+            with urllib.request.urlopen(url + "/metrics", timeout=10) as r:
+                text = r.read().decode()
+        except OSError:
+            return None
+        buckets = {}
+        for m in re.finditer(r'^fanout_loop_turn_seconds_bucket\{le="([^"]+)"\} (\d+)$', text, re.M):
+            buckets[float("inf") if m.group(1) == "+Inf" else float(m.group(1))] = int(m.group(2))
+        return buckets or None
 
     def stop(self):
         stop_popen(self.proc, timeout=60)  # it stops its daemons in order

@@ -37,7 +37,6 @@ uint32_t EffectiveParallelism(const LaunchPlanDef& lp, const WorkflowDef& wf, in
   return lp.max_parallelism.value_or(wf.max_parallelism.value_or(0));
 }
 
-
 // An execution of launch plan `plan` of `spec` with `given` inputs, before it meets the
 // coordinator (no id, no nodes): what ParseSubmission and PrepareRecovery share.
 Result<std::unique_ptr<Execution>> Resolve(std::shared_ptr<const Spec> spec, const std::string& plan, Map given,

@@ -53,14 +53,14 @@ std::string ResolveExecutable(const std::string& name) {
   return name;  // execve fails with ENOENT and the error is reported
 }
 
-// The FANOUT_* variables a test run takes from the shell that started it: the run's own
-// markers and the harness's knobs. Every other one is the user's configuration of fanout
-// (FANOUT_HOME, FANOUT_COORDINATOR, FANOUT_REDIS, ...): a test must not depend on it, and a
-// daemon that inherited it would, say, load the CURVE keys of the user's ~/.fanout.
 // FANOUT_HOME of the test process itself: a path that does not exist, so that what is
 // started without a home of its own finds no keys and no local cluster.
 constexpr char kNoHome[] = "/nonexistent/fanout-test-home";
 
+// The FANOUT_* variables a test run takes from the shell that started it: the run's own
+// markers and the harness's knobs. Every other one is the user's configuration of fanout
+// (FANOUT_HOME, FANOUT_COORDINATOR, FANOUT_REDIS, ...): a test must not depend on it, and a
+// daemon that inherited it would, say, load the CURVE keys of the user's ~/.fanout.
 bool IsHarnessVariable(std::string_view name) {
   static constexpr std::string_view kKept[] = {
       "FANOUT_TEST_RUN", "FANOUT_TASK_ENV",       "FANOUT_BIN_DIR",

@@ -25,11 +25,13 @@ TEST_F(UvWorkQueueTest, WorkRunsOnAnotherThreadAndDoneOnTheLoopThread) {
   UvWorkQueue queue(&loop_);
   std::thread::id loop_thread = std::this_thread::get_id();
   std::thread::id work_thread, done_thread;
-  int result = 0;
+  int result = 0;  // written by the work; read here only once `done` ran (libuv orders them)
+  bool done = false;
   queue.Run([&] { work_thread = std::this_thread::get_id(), result = 42; },
-            [&] { done_thread = std::this_thread::get_id(); });
-  EXPECT_EQ(result, 0);  // not before the loop runs
+            [&] { done_thread = std::this_thread::get_id(), done = true; });
+  EXPECT_FALSE(done);  // `done` waits for the loop; the work may already run meanwhile
   uv_run(&loop_, UV_RUN_DEFAULT);
+  ASSERT_TRUE(done);
   EXPECT_EQ(result, 42);
   EXPECT_NE(work_thread, loop_thread);
   EXPECT_EQ(done_thread, loop_thread);

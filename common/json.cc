@@ -27,69 +27,14 @@ nlohmann::json ToJson(const Value& v) {
 
 namespace {
 
-// Same nesting limit as msgpack decoding (DecodeLimits::max_depth): FromJsonAt recurses per
-// level, and nlohmann parses any depth, so deep user input would overflow the stack.
+// Same nesting limit as msgpack decoding (DecodeLimits::max_depth): nlohmann parses any
+// depth, and a Value that deep would be built and destroyed by recursion.
 constexpr size_t kMaxJsonDepth = 64;
 
-Result<Value> FromJsonAt(const nlohmann::json& j, size_t depth);
-
-}  // namespace
-
-Result<Value> FromJson(const nlohmann::json& j) { return FromJsonAt(j, 0); }
-
-namespace {
-
-Result<Value> FromJsonAt(const nlohmann::json& j, size_t depth) {
-  if (depth > kMaxJsonDepth) return Err(InvalidArgument("JSON nesting too deep"));
-  switch (j.type()) {
-    case nlohmann::json::value_t::null: return Value();
-    case nlohmann::json::value_t::boolean: return Value(j.get<bool>());
-    case nlohmann::json::value_t::number_integer: return Value(j.get<int64_t>());
-    case nlohmann::json::value_t::number_unsigned: {
-      uint64_t u = j.get<uint64_t>();
-      if (u > static_cast<uint64_t>(INT64_MAX)) return Err(InvalidArgument("integer out of int64 range"));
-      return Value(static_cast<int64_t>(u));
-    }
-    case nlohmann::json::value_t::number_float: return Value(j.get<double>());
-    case nlohmann::json::value_t::string: return Value(j.get<std::string>());
-    case nlohmann::json::value_t::array: {
-      List l;
-      l.reserve(j.size());
-      for (const auto& e : j) {
-        ASSIGN_OR_RETURN(Value v, FromJsonAt(e, depth + 1));
-        l.push_back(std::move(v));
-      }
-      return Value(std::move(l));
-    }
-    case nlohmann::json::value_t::object: {
-      if (j.size() == 1 && j.contains("$bytes") && j["$bytes"].is_string()) {
-        ASSIGN_OR_RETURN(std::string raw, Base64Decode(j["$bytes"].get<std::string>()));
-        return Value(Bytes{std::move(raw)});
-      }
-      Map m;
-      for (const auto& [k, e] : j.items()) {
-        ASSIGN_OR_RETURN(Value v, FromJsonAt(e, depth + 1));
-        m.emplace(k, std::move(v));
-      }
-      return Value(std::move(m));
-    }
-    case nlohmann::json::value_t::binary: {
-      const auto& b = j.get_binary();
-      return Value(Bytes{std::string(b.begin(), b.end())});
-    }
-    case nlohmann::json::value_t::discarded: break;
-  }
-  return Err(InvalidArgument("unsupported JSON value"));
-}
-
-}  // namespace
-
-namespace {
-
-// Builds the Value straight from nlohmann's SAX events: no DOM in between, which for a
-// 1M-element input was a second copy of it, and a quarter of the submit's time. The result is
-// FromJson(nlohmann::json::parse(text)): the same depth limit, the last of duplicate keys, the
-// {"$bytes": ...} form and the int64 range.
+// Builds a Value from nlohmann's SAX events, from text (ParseJson: no DOM in between, which
+// for a 1M-element input was a second copy of it, and a quarter of the submit's time) or from
+// a DOM (FromJson, through Walk). The rules live here alone: the depth limit, the last of
+// duplicate keys, the {"$bytes": ...} form and the int64 range.
 class ValueBuilder final : public nlohmann::json_sax<nlohmann::json> {
  public:
   bool null() override { return Put(Value()); }
@@ -116,6 +61,11 @@ class ValueBuilder final : public nlohmann::json_sax<nlohmann::json> {
     return false;  // stops the parse
   }
 
+  // An error of a value that the events cannot carry (a discarded DOM value).
+  void Reject(Status st) { Fail(std::move(st)); }
+  // Once true, nothing more is built: a walk over a DOM need not go deeper.
+  bool failed() const { return !error_.ok(); }
+
   // A syntax error anywhere wins over an error of a value, as when the whole text was parsed
   // before any value was converted.
   Result<Value> Take() {
@@ -137,7 +87,7 @@ class ValueBuilder final : public nlohmann::json_sax<nlohmann::json> {
     if (error_.ok()) error_ = std::move(st);
     return true;
   }
-  // A value at the depth of the open containers (FromJsonAt's depth).
+  // A value inside the open containers: its depth is how many there are.
   bool Put(Value v) {
     if (!error_.ok()) return true;
     if (open_.size() > kMaxJsonDepth) return Fail(InvalidArgument("JSON nesting too deep"));
@@ -177,7 +127,53 @@ class ValueBuilder final : public nlohmann::json_sax<nlohmann::json> {
   Status syntax_error_ = Status::Ok();
 };
 
+// Feeds `b` the events of a DOM, as sax_parse does for text. It stops at a failure, so a
+// DOM nested deeper than the limit is walked no further than it.
+void Walk(const nlohmann::json& j, ValueBuilder& b) {
+  if (b.failed()) return;
+  using T = nlohmann::json::value_t;
+  switch (j.type()) {
+    case T::null: b.null(); return;
+    case T::boolean: b.boolean(j.get<bool>()); return;
+    case T::number_integer: b.number_integer(j.get<int64_t>()); return;
+    case T::number_unsigned: b.number_unsigned(j.get<uint64_t>()); return;
+    case T::number_float: b.number_float(j.get<double>(), {}); return;
+    case T::string: {
+      std::string s = j.get<std::string>();
+      b.string(s);
+      return;
+    }
+    case T::binary: {
+      nlohmann::json::binary_t bin = j.get_binary();
+      b.binary(bin);
+      return;
+    }
+    case T::array:
+      b.start_array(j.size());
+      for (const auto& e : j) Walk(e, b);
+      b.end_array();
+      return;
+    case T::object:
+      b.start_object(j.size());
+      for (const auto& [k, e] : j.items()) {
+        std::string key = k;
+        b.key(key);
+        Walk(e, b);
+      }
+      b.end_object();
+      return;
+    case T::discarded: break;
+  }
+  b.Reject(InvalidArgument("unsupported JSON value"));
+}
+
 }  // namespace
+
+Result<Value> FromJson(const nlohmann::json& j) {
+  ValueBuilder builder;
+  Walk(j, builder);
+  return builder.Take();
+}
 
 Result<Value> ParseJson(std::string_view text, size_t max_bytes) {
   if (text.size() > max_bytes) return Err(InvalidArgument("JSON document too large"));

@@ -208,7 +208,8 @@ TEST(Base64Test, RejectsMisplacedPadding) {
 namespace fanout {
 namespace {
 
-// What ParseJson did before it built Values from SAX events: a DOM, then FromJson.
+// The other road to a Value: nlohmann's own parser builds a DOM, then FromJson walks it. The
+// tokenizing, duplicate keys and which error wins differ between the roads, and must not.
 Result<Value> ParseViaDom(const std::string& text) {
   try {
     return FromJson(nlohmann::json::parse(text));

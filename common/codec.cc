@@ -269,10 +269,6 @@ Status SkipMsgpackObject(std::string_view bytes, size_t* off, const DecodeLimits
   return Status::Ok();
 }
 
-}  // namespace
-
-namespace {
-
 // Calls count(n) with the array's length, then element(start, end) for each element of the
 // msgpack array `bytes`, in order; an error when it is not one well-formed array within
 // `limits`.

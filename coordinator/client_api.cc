@@ -82,9 +82,9 @@ void ClientApi::OnRequest(const std::string& identity, wire::Kind kind, std::str
                           std::shared_ptr<const void> keep) {
   switch (kind) {
     case wire::Kind::kSubmit: return Submit(identity, body, std::move(keep));
-    case wire::Kind::kLogs: return Decoded<wire::LogsRequest>(identity, body, &ClientApi::Logs);
-    case wire::Kind::kUpdate: return Decoded<wire::UpdateRequest>(identity, body, &ClientApi::Update);
-    case wire::Kind::kCacheClear: return Decoded<wire::CacheClearRequest>(identity, body, &ClientApi::CacheClear);
+    case wire::Kind::kLogs: return Decoded(identity, body, &ClientApi::Logs);
+    case wire::Kind::kUpdate: return Decoded(identity, body, &ClientApi::Update);
+    case wire::Kind::kCacheClear: return Decoded(identity, body, &ClientApi::CacheClear);
     default:
       break;
   }

@@ -53,11 +53,12 @@ class ClientApi {
   void Reply(const std::string& identity, uint64_t rid, const Status& st, const std::string& json);
   // Decodes a request body of type Req and hands it to `handler`; an undecodable one is answered
   // with the decoding error.
-  template <typename Req, typename Handler>
-  void Decoded(const std::string& identity, std::string_view body, Handler handler) {
+  template <typename Req>
+  void Decoded(const std::string& identity, std::string_view body,
+               void (ClientApi::*handler)(const std::string&, const Req&)) {
     auto req = wire::DecodeBody<Req>(body);
     if (!req) return Reply(identity, 0, req.error(), "");
-    (this->*handler)(identity, std::move(*req));
+    (this->*handler)(identity, *req);
   }
   // The request's body is decoded and parsed off the loop (ParseSubmission), then Admitted on
   // it.
